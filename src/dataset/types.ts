@@ -1,0 +1,80 @@
+// The dataset half's public types: what parsing a COCO export produces and what the page, the
+// worker and the trainer consume. Everything here is plain data (structured-clone safe), so it
+// crosses the worker boundary unchanged.
+
+/** Canonical split names. Roboflow's `valid` (and `val`, `validation`) map to 'val'. */
+export type SplitName = 'train' | 'val' | 'test';
+
+export interface BoundingBox {
+  /** COCO [x, y, width, height] in pixels, top-left origin. */
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+export interface DatasetObject {
+  /** Index into CountingDataset.classes. */
+  classIndex: number;
+  box: BoundingBox;
+}
+
+export interface DatasetImage {
+  split: SplitName;
+  /** `file_name` exactly as written in the annotation file. */
+  fileName: string;
+  /** Path of the image inside the upload (zip entry or folder path), for reading its bytes. */
+  path: string;
+  width: number;
+  height: number;
+  objects: DatasetObject[];
+  /** The counting question and its exact JSON answer. */
+  question: string;
+  answer: string;
+}
+
+export interface DatasetClass {
+  /** COCO category id in its annotation file. */
+  id: number;
+  name: string;
+}
+
+export type IssueSeverity = 'error' | 'warning';
+
+/** A validation finding, shown in the page and the CLI. */
+export interface DatasetIssue {
+  severity: IssueSeverity;
+  /** Stable machine-readable code, e.g. 'missing-image', 'box-outside-image'. */
+  code: string;
+  /** What is wrong and what to do about it, naming the file and the entry. */
+  message: string;
+  /** Annotation file or image path the issue is about. */
+  file?: string;
+  split?: SplitName;
+}
+
+export interface SplitStats {
+  images: number;
+  objects: number;
+  /** objects per class, indexed like CountingDataset.classes. */
+  objectsPerClass: number[];
+  /** imagesWithObjectCount[k] = number of images with exactly k objects. */
+  imagesWithObjectCount: number[];
+}
+
+export interface QuestionTemplate {
+  /** Template with {noun} and {classes} placeholders. */
+  template: string;
+  /** The noun, e.g. "currency" in the original guide; default "object". */
+  noun: string;
+}
+
+export interface CountingDataset {
+  /** Display name (zip or folder name). */
+  name: string;
+  classes: DatasetClass[];
+  images: DatasetImage[];
+  stats: Record<SplitName, SplitStats>;
+  issues: DatasetIssue[];
+  question: QuestionTemplate;
+}

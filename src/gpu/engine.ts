@@ -1,0 +1,336 @@
+// The engine: one GPUDevice, a buffer pool, a pipeline cache and a command recorder.
+//
+// Ordering rule: compute dispatches are recorded into one command encoder and submitted on
+// flush(). Queue writes (uploads) run at the moment they are issued, before anything still
+// recorded, so upload() and read() flush first. Uniform parameters of recorded dispatches
+// live in one staging block that is written to the GPU right before its encoder is submitted,
+// which keeps them in order too.
+import { BufferPool, type PoolStats } from './buffer-pool.ts';
+import type { GpuContext } from './device.ts';
+import { float16BitsToFloat32, float32ToFloat16Bits } from './f16.ts';
+import { BYTES_PER_ELEMENT, Tensor, elementCount, type DType, type TensorOwner } from './tensor.ts';
+
+/** Per-dispatch uniform blocks are 256-byte aligned (minUniformBufferOffsetAlignment). */
+const UNIFORM_SLOT_BYTES = 256;
+const UNIFORM_SLOTS = 512;
+
+// A function, not a constant: in Node the GPU* globals exist only once a device is acquired.
+const tensorUsage = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+
+export type TypedData = Float32Array | Int32Array | Uint32Array | Uint16Array;
+
+export type Binding = Tensor | GPUBuffer;
+
+export interface DispatchOptions {
+  /** Uniform parameters, bound after the tensors (at binding = bindings.length). At most 256 bytes. */
+  params?: ArrayBuffer | ArrayBufferView;
+  label?: string;
+}
+
+export class Engine implements TensorOwner {
+  readonly device: GPUDevice;
+  readonly pool: BufferPool;
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly modules = new Map<string, GPUShaderModule>();
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private readonly uniformBuffer: GPUBuffer;
+  private readonly uniformStaging = new Uint8Array(UNIFORM_SLOT_BYTES * UNIFORM_SLOTS);
+  private uniformSlotsUsed = 0;
+  private readonly scopes: Set<Tensor>[] = [];
+  /** Tensors created outside the pool (weights): destroyed on dispose instead of pooled. */
+  private readonly unpooled = new WeakSet<Tensor>();
+
+  constructor(readonly context: GpuContext) {
+    this.device = context.device;
+    this.pool = new BufferPool(this.device);
+    this.uniformBuffer = this.device.createBuffer({
+      size: this.uniformStaging.byteLength,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      label: 'moontune uniforms',
+    });
+  }
+
+  get hasF16(): boolean {
+    return this.context.hasF16;
+  }
+
+  // ---- tensors -------------------------------------------------------------------------------
+
+  /** A tensor with undefined contents, from the pool. */
+  empty(shape: readonly number[], dtype: DType = 'f32', label = ''): Tensor {
+    const bytes = Math.max(4, elementCount(shape) * BYTES_PER_ELEMENT[dtype]);
+    const tensor = new Tensor(this.pool.acquire(bytes, tensorUsage()), shape, dtype, this, label);
+    this.track(tensor);
+    return tensor;
+  }
+
+  /** A zero-filled tensor. */
+  zeros(shape: readonly number[], dtype: DType = 'f32', label = ''): Tensor {
+    const tensor = this.empty(shape, dtype, label);
+    this.commandEncoder().clearBuffer(tensor.buffer, 0, alignedByteLength(tensor));
+    return tensor;
+  }
+
+  /**
+   * Uploads host data. f32 data uploaded as 'f16' is converted; Uint16Array data for 'f16' is
+   * taken as raw half-precision bits.
+   */
+  upload(data: TypedData | readonly number[], shape: readonly number[], dtype: DType = 'f32', label = ''): Tensor {
+    const tensor = this.empty(shape, dtype, label);
+    this.write(tensor, data);
+    return tensor;
+  }
+
+  /** A tensor with its own exactly-sized buffer (not pooled): for weights that live long. */
+  uploadWeight(data: TypedData, shape: readonly number[], dtype: DType, label = ''): Tensor {
+    const bytes = Math.max(4, elementCount(shape) * BYTES_PER_ELEMENT[dtype]);
+    const buffer = this.device.createBuffer({ size: Math.ceil(bytes / 4) * 4, usage: tensorUsage(), label });
+    const tensor = new Tensor(buffer, shape, dtype, this, label);
+    this.unpooled.add(tensor);
+    this.write(tensor, data);
+    return tensor;
+  }
+
+  write(tensor: Tensor, data: TypedData | readonly number[]): void {
+    const bytes = toDeviceBytes(data, tensor.dtype);
+    if (bytes.byteLength !== tensor.byteLength) {
+      throw new Error(`${tensor}: got ${bytes.byteLength} bytes of data, expected ${tensor.byteLength}`);
+    }
+    this.flush();
+    // writeBuffer needs a multiple of 4 bytes; pad odd f16 lengths.
+    const padded = bytes.byteLength % 4 === 0 ? bytes : padTo4(bytes);
+    this.device.queue.writeBuffer(tensor.buffer, 0, padded.buffer, padded.byteOffset, padded.byteLength);
+  }
+
+  /** Reads a tensor back to the host. f16 tensors come back widened to Float32Array. */
+  async read(tensor: Tensor): Promise<Float32Array | Int32Array | Uint32Array> {
+    const byteLength = alignedByteLength(tensor);
+    const staging = this.device.createBuffer({ size: byteLength, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.endPass();
+    this.commandEncoder().copyBufferToBuffer(tensor.buffer, 0, staging, 0, byteLength);
+    this.flush();
+    await staging.mapAsync(GPUMapMode.READ);
+    const copy = staging.getMappedRange().slice(0, tensor.byteLength);
+    staging.unmap();
+    staging.destroy();
+    switch (tensor.dtype) {
+      case 'f32':
+        return new Float32Array(copy);
+      case 'i32':
+        return new Int32Array(copy);
+      case 'u32':
+        return new Uint32Array(copy);
+      case 'f16': {
+        const half = new Uint16Array(copy);
+        const out = new Float32Array(half.length);
+        for (let i = 0; i < half.length; i++) out[i] = float16BitsToFloat32(half[i]);
+        return out;
+      }
+    }
+  }
+
+  /** Reads an f32 (or f16) tensor as Float32Array. */
+  async readFloat(tensor: Tensor): Promise<Float32Array> {
+    if (tensor.dtype !== 'f32' && tensor.dtype !== 'f16') throw new Error(`${tensor} is not a float tensor`);
+    return (await this.read(tensor)) as Float32Array;
+  }
+
+  releaseTensor(tensor: Tensor): void {
+    for (const scope of this.scopes) scope.delete(tensor);
+    if (this.unpooled.has(tensor)) tensor.buffer.destroy();
+    else this.pool.release(tensor.buffer);
+  }
+
+  // ---- lifetime scopes -------------------------------------------------------------------------
+
+  /**
+   * Runs fn and disposes every tensor created inside it, except the tensors it returns
+   * (a Tensor, or an array / plain object whose values are Tensors) and those passed to keep().
+   */
+  scope<T>(fn: () => T): T {
+    const created = new Set<Tensor>();
+    this.scopes.push(created);
+    let result: T;
+    try {
+      result = fn();
+    } finally {
+      this.scopes.pop();
+    }
+    const kept = new Set<Tensor>(collectTensors(result));
+    for (const tensor of created) {
+      if (kept.has(tensor)) {
+        // Returned tensors belong to the enclosing scope, if any.
+        this.scopes.at(-1)?.add(tensor);
+      } else {
+        tensor.dispose();
+      }
+    }
+    return result;
+  }
+
+  /** Exempts tensors from the scopes they were created in. */
+  keep<T extends Tensor>(tensor: T): T {
+    for (const scope of this.scopes) scope.delete(tensor);
+    return tensor;
+  }
+
+  private track(tensor: Tensor): void {
+    this.scopes.at(-1)?.add(tensor);
+  }
+
+  // ---- kernels ------------------------------------------------------------------------------
+
+  /** A compute pipeline for a WGSL module and entry point, compiled once and cached. */
+  pipeline(code: string, entryPoint = 'main', constants?: Record<string, number>): GPUComputePipeline {
+    const key = `${entryPoint}\u0000${constants ? JSON.stringify(constants) : ''}\u0000${code}`;
+    let pipeline = this.pipelines.get(key);
+    if (!pipeline) {
+      let module = this.modules.get(code);
+      if (!module) {
+        module = this.device.createShaderModule({ code });
+        this.modules.set(code, module);
+      }
+      pipeline = this.device.createComputePipeline({
+        layout: 'auto',
+        compute: { module, entryPoint, constants },
+      });
+      this.pipelines.set(key, pipeline);
+    }
+    return pipeline;
+  }
+
+  /**
+   * Records one dispatch. Bindings 0..n-1 are the given tensors/buffers in order (storage);
+   * binding n is the uniform parameter block when options.params is given. With layout 'auto',
+   * only bindings the entry point uses may be passed.
+   */
+  dispatch(
+    pipeline: GPUComputePipeline,
+    bindings: readonly Binding[],
+    workgroups: readonly [number, number?, number?],
+    options: DispatchOptions = {},
+  ): void {
+    for (const binding of bindings) {
+      if (binding instanceof Tensor && binding.isDisposed) throw new Error(`${binding} used after dispose`);
+    }
+    const entries: GPUBindGroupEntry[] = bindings.map((binding, index) => ({
+      binding: index,
+      resource: { buffer: binding instanceof Tensor ? binding.buffer : binding },
+    }));
+    if (options.params) {
+      if (this.uniformSlotsUsed === UNIFORM_SLOTS) this.flush();
+      const bytes =
+        options.params instanceof ArrayBuffer
+          ? new Uint8Array(options.params)
+          : new Uint8Array(options.params.buffer, options.params.byteOffset, options.params.byteLength);
+      if (bytes.byteLength > UNIFORM_SLOT_BYTES) throw new Error('Uniform parameters exceed 256 bytes');
+      const offset = this.uniformSlotsUsed * UNIFORM_SLOT_BYTES;
+      this.uniformStaging.set(bytes, offset);
+      this.uniformSlotsUsed++;
+      entries.push({
+        binding: bindings.length,
+        resource: { buffer: this.uniformBuffer, offset, size: Math.max(16, Math.ceil(bytes.byteLength / 16) * 16) },
+      });
+    }
+    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries, label: options.label });
+    const pass = this.computePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    const [x, y = 1, z = 1] = workgroups;
+    const limit = this.device.limits.maxComputeWorkgroupsPerDimension;
+    if (x > limit || y > limit || z > limit) {
+      throw new Error(`Dispatch ${options.label ?? ''} of [${x}, ${y}, ${z}] workgroups exceeds the limit ${limit} per dimension`);
+    }
+    if (x > 0 && y > 0 && z > 0) pass.dispatchWorkgroups(x, y, z);
+  }
+
+  /** Records a buffer-to-buffer copy. */
+  copy(source: Tensor, destination: Tensor, byteLength = source.byteLength, sourceOffset = 0, destinationOffset = 0): void {
+    this.endPass();
+    this.commandEncoder().copyBufferToBuffer(source.buffer, sourceOffset, destination.buffer, destinationOffset, byteLength);
+  }
+
+  /** Submits everything recorded so far. */
+  flush(): void {
+    if (!this.encoder) return;
+    this.endPass();
+    if (this.uniformSlotsUsed > 0) {
+      this.device.queue.writeBuffer(this.uniformBuffer, 0, this.uniformStaging, 0, this.uniformSlotsUsed * UNIFORM_SLOT_BYTES);
+      this.uniformSlotsUsed = 0;
+    }
+    this.device.queue.submit([this.encoder.finish()]);
+    this.encoder = null;
+  }
+
+  /** Flushes and waits until the GPU has finished all submitted work. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+  }
+
+  poolStats(): PoolStats {
+    return this.pool.stats();
+  }
+
+  private commandEncoder(): GPUCommandEncoder {
+    this.encoder ??= this.device.createCommandEncoder();
+    return this.encoder;
+  }
+
+  private computePass(): GPUComputePassEncoder {
+    this.pass ??= this.commandEncoder().beginComputePass();
+    return this.pass;
+  }
+
+  private endPass(): void {
+    this.pass?.end();
+    this.pass = null;
+  }
+}
+
+function alignedByteLength(tensor: Tensor): number {
+  return Math.max(4, Math.ceil(tensor.byteLength / 4) * 4);
+}
+
+function padTo4(bytes: Uint8Array): Uint8Array {
+  const padded = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
+  padded.set(bytes);
+  return padded;
+}
+
+function toDeviceBytes(data: TypedData | readonly number[], dtype: DType): Uint8Array {
+  let typed: TypedData;
+  switch (dtype) {
+    case 'f32':
+      typed = data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>);
+      break;
+    case 'i32':
+      typed = data instanceof Int32Array ? data : Int32Array.from(data as ArrayLike<number>);
+      break;
+    case 'u32':
+      typed = data instanceof Uint32Array ? data : Uint32Array.from(data as ArrayLike<number>);
+      break;
+    case 'f16': {
+      if (data instanceof Uint16Array) {
+        typed = data;
+      } else {
+        const source = data as ArrayLike<number>;
+        const half = new Uint16Array(source.length);
+        for (let i = 0; i < source.length; i++) half[i] = float32ToFloat16Bits(source[i]);
+        typed = half;
+      }
+      break;
+    }
+  }
+  return new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
+}
+
+function collectTensors(value: unknown): Tensor[] {
+  if (value instanceof Tensor) return [value];
+  if (Array.isArray(value)) return value.flatMap(collectTensors);
+  if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    return Object.values(value).flatMap(collectTensors);
+  }
+  return [];
+}

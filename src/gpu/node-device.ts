@@ -1,0 +1,48 @@
+// Node host: WebGPU through the `webgpu` package (Dawn). On machines without a GPU, Dawn reaches
+// the CPU through Vulkan's SwiftShader, whose ICD file ships with Debian's chromium package.
+import { existsSync } from 'node:fs';
+import { acquireDeviceFrom, type AcquireOptions, type GpuContext } from './device.ts';
+
+const SWIFTSHADER_ICD_CANDIDATES = [
+  '/usr/lib/chromium/vk_swiftshader_icd.json',
+  '/usr/lib64/chromium/vk_swiftshader_icd.json',
+  '/usr/lib/chromium-browser/vk_swiftshader_icd.json',
+];
+
+/** Path of a SwiftShader Vulkan ICD on this machine, or undefined. */
+export function findSwiftShaderIcd(): string | undefined {
+  return SWIFTSHADER_ICD_CANDIDATES.find((path) => existsSync(path));
+}
+
+export interface NodeAcquireOptions extends AcquireOptions {
+  /** Force the CPU (SwiftShader) even when a GPU driver is present. Default: env MOONTUNE_SWIFTSHADER=1. */
+  swiftShader?: boolean;
+  /** Dawn toggles, e.g. ['vulkan_enable_f16_on_nvidia']. */
+  dawnToggles?: string[];
+}
+
+// dawn.node destroys its instance when the GPU object is garbage-collected, even while devices
+// made from it are alive; its event pump then locks a freed mutex and the process aborts or
+// segfaults at random. Every GPU object handed out is therefore kept for the process's life.
+const liveInstances: GPU[] = [];
+
+export async function acquireNodeDevice(options: NodeAcquireOptions = {}): Promise<GpuContext> {
+  const useSwiftShader = options.swiftShader ?? process.env.MOONTUNE_SWIFTSHADER === '1';
+  if (useSwiftShader && !process.env.VK_ICD_FILENAMES) {
+    const icd = findSwiftShaderIcd();
+    if (!icd) {
+      throw new Error(
+        'SwiftShader was asked for but vk_swiftshader_icd.json was not found. Install Debian\'s chromium package (apt-get install -y chromium) or set VK_ICD_FILENAMES.',
+      );
+    }
+    // Read by the Vulkan loader when Dawn creates its instance, i.e. after this point.
+    process.env.VK_ICD_FILENAMES = icd;
+  }
+  const { create, globals } = await import('webgpu');
+  // The engine uses GPUBufferUsage & co. as globals, as in a browser.
+  Object.assign(globalThis, globals);
+  const toggles = options.dawnToggles?.length ? [`enable-dawn-features=${options.dawnToggles.join(',')}`] : [];
+  const gpu = create(toggles);
+  liveInstances.push(gpu);
+  return acquireDeviceFrom(gpu, options);
+}
