@@ -78,3 +78,27 @@ export interface CountingDataset {
   issues: DatasetIssue[];
   question: QuestionTemplate;
 }
+
+/** One file of an upload (a folder entry, a dropped file, or a zip entry). */
+export interface SourceFile {
+  /** Path relative to the upload root, '/'-separated, e.g. 'train/_annotations.coco.json'. */
+  path: string;
+  size: number;
+  read(): Promise<Uint8Array>;
+}
+
+/** What the user gave us: a zip's bytes, or a set of files (folder, drag and drop, file input). */
+export type DatasetSource =
+  | { kind: 'zip'; name: string; data: Uint8Array }
+  | { kind: 'files'; name: string; files: SourceFile[] };
+
+export interface LoadProgress {
+  stage: 'unzipping' | 'parsing' | 'checking images' | 'building questions';
+  done: number;
+  total: number;
+}
+
+export interface LoadOptions {
+  question?: Partial<QuestionTemplate>;
+  onProgress?: (progress: LoadProgress) => void;
+}
