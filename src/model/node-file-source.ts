@@ -1,0 +1,37 @@
+// Node-only: a file on disk as a ReadableStream<Uint8Array>, the same shape a browser gets from
+// fetch() or Blob.stream(), so the streaming safetensors reader runs unchanged in the CLI.
+// Nothing outside src/cli and tests may import this file (it uses node:fs).
+import { open } from 'node:fs/promises';
+
+export interface FileStream {
+  readonly stream: ReadableStream<Uint8Array>;
+  readonly byteLength: number;
+}
+
+/** Opens `path` for streaming in chunks of `chunkSize` bytes (default 4 MiB). */
+export async function openFileStream(path: string, chunkSize = 4 << 20): Promise<FileStream> {
+  const handle = await open(path, 'r');
+  const { size } = await handle.stat();
+  let position = 0;
+  const close = () => handle.close().catch(() => undefined);
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const buffer = new Uint8Array(Math.min(chunkSize, Math.max(size - position, 1)));
+        const { bytesRead } = await handle.read(buffer, 0, buffer.byteLength, position);
+        if (bytesRead === 0) {
+          await close();
+          controller.close();
+          return;
+        }
+        position += bytesRead;
+        controller.enqueue(bytesRead === buffer.byteLength ? buffer : buffer.subarray(0, bytesRead));
+      } catch (error) {
+        await close();
+        controller.error(new Error(`Reading ${path} failed: ${(error as Error).message}`));
+      }
+    },
+    cancel: close,
+  });
+  return { stream, byteLength: size };
+}
