@@ -1,0 +1,325 @@
+// WGSL of fused multi-head attention (flash-attention style): a forward pass with an online
+// softmax that saves each row's logsumexp, and a backward pass of two kernels that recompute the
+// scores from it. No kernel holds a T×T matrix: memory is linear in the sequence length.
+//
+// Shared layout (all kernels): Q, K, V are row-major matrices whose row r, head h, dim d lives at
+// `r·stride + offset + h·HEAD_DIM + d`, so a fused [T, 3·dim] qkv buffer can be read in place
+// (offset 0, dim, 2·dim; stride 3·dim). Query row i sits at absolute position queryOffset + i;
+// key row j at position j (the KV cache). Mask modes: 0 none, 1 causal (j ≤ i), 2 prefix
+// (spec §7: i < P and j < P, or j ≤ i).
+//
+// HEAD_DIM and the block sizes are compile-time constants from attentionShaderConstants():
+// private arrays of HEAD_DIM floats need a const-expression length, which an override is not.
+
+/** Queries (forward, dQ) or keys (dK/dV) per workgroup: one per invocation. */
+export const ATTENTION_ROWS_PER_WORKGROUP = 64;
+/** Rows staged in workgroup memory per step: 2 tiles × 16 rows × 72 dims × 4 bytes = 9 KiB. */
+export const ATTENTION_TILE_ROWS = 16;
+
+const PARAMS = /* wgsl */ `
+struct Params {
+  queryCount: u32,
+  keyCount: u32,
+  queryOffset: u32,
+  maskMode: u32,
+  prefix: u32,
+  scale: f32,
+  heads: u32,
+  qStride: u32,
+  qOffset: u32,
+  kStride: u32,
+  kOffset: u32,
+  vStride: u32,
+  vOffset: u32,
+}
+
+// A finite "minus infinity": WGSL does not promise IEEE infinities.
+const NEG_BIG: f32 = -3.0e38;
+
+fn allowed(queryPosition: u32, key: u32) -> bool {
+  switch params.maskMode {
+    case 0u: { return true; }
+    case 1u: { return key <= queryPosition; }
+    default: { return (queryPosition < params.prefix && key < params.prefix) || key <= queryPosition; }
+  }
+}
+
+// One past the last key any query at positions [firstPosition, lastPosition] may attend to.
+fn keyEnd(firstPosition: u32, lastPosition: u32) -> u32 {
+  switch params.maskMode {
+    case 0u: { return params.keyCount; }
+    case 1u: { return min(params.keyCount, lastPosition + 1u); }
+    default: {
+      let prefixEnd = select(0u, params.prefix, firstPosition < params.prefix);
+      return min(params.keyCount, max(lastPosition + 1u, prefixEnd));
+    }
+  }
+}
+
+// First query row that may attend to any key at or after firstKey.
+fn queryStart(firstKey: u32) -> u32 {
+  if (params.maskMode == 0u || (params.maskMode == 2u && firstKey < params.prefix)) { return 0u; }
+  return select(0u, firstKey - params.queryOffset, firstKey > params.queryOffset);
+}
+`;
+
+function constants(headDim: number): string {
+  return /* wgsl */ `
+const HEAD_DIM: u32 = ${headDim}u;
+const ROWS: u32 = ${ATTENTION_ROWS_PER_WORKGROUP}u;
+const TILE: u32 = ${ATTENTION_TILE_ROWS}u;
+`;
+}
+
+/**
+ * Forward. One invocation per (query row, head); key/value rows stream through workgroup memory
+ * TILE at a time; running max and sum in f32 (online softmax).
+ *
+ * Bindings: 0 q (read), 1 k (read), 2 v (read), 3 out [Tq, heads·HEAD_DIM] (write),
+ * 4 logsumexp [heads, Tq] (write), 5 params (uniform). Dispatch [⌈Tq/ROWS⌉, heads].
+ */
+export function attentionForwardShader(headDim: number): string {
+  return /* wgsl */ `
+${constants(headDim)}
+@group(0) @binding(0) var<storage, read> q: array<f32>;
+@group(0) @binding(1) var<storage, read> k: array<f32>;
+@group(0) @binding(2) var<storage, read> v: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> logsumexp: array<f32>;
+@group(0) @binding(5) var<uniform> params: Params;
+${PARAMS}
+var<workgroup> keyTile: array<f32, TILE * HEAD_DIM>;
+var<workgroup> valueTile: array<f32, TILE * HEAD_DIM>;
+
+@compute @workgroup_size(ROWS)
+fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) lane: u32) {
+  let head = group.y;
+  let firstQuery = group.x * ROWS;
+  let query = firstQuery + lane;
+  let inRange = query < params.queryCount;
+  let lastQuery = min(firstQuery + ROWS, params.queryCount) - 1u;
+  let end = keyEnd(params.queryOffset + firstQuery, params.queryOffset + lastQuery);
+  let position = params.queryOffset + query;
+
+  var queryRow: array<f32, HEAD_DIM>;
+  var acc: array<f32, HEAD_DIM>;
+  if (inRange) {
+    let base = query * params.qStride + params.qOffset + head * HEAD_DIM;
+    for (var d = 0u; d < HEAD_DIM; d++) { queryRow[d] = q[base + d] * params.scale; }
+  }
+  var rowMax = NEG_BIG;
+  var rowSum = 0.0;
+  for (var start = 0u; start < end; start += TILE) {
+    let count = min(TILE, end - start);
+    workgroupBarrier();
+    for (var i = lane; i < count * HEAD_DIM; i += ROWS) {
+      let row = start + i / HEAD_DIM;
+      let column = head * HEAD_DIM + i % HEAD_DIM;
+      keyTile[i] = k[row * params.kStride + params.kOffset + column];
+      valueTile[i] = v[row * params.vStride + params.vOffset + column];
+    }
+    workgroupBarrier();
+    // Out-of-range rows do no work but stay in the loop: the barriers need uniform control flow.
+    let rows = select(0u, count, inRange);
+    var scores: array<f32, TILE>;
+    var blockMax = NEG_BIG;
+    for (var r = 0u; r < rows; r++) {
+      var score = NEG_BIG;
+      if (allowed(position, start + r)) {
+        score = 0.0;
+        for (var d = 0u; d < HEAD_DIM; d++) { score += queryRow[d] * keyTile[r * HEAD_DIM + d]; }
+        blockMax = max(blockMax, score);
+      }
+      scores[r] = score;
+    }
+    if (blockMax > NEG_BIG) {
+      let newMax = max(rowMax, blockMax);
+      let correction = select(0.0, exp(rowMax - newMax), rowMax > NEG_BIG);
+      rowSum *= correction;
+      for (var d = 0u; d < HEAD_DIM; d++) { acc[d] *= correction; }
+      for (var r = 0u; r < rows; r++) {
+        if (scores[r] == NEG_BIG) { continue; }
+        let weight = exp(scores[r] - newMax);
+        rowSum += weight;
+        for (var d = 0u; d < HEAD_DIM; d++) { acc[d] += weight * valueTile[r * HEAD_DIM + d]; }
+      }
+      rowMax = newMax;
+    }
+  }
+  if (!inRange) { return; }
+  // A row that may attend to nothing (only possible with queryOffset past the cache) outputs 0.
+  let inverse = select(0.0, 1.0 / rowSum, rowSum > 0.0);
+  let outBase = query * (HEAD_DIM * params.heads) + head * HEAD_DIM;
+  for (var d = 0u; d < HEAD_DIM; d++) { out[outBase + d] = acc[d] * inverse; }
+  logsumexp[head * params.queryCount + query] = select(NEG_BIG, rowMax + log(rowSum), rowSum > 0.0);
+}
+`;
+}
+
+/**
+ * Backward, pass 1: dQ. One invocation per (query row, head), streaming key/value tiles like the
+ * forward pass; P = exp(scale·q·k − logsumexp) is recomputed, never stored. Also writes
+ * rowDot = Σ_d dO·O per row (the softmax-backward term the dK/dV pass needs).
+ *
+ * Bindings: 0 q, 1 k, 2 v, 3 out [Tq, heads·HEAD_DIM], 4 gradOut [Tq, heads·HEAD_DIM],
+ * 5 logsumexp [heads, Tq] (all read), 6 gradQ [Tq, heads·HEAD_DIM] (write),
+ * 7 rowDot [heads, Tq] (write), 8 params (uniform). Dispatch [⌈Tq/ROWS⌉, heads].
+ */
+export function attentionGradQueryShader(headDim: number): string {
+  return /* wgsl */ `
+${constants(headDim)}
+@group(0) @binding(0) var<storage, read> q: array<f32>;
+@group(0) @binding(1) var<storage, read> k: array<f32>;
+@group(0) @binding(2) var<storage, read> v: array<f32>;
+@group(0) @binding(3) var<storage, read> out: array<f32>;
+@group(0) @binding(4) var<storage, read> gradOut: array<f32>;
+@group(0) @binding(5) var<storage, read> logsumexp: array<f32>;
+@group(0) @binding(6) var<storage, read_write> gradQ: array<f32>;
+@group(0) @binding(7) var<storage, read_write> rowDot: array<f32>;
+@group(0) @binding(8) var<uniform> params: Params;
+${PARAMS}
+var<workgroup> keyTile: array<f32, TILE * HEAD_DIM>;
+var<workgroup> valueTile: array<f32, TILE * HEAD_DIM>;
+
+@compute @workgroup_size(ROWS)
+fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) lane: u32) {
+  let head = group.y;
+  let firstQuery = group.x * ROWS;
+  let query = firstQuery + lane;
+  let inRange = query < params.queryCount;
+  let lastQuery = min(firstQuery + ROWS, params.queryCount) - 1u;
+  let end = keyEnd(params.queryOffset + firstQuery, params.queryOffset + lastQuery);
+  let position = params.queryOffset + query;
+  let denseBase = query * (HEAD_DIM * params.heads) + head * HEAD_DIM;
+
+  var queryRow: array<f32, HEAD_DIM>;
+  var gradRow: array<f32, HEAD_DIM>;
+  var gradQuery: array<f32, HEAD_DIM>;
+  var delta = 0.0;
+  var rowLogsumexp = 0.0;
+  if (inRange) {
+    let base = query * params.qStride + params.qOffset + head * HEAD_DIM;
+    for (var d = 0u; d < HEAD_DIM; d++) {
+      queryRow[d] = q[base + d] * params.scale;
+      gradRow[d] = gradOut[denseBase + d];
+      delta += gradRow[d] * out[denseBase + d];
+    }
+    rowLogsumexp = logsumexp[head * params.queryCount + query];
+    rowDot[head * params.queryCount + query] = delta;
+  }
+  for (var start = 0u; start < end; start += TILE) {
+    let count = min(TILE, end - start);
+    workgroupBarrier();
+    for (var i = lane; i < count * HEAD_DIM; i += ROWS) {
+      let row = start + i / HEAD_DIM;
+      let column = head * HEAD_DIM + i % HEAD_DIM;
+      keyTile[i] = k[row * params.kStride + params.kOffset + column];
+      valueTile[i] = v[row * params.vStride + params.vOffset + column];
+    }
+    workgroupBarrier();
+    let rows = select(0u, count, inRange); // no early exit: the barriers need uniform control flow
+    for (var r = 0u; r < rows; r++) {
+      if (!allowed(position, start + r)) { continue; }
+      var score = 0.0;
+      var gradProbability = 0.0;
+      for (var d = 0u; d < HEAD_DIM; d++) {
+        score += queryRow[d] * keyTile[r * HEAD_DIM + d];
+        gradProbability += gradRow[d] * valueTile[r * HEAD_DIM + d];
+      }
+      let gradScore = exp(score - rowLogsumexp) * (gradProbability - delta);
+      for (var d = 0u; d < HEAD_DIM; d++) { gradQuery[d] += gradScore * keyTile[r * HEAD_DIM + d]; }
+    }
+  }
+  if (!inRange) { return; }
+  for (var d = 0u; d < HEAD_DIM; d++) { gradQ[denseBase + d] = gradQuery[d] * params.scale; }
+}
+`;
+}
+
+/**
+ * Backward, pass 2: dK and dV. One invocation per (key row, head), streaming query rows (Q, dO,
+ * logsumexp, rowDot) through workgroup memory; skips query tiles the mask hides from every key
+ * of the workgroup.
+ *
+ * Bindings: 0 q, 1 k, 2 v, 3 gradOut [Tq, heads·HEAD_DIM], 4 logsumexp [heads, Tq],
+ * 5 rowDot [heads, Tq] (all read), 6 gradK [Tk, heads·HEAD_DIM], 7 gradV [Tk, heads·HEAD_DIM]
+ * (write), 8 params (uniform). Dispatch [⌈Tk/ROWS⌉, heads].
+ */
+export function attentionGradKeyValueShader(headDim: number): string {
+  return /* wgsl */ `
+${constants(headDim)}
+@group(0) @binding(0) var<storage, read> q: array<f32>;
+@group(0) @binding(1) var<storage, read> k: array<f32>;
+@group(0) @binding(2) var<storage, read> v: array<f32>;
+@group(0) @binding(3) var<storage, read> gradOut: array<f32>;
+@group(0) @binding(4) var<storage, read> logsumexp: array<f32>;
+@group(0) @binding(5) var<storage, read> rowDot: array<f32>;
+@group(0) @binding(6) var<storage, read_write> gradK: array<f32>;
+@group(0) @binding(7) var<storage, read_write> gradV: array<f32>;
+@group(0) @binding(8) var<uniform> params: Params;
+${PARAMS}
+var<workgroup> queryTile: array<f32, TILE * HEAD_DIM>;
+var<workgroup> gradTile: array<f32, TILE * HEAD_DIM>;
+var<workgroup> logsumexpTile: array<f32, TILE>;
+var<workgroup> deltaTile: array<f32, TILE>;
+
+@compute @workgroup_size(ROWS)
+fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) lane: u32) {
+  let head = group.y;
+  let firstKey = group.x * ROWS;
+  let key = firstKey + lane;
+  let inRange = key < params.keyCount;
+  let width = HEAD_DIM * params.heads;
+
+  var keyRow: array<f32, HEAD_DIM>;
+  var valueRow: array<f32, HEAD_DIM>;
+  var gradKey: array<f32, HEAD_DIM>;
+  var gradValue: array<f32, HEAD_DIM>;
+  if (inRange) {
+    let keyBase = key * params.kStride + params.kOffset + head * HEAD_DIM;
+    let valueBase = key * params.vStride + params.vOffset + head * HEAD_DIM;
+    for (var d = 0u; d < HEAD_DIM; d++) {
+      keyRow[d] = k[keyBase + d] * params.scale;
+      valueRow[d] = v[valueBase + d];
+    }
+  }
+  for (var start = queryStart(firstKey); start < params.queryCount; start += TILE) {
+    let count = min(TILE, params.queryCount - start);
+    workgroupBarrier();
+    for (var i = lane; i < count * HEAD_DIM; i += ROWS) {
+      let row = start + i / HEAD_DIM;
+      let column = head * HEAD_DIM + i % HEAD_DIM;
+      queryTile[i] = q[row * params.qStride + params.qOffset + column];
+      gradTile[i] = gradOut[row * width + column];
+    }
+    if (lane < count) {
+      logsumexpTile[lane] = logsumexp[head * params.queryCount + start + lane];
+      deltaTile[lane] = rowDot[head * params.queryCount + start + lane];
+    }
+    workgroupBarrier();
+    let rows = select(0u, count, inRange); // no early exit: the barriers need uniform control flow
+    for (var r = 0u; r < rows; r++) {
+      if (!allowed(params.queryOffset + start + r, key)) { continue; }
+      var score = 0.0;
+      var gradProbability = 0.0;
+      for (var d = 0u; d < HEAD_DIM; d++) {
+        score += queryTile[r * HEAD_DIM + d] * keyRow[d];
+        gradProbability += gradTile[r * HEAD_DIM + d] * valueRow[d];
+      }
+      let probability = exp(score - logsumexpTile[r]);
+      let gradScore = probability * (gradProbability - deltaTile[r]);
+      for (var d = 0u; d < HEAD_DIM; d++) {
+        gradValue[d] += probability * gradTile[r * HEAD_DIM + d];
+        gradKey[d] += gradScore * queryTile[r * HEAD_DIM + d];
+      }
+    }
+  }
+  if (!inRange) { return; }
+  let base = key * width + head * HEAD_DIM;
+  for (var d = 0u; d < HEAD_DIM; d++) {
+    gradK[base + d] = gradKey[d] * params.scale;
+    gradV[base + d] = gradValue[d];
+  }
+}
+`;
+}
