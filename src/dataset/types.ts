@@ -101,4 +101,9 @@ export interface LoadProgress {
 export interface LoadOptions {
   question?: Partial<QuestionTemplate>;
   onProgress?: (progress: LoadProgress) => void;
+  /**
+   * How images are checked: 'header' (default) reads each file's size from its header and checks
+   * that the file is not cut short; 'decode' decodes every pixel (slow on large photos).
+   */
+  imageCheck?: 'header' | 'decode';
 }

@@ -1,0 +1,164 @@
+// The dataset half's entry point: an upload (Roboflow COCO zip, folder, or one COCO json with its
+// images) → a CountingDataset of counting questions with exact answers, statistics and every
+// problem found. Never throws for bad input: problems are DatasetIssue entries. Runs in a browser
+// worker and in Node (no DOM, no Node built-ins).
+
+import type { CountingDataset, DatasetImage, DatasetIssue, DatasetSource, LoadOptions, SplitName } from './types.ts';
+import { openUpload, type Upload, type UploadFile } from './upload.ts';
+import { findAnnotationFiles, indexByBaseName, resolveImageFile } from './layout.ts';
+import { parseCocoFile, type CocoAnnotation, type CocoFile } from './coco-file.ts';
+import { buildQuestion, formatAnswer, resolveQuestionTemplate } from './question.ts';
+import { datasetStats } from './stats.ts';
+import { checkImageFiles } from './image-checks.ts';
+import { buildImageObjects } from './image-objects.ts';
+import { readZipEntries } from './zip-archive.ts';
+import { SPLIT_NAMES } from './splits.ts';
+
+export { buildQuestion, formatAnswer, DEFAULT_QUESTION_TEMPLATE } from './question.ts';
+
+export function hasErrors(dataset: CountingDataset): boolean {
+  return dataset.issues.some((issue) => issue.severity === 'error');
+}
+
+export async function loadDataset(source: DatasetSource, options: LoadOptions = {}): Promise<CountingDataset> {
+  const issues: DatasetIssue[] = [];
+  const question = resolveQuestionTemplate(options.question);
+  const empty = (): CountingDataset => ({ name: source.name, classes: [], images: [], stats: datasetStats([], 0), issues, question });
+  const progress = options.onProgress ?? (() => {});
+
+  progress({ stage: 'unzipping', done: 0, total: 1 });
+  let upload: Upload;
+  try {
+    upload = await openUpload(source);
+  } catch (cause) {
+    const message = cause instanceof Error ? cause.message : String(cause);
+    issues.push({ severity: 'error', code: 'unreadable-upload', message, file: source.name });
+    return empty();
+  }
+  progress({ stage: 'unzipping', done: 1, total: 1 });
+
+  const refs = findAnnotationFiles(upload.files.values(), upload.name, issues);
+  const jsonBytes = await upload.read(refs.map((ref) => ref.file.sourcePath));
+  const cocoFiles: { coco: CocoFile; folder: string }[] = [];
+  for (const [done, ref] of refs.entries()) {
+    progress({ stage: 'parsing', done, total: refs.length });
+    const bytes = jsonBytes.get(ref.file.sourcePath);
+    if (!bytes) {
+      issues.push({ severity: 'error', code: 'unreadable-file', file: ref.file.path, split: ref.split, message: `${ref.file.path}: could not be read from the upload; add it again.` });
+      continue;
+    }
+    const coco = parseCocoFile(bytes, ref.file.path, ref.split, issues);
+    if (coco) cocoFiles.push({ coco, folder: ref.folder });
+  }
+  progress({ stage: 'parsing', done: refs.length, total: refs.length });
+  if (cocoFiles.length === 0) return empty();
+
+  // Classes come from the first split present (train, then val, then test) in category-id order;
+  // every other split must name the same classes. Ids may differ: objects are matched by name.
+  const reference = cocoFiles[0].coco;
+  const classes = reference.classes.map(({ id, name }) => ({ id, name }));
+  const classNames = classes.map((entry) => entry.name);
+  const usable = cocoFiles.filter(({ coco }) => classesAgree(reference, coco, issues));
+
+  const byBaseName = indexByBaseName(upload.files.values());
+  const pending: { image: DatasetImage; file: UploadFile | undefined; jsonPath: string }[] = [];
+  for (const { coco, folder } of usable) {
+    const classIndexById = new Map(coco.classes.map((category) => [category.id, classNames.indexOf(category.name)]));
+    const annotationsByImage = new Map<number, CocoAnnotation[]>();
+    for (const annotation of coco.annotations) {
+      annotationsByImage.set(annotation.imageId, [...(annotationsByImage.get(annotation.imageId) ?? []), annotation]);
+    }
+    for (const entry of coco.images) {
+      const objects = buildImageObjects(entry, annotationsByImage.get(entry.id) ?? [], classIndexById, classNames, coco, issues);
+      const file = resolveImageFile(entry.fileName, folder, upload.files, byBaseName);
+      const image: DatasetImage = {
+        split: coco.split,
+        fileName: entry.fileName,
+        path: file?.sourcePath ?? folder + entry.fileName,
+        width: entry.width,
+        height: entry.height,
+        objects,
+        question: '',
+        answer: '',
+      };
+      pending.push({ image, file, jsonPath: coco.path });
+    }
+  }
+
+  const present = await checkImageFiles(pending, upload, options.imageCheck ?? 'header', issues, progress);
+
+  progress({ stage: 'building questions', done: 0, total: present.length });
+  const questionText = buildQuestion(classNames, question);
+  for (const image of present) {
+    const counts = new Array<number>(classNames.length).fill(0);
+    for (const object of image.objects) counts[object.classIndex]++;
+    image.question = questionText;
+    image.answer = formatAnswer(classNames, counts);
+  }
+  progress({ stage: 'building questions', done: present.length, total: present.length });
+
+  reportSplitCoverage(usable.map(({ coco }) => coco), present, issues);
+  return { name: source.name, classes, images: present, stats: datasetStats(present, classes.length), issues, question };
+}
+
+function classesAgree(reference: CocoFile, other: CocoFile, issues: DatasetIssue[]): boolean {
+  if (other === reference) return true;
+  const referenceNames = new Set(reference.classes.map((entry) => entry.name));
+  const otherNames = new Set(other.classes.map((entry) => entry.name));
+  const missing = [...referenceNames].filter((name) => !otherNames.has(name));
+  const extra = [...otherNames].filter((name) => !referenceNames.has(name));
+  if (missing.length === 0 && extra.length === 0) return true;
+  const parts = [
+    missing.length > 0 ? `lacks ${missing.map((name) => `"${name}"`).join(', ')}` : '',
+    extra.length > 0 ? `adds ${extra.map((name) => `"${name}"`).join(', ')}` : '',
+  ].filter(Boolean);
+  issues.push({
+    severity: 'error',
+    code: 'class-mismatch',
+    file: other.path,
+    split: other.split,
+    message: `${other.path}: its classes differ from those of ${reference.path} (it ${parts.join(' and ')}); every split must have the same classes — export all splits from the same dataset version.`,
+  });
+  return false;
+}
+
+function reportSplitCoverage(files: CocoFile[], images: DatasetImage[], issues: DatasetIssue[]): void {
+  const splitsWithImages = new Set<SplitName>(images.map((image) => image.split));
+  for (const coco of files) {
+    if (splitsWithImages.has(coco.split)) continue;
+    const reason = coco.images.length === 0 ? 'lists no images' : 'has no usable images (see the warnings above)';
+    issues.push({
+      severity: 'error',
+      code: 'empty-split',
+      file: coco.path,
+      split: coco.split,
+      message: `${coco.path}: the ${coco.split} split ${reason}; add its images or remove the split.`,
+    });
+  }
+  const present = new Set(files.map((coco) => coco.split));
+  if (present.size > 0 && !present.has('train')) {
+    issues.push({ severity: 'error', code: 'no-train-split', message: 'there is no train split to fine-tune on; add a train/ folder with its _annotations.coco.json.' });
+  }
+  if (present.has('train') && !present.has('val') && !present.has('test')) {
+    issues.push({ severity: 'warning', code: 'no-evaluation-split', message: 'there is no valid or test split, so accuracy can only be measured on training images; add a valid/ or test/ folder for an honest measurement.' });
+  }
+}
+
+/** The bytes of one image of a loaded dataset (its `path` inside the upload). */
+export async function readImageBytes(source: DatasetSource, image: DatasetImage): Promise<Uint8Array> {
+  if (source.kind === 'zip') {
+    const bytes = readZipEntries(source.data, [image.path]).get(image.path);
+    if (bytes) return bytes;
+  } else {
+    const file = source.files.find((entry) => entry.path === image.path);
+    if (file) return file.read();
+    const zips = source.files.filter((entry) => /\.zip$/i.test(entry.path));
+    if (zips.length === 1) {
+      const bytes = readZipEntries(await zips[0].read(), [image.path]).get(image.path);
+      if (bytes) return bytes;
+    }
+  }
+  throw new Error(`${source.name}: ${image.path} is not in the upload any more; load the dataset again.`);
+}
+
+export { SPLIT_NAMES };
