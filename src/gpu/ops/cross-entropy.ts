@@ -1,0 +1,206 @@
+// Mean cross-entropy over labelled positions, fused with its gradient (spec §11.1: labels on the
+// answer tokens only, loss = mean over them). Targets are i32; −100 (PyTorch's ignore_index), or
+// any id outside [0, V), marks a position without a label. With no labelled position at all the
+// loss and the gradient are 0 (PyTorch would give NaN), so an empty batch cannot poison training.
+//
+// Three kernels, no host round trip: count the labels; one workgroup per row computes the
+// max-subtracted logsumexp in f32, the row's loss and dLogits = (softmax − onehot) / count;
+// one workgroup sums the row losses into the mean.
+import type { Engine } from '../engine.ts';
+import type { Tensor } from '../tensor.ts';
+
+export const IGNORE_INDEX = -100;
+
+const WORKGROUP = 256;
+
+const LABEL_COUNT_PARAMS = /* wgsl */ `
+struct Params { rows: u32, vocab: u32 }
+`;
+
+/**
+ * Counts labelled rows (targets in [0, V)). One workgroup.
+ * Bindings: 0 targets [T] i32 (read), 1 labelCount [1] f32 (write), 2 params (uniform).
+ */
+export const CROSS_ENTROPY_COUNT_SHADER = /* wgsl */ `
+${LABEL_COUNT_PARAMS}
+@group(0) @binding(0) var<storage, read> targets: array<i32>;
+@group(0) @binding(1) var<storage, read_write> labelCount: array<f32>;
+@group(0) @binding(2) var<uniform> params: Params;
+
+override WORKGROUP: u32 = 256u;
+var<workgroup> partial: array<f32, WORKGROUP>;
+
+@compute @workgroup_size(WORKGROUP)
+fn main(@builtin(local_invocation_index) lane: u32) {
+  var count = 0.0;
+  for (var row = lane; row < params.rows; row += WORKGROUP) {
+    let targetId = targets[row];
+    if (targetId >= 0 && u32(targetId) < params.vocab) { count += 1.0; }
+  }
+  partial[lane] = count;
+  for (var stride = WORKGROUP / 2u; stride > 0u; stride /= 2u) {
+    workgroupBarrier();
+    if (lane < stride) { partial[lane] += partial[lane + stride]; }
+  }
+  if (lane == 0u) { labelCount[0] = partial[0]; }
+}
+`;
+
+/**
+ * One workgroup per row: logsumexp (max-subtracted, f32), rowLoss = logsumexp − logit[target]
+ * (0 when unlabelled), gradLogits = (softmax − onehot) / labelCount (0 rows when unlabelled).
+ * Bindings: 0 logits [T, V] (read), 1 targets [T] i32 (read), 2 labelCount [1] (read),
+ * 3 gradLogits [T, V] (write), 4 rowLoss [T] (write), 5 params (uniform).
+ * Dispatch [min(T, 65535), ⌈T/65535⌉]: row = x + 65535·y.
+ */
+export const CROSS_ENTROPY_ROW_SHADER = /* wgsl */ `
+${LABEL_COUNT_PARAMS}
+@group(0) @binding(0) var<storage, read> logits: array<f32>;
+@group(0) @binding(1) var<storage, read> targets: array<i32>;
+@group(0) @binding(2) var<storage, read> labelCount: array<f32>;
+@group(0) @binding(3) var<storage, read_write> gradLogits: array<f32>;
+@group(0) @binding(4) var<storage, read_write> rowLoss: array<f32>;
+@group(0) @binding(5) var<uniform> params: Params;
+
+override WORKGROUP: u32 = 256u;
+var<workgroup> partial: array<f32, WORKGROUP>;
+
+fn reduceMax(lane: u32, value: f32) -> f32 {
+  partial[lane] = value;
+  for (var stride = WORKGROUP / 2u; stride > 0u; stride /= 2u) {
+    workgroupBarrier();
+    if (lane < stride) { partial[lane] = max(partial[lane], partial[lane + stride]); }
+  }
+  workgroupBarrier();
+  let result = partial[0];
+  workgroupBarrier();
+  return result;
+}
+
+fn reduceSum(lane: u32, value: f32) -> f32 {
+  partial[lane] = value;
+  for (var stride = WORKGROUP / 2u; stride > 0u; stride /= 2u) {
+    workgroupBarrier();
+    if (lane < stride) { partial[lane] += partial[lane + stride]; }
+  }
+  workgroupBarrier();
+  let result = partial[0];
+  workgroupBarrier();
+  return result;
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) lane: u32) {
+  let row = group.x + 65535u * group.y;
+  if (row >= params.rows) { return; }
+  let base = row * params.vocab;
+  let targetId = targets[row];
+  let labelled = targetId >= 0 && u32(targetId) < params.vocab;
+
+  var localMax = -3.0e38;
+  for (var column = lane; column < params.vocab; column += WORKGROUP) { localMax = max(localMax, logits[base + column]); }
+  let rowMax = reduceMax(lane, localMax);
+  var localSum = 0.0;
+  for (var column = lane; column < params.vocab; column += WORKGROUP) { localSum += exp(logits[base + column] - rowMax); }
+  let sum = reduceSum(lane, localSum);
+
+  // An unlabelled row contributes nothing; labelCount > 0 whenever some row is labelled.
+  let weight = select(0.0, 1.0 / labelCount[0], labelled);
+  let inverseSum = 1.0 / sum;
+  for (var column = lane; column < params.vocab; column += WORKGROUP) {
+    let probability = exp(logits[base + column] - rowMax) * inverseSum;
+    let onehot = select(0.0, 1.0, labelled && column == u32(targetId));
+    gradLogits[base + column] = (probability - onehot) * weight;
+  }
+  if (lane == 0u) {
+    rowLoss[row] = select(0.0, rowMax + log(sum) - logits[base + u32(max(targetId, 0))], labelled);
+  }
+}
+`;
+
+/**
+ * loss[0] = Σ rowLoss / labelCount (0 without labels). One workgroup.
+ * Bindings: 0 rowLoss [T] (read), 1 labelCount [1] (read), 2 loss [1] (write), 3 params (uniform).
+ */
+export const CROSS_ENTROPY_MEAN_SHADER = /* wgsl */ `
+${LABEL_COUNT_PARAMS}
+@group(0) @binding(0) var<storage, read> rowLoss: array<f32>;
+@group(0) @binding(1) var<storage, read> labelCount: array<f32>;
+@group(0) @binding(2) var<storage, read_write> loss: array<f32>;
+@group(0) @binding(3) var<uniform> params: Params;
+
+override WORKGROUP: u32 = 256u;
+var<workgroup> partial: array<f32, WORKGROUP>;
+
+@compute @workgroup_size(WORKGROUP)
+fn main(@builtin(local_invocation_index) lane: u32) {
+  var sum = 0.0;
+  for (var row = lane; row < params.rows; row += WORKGROUP) { sum += rowLoss[row]; }
+  partial[lane] = sum;
+  for (var stride = WORKGROUP / 2u; stride > 0u; stride /= 2u) {
+    workgroupBarrier();
+    if (lane < stride) { partial[lane] += partial[lane + stride]; }
+  }
+  if (lane == 0u) { loss[0] = select(0.0, partial[0] / labelCount[0], labelCount[0] > 0.0); }
+}
+`;
+
+/**
+ * Mean cross-entropy of logits [T, V] against targets [T] (i32, −100 = no label).
+ * Returns loss [1] and gradLogits [T, V] = d(loss)/d(logits).
+ */
+export function crossEntropy(engine: Engine, logits: Tensor, targets: Tensor): { loss: Tensor; gradLogits: Tensor } {
+  if (logits.dtype !== 'f32' || logits.shape.length !== 2) {
+    throw new Error(`crossEntropy: logits must be a 2-D f32 tensor [T, V], got ${logits}`);
+  }
+  const [rows, vocab] = logits.shape;
+  if (targets.dtype !== 'i32' || targets.shape.length !== 1 || targets.shape[0] !== rows) {
+    throw new Error(`crossEntropy: targets must be i32 [${rows}] (one label per logits row, ${IGNORE_INDEX} = none), got ${targets}`);
+  }
+  const params = new Uint32Array([rows, vocab]);
+  const constants = { WORKGROUP };
+  const labelCount = engine.empty([1], 'f32', 'crossEntropy.labelCount');
+  const rowLoss = engine.empty([rows], 'f32', 'crossEntropy.rowLoss');
+  const gradLogits = engine.empty([rows, vocab], 'f32', 'crossEntropy.gradLogits');
+  const loss = engine.empty([1], 'f32', 'crossEntropy.loss');
+  engine.dispatch(engine.pipeline(CROSS_ENTROPY_COUNT_SHADER, 'main', constants), [targets, labelCount], [1], { params });
+  const limit = 65535;
+  engine.dispatch(
+    engine.pipeline(CROSS_ENTROPY_ROW_SHADER, 'main', constants),
+    [logits, targets, labelCount, gradLogits, rowLoss],
+    [Math.min(rows, limit), Math.ceil(rows / limit)],
+    { params, label: 'crossEntropy.rows' },
+  );
+  engine.dispatch(engine.pipeline(CROSS_ENTROPY_MEAN_SHADER, 'main', constants), [rowLoss, labelCount, loss], [1], { params });
+  labelCount.dispose();
+  rowLoss.dispose();
+  return { loss, gradLogits };
+}
+
+/** CPU reference in float64: mean loss over labelled rows and its gradient. */
+export function crossEntropyReference(
+  logits: Float64Array | Float32Array | number[],
+  targets: Int32Array | number[],
+  vocab: number,
+): { loss: number; gradLogits: Float64Array } {
+  const rows = targets.length;
+  const gradLogits = new Float64Array(rows * vocab);
+  const labelled = (row: number) => targets[row] >= 0 && targets[row] < vocab;
+  let count = 0;
+  for (let row = 0; row < rows; row++) if (labelled(row)) count++;
+  if (count === 0) return { loss: 0, gradLogits };
+  let total = 0;
+  for (let row = 0; row < rows; row++) {
+    if (!labelled(row)) continue;
+    let max = -Infinity;
+    for (let column = 0; column < vocab; column++) max = Math.max(max, logits[row * vocab + column]);
+    let sum = 0;
+    for (let column = 0; column < vocab; column++) sum += Math.exp(logits[row * vocab + column] - max);
+    total += max + Math.log(sum) - logits[row * vocab + targets[row]];
+    for (let column = 0; column < vocab; column++) {
+      const probability = Math.exp(logits[row * vocab + column] - max) / sum;
+      gradLogits[row * vocab + column] = (probability - (column === targets[row] ? 1 : 0)) / count;
+    }
+  }
+  return { loss: total / count, gradLogits };
+}
