@@ -1,0 +1,136 @@
+// Token embedding (spec §6.1: x_t = wte[token_t], no scaling) and its backward, the scatter-add
+// of the output gradient into the rows of the table. Ids outside [0, V) give a zero row forward
+// and are skipped backward.
+//
+// The backward pass is atomic-free: one workgroup per position t; if the same id appeared at an
+// earlier position, the workgroup exits; otherwise it owns that table row and sums the gradient
+// of every position with the same id (t and later), then writes the row. Every row is therefore
+// written by exactly one workgroup, and duplicates accumulate in a fixed order (deterministic).
+// Cost O(T²) id comparisons (uniform across the workgroup) plus O(T·D) additions.
+import type { Engine } from '../engine.ts';
+import type { Tensor } from '../tensor.ts';
+
+const WORKGROUP = 64;
+const MAX_WORKGROUPS_PER_DIMENSION = 65535;
+
+/**
+ * Gather. One invocation per output element (t, d), 1-D index folded into 2-D.
+ * Bindings: 0 table [V, D] (f32 as array<f32>, or packed f16 as array<u32>), 1 ids [T] i32 (read),
+ * 2 out [T, D] f32 (write), 3 params (uniform).
+ */
+function gatherShader(packedF16: boolean): string {
+  const tableType = packedF16 ? 'array<u32>' : 'array<f32>';
+  // Packed f16: element e is half (e & 1) of word e / 2 (little-endian, unpack2x16float's order).
+  const read = packedF16 ? 'unpack2x16float(table[index / 2u])[index & 1u]' : 'table[index]';
+  return /* wgsl */ `
+struct Params { positions: u32, vocab: u32, dim: u32, rowWidth: u32 }
+@group(0) @binding(0) var<storage, read> table: ${tableType};
+@group(0) @binding(1) var<storage, read> ids: array<i32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<uniform> params: Params;
+
+fn readTable(index: u32) -> f32 { return ${read}; }
+
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(global_invocation_id) id: vec3u) {
+  let element = id.x + id.y * params.rowWidth;
+  if (element >= params.positions * params.dim) { return; }
+  let position = element / params.dim;
+  let column = element % params.dim;
+  let token = ids[position];
+  var value = 0.0;
+  if (token >= 0 && u32(token) < params.vocab) { value = readTable(u32(token) * params.dim + column); }
+  out[element] = value;
+}
+`;
+}
+
+/**
+ * Scatter-add backward. One workgroup per position (folded into 2-D), threads stride over D.
+ * Bindings: 0 gradOut [T, D] (read), 1 ids [T] i32 (read), 2 gradTable [V, D] (read_write,
+ * zero-filled by the caller), 3 params (uniform).
+ */
+export const EMBEDDING_BACKWARD_SHADER = /* wgsl */ `
+struct Params { positions: u32, vocab: u32, dim: u32, rowWidth: u32 }
+@group(0) @binding(0) var<storage, read> gradOut: array<f32>;
+@group(0) @binding(1) var<storage, read> ids: array<i32>;
+@group(0) @binding(2) var<storage, read_write> gradTable: array<f32>;
+@group(0) @binding(3) var<uniform> params: Params;
+
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) lane: u32) {
+  let position = group.x + group.y * params.rowWidth;
+  if (position >= params.positions) { return; }
+  let token = ids[position];
+  if (token < 0 || u32(token) >= params.vocab) { return; }
+  for (var earlier = 0u; earlier < position; earlier++) {
+    if (ids[earlier] == token) { return; } // an earlier position owns this row
+  }
+  let row = u32(token) * params.dim;
+  for (var column = lane; column < params.dim; column += ${WORKGROUP}u) {
+    var sum = 0.0;
+    for (var other = position; other < params.positions; other++) {
+      if (ids[other] == token) { sum += gradOut[other * params.dim + column]; }
+    }
+    gradTable[row + column] = sum;
+  }
+}
+`;
+
+/** out [T, D] = table[ids]: table [V, D] f32 or packed f16, ids [T] i32. */
+export function embedding(engine: Engine, table: Tensor, ids: Tensor): Tensor {
+  if ((table.dtype !== 'f32' && table.dtype !== 'f16') || table.shape.length !== 2) {
+    throw new Error(`embedding: the table must be a 2-D f32 or f16 tensor [V, D], got ${table}`);
+  }
+  if (ids.dtype !== 'i32' || ids.shape.length !== 1) throw new Error(`embedding: ids must be a 1-D i32 tensor, got ${ids}`);
+  const [vocab, dim] = table.shape;
+  const positions = ids.shape[0];
+  const out = engine.empty([positions, dim], 'f32', 'embedding.out');
+  const groups = Math.ceil((positions * dim) / WORKGROUP);
+  const [x, y] = fold(groups);
+  engine.dispatch(engine.pipeline(gatherShader(table.dtype === 'f16')), [table, ids, out], [x, y], {
+    params: new Uint32Array([positions, vocab, dim, x * WORKGROUP]),
+    label: 'embedding',
+  });
+  return out;
+}
+
+/** gradTable [V, D] f32: Σ over positions t with ids[t] = v of gradOut[t]. */
+export function embeddingBackward(engine: Engine, gradOut: Tensor, ids: Tensor, vocab: number): Tensor {
+  if (gradOut.dtype !== 'f32' || gradOut.shape.length !== 2) throw new Error(`embeddingBackward: gradOut must be f32 [T, D], got ${gradOut}`);
+  const [positions, dim] = gradOut.shape;
+  if (ids.dtype !== 'i32' || ids.shape.length !== 1 || ids.shape[0] !== positions) {
+    throw new Error(`embeddingBackward: ids must be i32 [${positions}] (one per gradOut row), got ${ids}`);
+  }
+  const gradTable = engine.zeros([vocab, dim], 'f32', 'embedding.gradTable');
+  const [x, y] = fold(positions);
+  engine.dispatch(engine.pipeline(EMBEDDING_BACKWARD_SHADER), [gradOut, ids, gradTable], [x, y], {
+    params: new Uint32Array([positions, vocab, dim, x]),
+    label: 'embedding.backward',
+  });
+  return gradTable;
+}
+
+function fold(workgroups: number): [number, number] {
+  if (workgroups <= MAX_WORKGROUPS_PER_DIMENSION) return [Math.max(1, workgroups), 1];
+  return [MAX_WORKGROUPS_PER_DIMENSION, Math.ceil(workgroups / MAX_WORKGROUPS_PER_DIMENSION)];
+}
+
+/** CPU reference: gather forward and scatter-add backward. */
+export function embeddingReference(table: ArrayLike<number>, ids: ArrayLike<number>, vocab: number, dim: number): Float64Array {
+  const out = new Float64Array(ids.length * dim);
+  for (let t = 0; t < ids.length; t++) {
+    if (ids[t] < 0 || ids[t] >= vocab) continue;
+    for (let d = 0; d < dim; d++) out[t * dim + d] = table[ids[t] * dim + d];
+  }
+  return out;
+}
+
+export function embeddingBackwardReference(gradOut: ArrayLike<number>, ids: ArrayLike<number>, vocab: number, dim: number): Float64Array {
+  const gradTable = new Float64Array(vocab * dim);
+  for (let t = 0; t < ids.length; t++) {
+    if (ids[t] < 0 || ids[t] >= vocab) continue;
+    for (let d = 0; d < dim; d++) gradTable[ids[t] * dim + d] += gradOut[t * dim + d];
+  }
+  return gradTable;
+}

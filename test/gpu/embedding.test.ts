@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { float16BitsToFloat32, float32ToFloat16Bits } from '../../src/gpu/f16.ts';
+import { embedding, embeddingBackward, embeddingBackwardReference, embeddingReference } from '../../src/gpu/ops/embedding.ts';
+import { testEngine } from './gpu-context.ts';
+import { randomFloats } from './random.ts';
+
+// Duplicates (7 three times, 0 twice), the last row (12) and two ids outside [0, V).
+const IDS = Int32Array.of(7, 0, 12, 7, 3, -1, 0, 7, 13, 5, 1);
+const VOCAB = 13;
+
+describe('embedding', () => {
+  for (const dim of [1, 7, 130]) {
+    it(`gathers f32 rows (D = ${dim}), zero rows for ids outside the vocabulary`, async () => {
+      const engine = await testEngine();
+      const tableValues = randomFloats(VOCAB * dim, dim);
+      const out = engine.scope(() =>
+        embedding(engine, engine.upload(tableValues, [VOCAB, dim]), engine.upload(IDS, [IDS.length], 'i32')),
+      );
+      // A gather copies values: exact.
+      expect(Array.from(await engine.readFloat(out))).toEqual(Array.from(embeddingReference(tableValues, IDS, VOCAB, dim)));
+      out.dispose();
+    });
+  }
+
+  it('gathers packed f16 rows (odd D, so rows straddle u32 words)', async () => {
+    const engine = await testEngine();
+    const dim = 5;
+    const halves = Uint16Array.from(randomFloats(VOCAB * dim, 3), (value) => float32ToFloat16Bits(value));
+    const widened = Float32Array.from(halves, (bits) => float16BitsToFloat32(bits));
+    const out = engine.scope(() =>
+      embedding(engine, engine.upload(halves, [VOCAB, dim], 'f16'), engine.upload(IDS, [IDS.length], 'i32')),
+    );
+    // f16 → f32 widening is exact.
+    expect(Array.from(await engine.readFloat(out))).toEqual(Array.from(embeddingReference(widened, IDS, VOCAB, dim)));
+    out.dispose();
+  });
+
+  for (const dim of [1, 7, 130]) {
+    it(`backward accumulates duplicated ids (D = ${dim})`, async () => {
+      const engine = await testEngine();
+      const gradValues = randomFloats(IDS.length * dim, 100 + dim);
+      const expected = embeddingBackwardReference(gradValues, IDS, VOCAB, dim);
+      const before = engine.poolStats().liveBuffers;
+      const gradTable = engine.scope(() =>
+        embeddingBackward(engine, engine.upload(gradValues, [IDS.length, dim]), engine.upload(IDS, [IDS.length], 'i32'), VOCAB),
+      );
+      const actual = await engine.readFloat(gradTable);
+      // Sums of ≤3 f32 values in a different order than float64: ~1e-7.
+      for (let i = 0; i < expected.length; i++) expect(Math.abs(actual[i] - expected[i])).toBeLessThan(1e-6);
+      // Rows never looked up (2, 4, 6, ...) stay exactly zero.
+      for (let d = 0; d < dim; d++) expect(actual[2 * dim + d]).toBe(0);
+      gradTable.dispose();
+      expect(engine.poolStats().liveBuffers).toBe(before);
+    });
+  }
+
+  it('backward is the adjoint of the gather: <gather(W), G> = <W, scatter(G)>', () => {
+    const dim = 3;
+    const table = randomFloats(VOCAB * dim, 8);
+    const grad = randomFloats(IDS.length * dim, 9);
+    const gathered = embeddingReference(table, IDS, VOCAB, dim);
+    const scattered = embeddingBackwardReference(grad, IDS, VOCAB, dim);
+    let left = 0;
+    let right = 0;
+    for (let i = 0; i < gathered.length; i++) left += gathered[i] * grad[i];
+    for (let i = 0; i < scattered.length; i++) right += table[i] * scattered[i];
+    expect(Math.abs(left - right)).toBeLessThan(1e-12);
+  });
+});
