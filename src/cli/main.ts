@@ -4,6 +4,7 @@
 type Command = { run(args: string[]): Promise<number> };
 
 const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  dataset: { summary: 'dataset <zip-or-folder> [--split test] [--noun currency] [--jsonl]   check a COCO dataset, print its report or Q&A pairs', load: () => import('./dataset-command.ts') },
 };
 
 function usage(): string {
