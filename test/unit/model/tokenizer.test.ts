@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { HubTokenizer, IdTokenizer, loadTokenizer } from '../../../src/model/tokenizer.ts';
+
+/** GPT-2's byte → printable-character table (bytes_to_unicode), written out for the test. */
+function byteChars(): string[] {
+  const chars: string[] = [];
+  let next = 256;
+  for (let byte = 0; byte < 256; byte++) {
+    const printable = (byte >= 33 && byte <= 126) || (byte >= 161 && byte <= 172) || (byte >= 174 && byte <= 255);
+    chars.push(String.fromCodePoint(printable ? byte : next++));
+  }
+  return chars;
+}
+
+const MERGES = ['h e', 'l l', 'he ll', 'hell o', 'Ġ w', 'o r', 'Ġw or', 'l d', 'Ġwor ld'];
+const EOS_ID = 300;
+
+/** A byte-level BPE tokenizer.json: 256 byte tokens (ids 0–255), one token per merge (256…), EOS 300. */
+function smallBpeTokenizer() {
+  const vocab: Record<string, number> = {};
+  byteChars().forEach((char, id) => (vocab[char] = id));
+  MERGES.forEach((merge, index) => (vocab[merge.replace(' ', '')] = 256 + index));
+  vocab['<|endoftext|>'] = EOS_ID;
+  const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
+  return {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: [{ id: EOS_ID, content: '<|endoftext|>', single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }],
+    normalizer: null,
+    pre_tokenizer: byteLevel,
+    post_processor: byteLevel,
+    decoder: byteLevel,
+    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false, byte_fallback: false, vocab, merges: MERGES },
+  };
+}
+
+describe('HubTokenizer (byte-level BPE through @huggingface/tokenizers)', () => {
+  const tokenizer = new HubTokenizer(smallBpeTokenizer(), { eos_token: '<|endoftext|>' });
+  const code = (char: string) => char.charCodeAt(0);
+
+  it('applies the merges: "hello world" → [hello, Ġworld]', () => {
+    // hello = merge 3 → 259; Ġworld = merge 8 → 264 (hand-applied merge order above).
+    expect(tokenizer.encode('hello world')).toEqual([259, 264]);
+  });
+
+  it('falls back to byte tokens where no merge applies, including multi-byte UTF-8 and newlines', () => {
+    // "hi!" has no merges: bytes h, i, !. "é" is two bytes 0xC3 0xA9; "\n" is byte 10.
+    expect(tokenizer.encode('hi!')).toEqual([code('h'), code('i'), code('!')]);
+    expect(tokenizer.encode('é')).toEqual([0xc3, 0xa9]);
+    expect(tokenizer.encode('\n\nhell')).toEqual([10, 10, 258]);
+  });
+
+  it('adds no special tokens by itself but recognises them in text', () => {
+    expect(tokenizer.encode('hello<|endoftext|>')).toEqual([259, EOS_ID]);
+    expect(tokenizer.tokenId('<|endoftext|>')).toBe(EOS_ID);
+  });
+
+  it('decodes back to the text, leaving out special tokens', () => {
+    for (const text of ['hello world', 'hi! é\n\nhello', ' world hello']) expect(tokenizer.decode(tokenizer.encode(text))).toBe(text);
+    expect(tokenizer.decode([259, EOS_ID])).toBe('hello');
+  });
+
+  it('refuses a file that is not a tokenizer.json', () => {
+    expect(() => new HubTokenizer({ vocab: {} })).toThrow(/no "model" section/);
+  });
+
+  it('loads through loadTokenizer from a hub source with an injected fetch', async () => {
+    const requested: string[] = [];
+    const fakeFetch = (async (url: string) => {
+      requested.push(url);
+      if (url.endsWith('tokenizer.json')) return new Response(JSON.stringify(smallBpeTokenizer()));
+      return new Response('not found', { status: 404 });
+    }) as typeof fetch;
+    const loaded = await loadTokenizer({ kind: 'hub', repo: 'vikhyatk/moondream2', revision: '2024-04-02', file: 'tokenizer.json' }, { fetch: fakeFetch });
+    expect(loaded.encode('hello')).toEqual([259]);
+    expect(requested).toEqual([
+      'https://huggingface.co/vikhyatk/moondream2/resolve/2024-04-02/tokenizer.json',
+      'https://huggingface.co/vikhyatk/moondream2/resolve/2024-04-02/tokenizer_config.json',
+    ]);
+    const failing = (async () => new Response('', { status: 503 })) as unknown as typeof fetch;
+    await expect(loadTokenizer({ kind: 'hub', repo: 'a/b', revision: 'main', file: 'tokenizer.json' }, { fetch: failing })).rejects.toThrow(/HTTP 503/);
+  });
+});
+
+describe('IdTokenizer (the tiny fixture\'s whitespace-separated ids)', () => {
+  const tokenizer = new IdTokenizer(512);
+  it('parses decimal ids and joins them back', () => {
+    expect(tokenizer.encode('40 41 42 43')).toEqual([40, 41, 42, 43]);
+    expect(tokenizer.encode(' 70  71\n')).toEqual([70, 71]);
+    expect(tokenizer.encode('')).toEqual([]);
+    expect(tokenizer.decode([136, 9, 239])).toBe('136 9 239');
+  });
+  it('rejects words that are not ids of the vocabulary', () => {
+    expect(() => tokenizer.encode('40 cat')).toThrow(/'cat' is not a token id below 512/);
+    expect(() => tokenizer.encode('512')).toThrow(/'512' is not a token id/);
+  });
+});
