@@ -1,0 +1,87 @@
+// Gradient-norm clipping over a list of gradient tensors, as torch.nn.utils.clip_grad_norm_:
+// total = ‖(g_1, …, g_n)‖₂, every gradient scaled by min(1, maxNorm / (total + 1e-6)). The norm
+// and the scale stay on the GPU (no host round trip), so a training step can be recorded once
+// and replayed.
+import type { Engine } from '../engine.ts';
+import type { Tensor } from '../tensor.ts';
+import { REDUCE_PARTIALS, reduceFinal, reducePartials } from './reduce.ts';
+
+const WORKGROUP = 256;
+
+/**
+ * norm[0] = √sumOfSquares[0]; scale[0] = min(1, maxNorm / (norm + 1e-6)).
+ * Bindings: 0 sumOfSquares [1] (read), 1 norm [1] (write), 2 scale [1] (write), 3 params (uniform).
+ */
+export const CLIP_SCALE_SHADER = /* wgsl */ `
+struct Params { maxNorm: f32 }
+@group(0) @binding(0) var<storage, read> sumOfSquares: array<f32>;
+@group(0) @binding(1) var<storage, read_write> norm: array<f32>;
+@group(0) @binding(2) var<storage, read_write> scale: array<f32>;
+@group(0) @binding(3) var<uniform> params: Params;
+
+@compute @workgroup_size(1)
+fn main() {
+  let total = sqrt(sumOfSquares[0]);
+  norm[0] = total;
+  scale[0] = min(1.0, params.maxNorm / (total + 1e-6));
+}
+`;
+
+/**
+ * x[i] *= scale[0], in place; one invocation per element, folded into 2-D.
+ * Bindings: 0 x (read_write), 1 scale [1] (read), 2 params { count, rowWidth } (uniform).
+ */
+export const SCALE_IN_PLACE_SHADER = /* wgsl */ `
+struct Params { count: u32, rowWidth: u32 }
+@group(0) @binding(0) var<storage, read_write> x: array<f32>;
+@group(0) @binding(1) var<storage, read> scale: array<f32>;
+@group(0) @binding(2) var<uniform> params: Params;
+
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(global_invocation_id) id: vec3u) {
+  let i = id.x + id.y * params.rowWidth;
+  if (i < params.count) { x[i] *= scale[0]; }
+}
+`;
+
+/**
+ * Clips the gradients in place to a global L2 norm of at most maxNorm. Returns the norm before
+ * clipping and the scale applied, as [1] tensors (dispose them, or read the norm for metrics).
+ */
+export function clipGradNorm(engine: Engine, grads: readonly Tensor[], maxNorm: number): { norm: Tensor; scale: Tensor } {
+  if (!(maxNorm > 0)) throw new Error(`clipGradNorm: maxNorm must be positive, got ${maxNorm}`);
+  for (const grad of grads) if (grad.dtype !== 'f32') throw new Error(`clipGradNorm: gradients must be f32, got ${grad}`);
+  const partials = engine.empty([Math.max(1, grads.length) * REDUCE_PARTIALS], 'f32', 'clip.partials');
+  grads.forEach((grad, index) => reducePartials(engine, grad, partials, index * REDUCE_PARTIALS, true));
+  const total = reduceFinal(engine, partials, grads.length * REDUCE_PARTIALS);
+  const norm = engine.empty([1], 'f32', 'clip.norm');
+  const scale = engine.empty([1], 'f32', 'clip.scale');
+  engine.dispatch(engine.pipeline(CLIP_SCALE_SHADER), [total, norm, scale], [1], {
+    params: new Float32Array([maxNorm]),
+    label: 'clip.scale',
+  });
+  for (const grad of grads) scaleInPlace(engine, grad, scale);
+  partials.dispose();
+  total.dispose();
+  return { norm, scale };
+}
+
+/** x *= scale[0] in place, scale a [1] f32 tensor on the GPU. */
+export function scaleInPlace(engine: Engine, x: Tensor, scale: Tensor): void {
+  const groups = Math.ceil(x.size / WORKGROUP);
+  const limit = engine.device.limits.maxComputeWorkgroupsPerDimension;
+  const columns = Math.max(1, Math.min(groups, limit));
+  engine.dispatch(engine.pipeline(SCALE_IN_PLACE_SHADER), [x, scale], [columns, Math.ceil(groups / columns)], {
+    params: new Uint32Array([x.size, columns * WORKGROUP]),
+    label: 'clip.apply',
+  });
+}
+
+/** CPU reference: the clipped gradients and the norm before clipping (float64). */
+export function clipGradNormReference(grads: readonly ArrayLike<number>[], maxNorm: number): { norm: number; clipped: Float64Array[] } {
+  let squares = 0;
+  for (const grad of grads) for (let i = 0; i < grad.length; i++) squares += grad[i] * grad[i];
+  const norm = Math.sqrt(squares);
+  const scale = Math.min(1, maxNorm / (norm + 1e-6));
+  return { norm, clipped: grads.map((grad) => Float64Array.from(grad, (value) => value * scale)) };
+}
