@@ -1,5 +1,6 @@
-// Distinct box colours per class, readable on photos (Okabe–Ito palette, colour-blind safe).
-const PALETTE = ['#E69F00', '#56B4E9', '#009E73', '#D55E00', '#CC79A7', '#0072B2', '#F0E442', '#000000'];
+// Distinct box colours per class, dark enough for white label text, told apart by colour-blind
+// readers too (the Okabe–Ito hues, darkened where white text would not read on them).
+const PALETTE = ['#D55E00', '#0072B2', '#009E73', '#CC79A7', '#B07800', '#3A8DC4', '#7F3C8D', '#333333'];
 
 export function classColor(classIndex: number): string {
   return PALETTE[classIndex % PALETTE.length];

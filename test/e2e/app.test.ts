@@ -1,0 +1,200 @@
+// The built page in headless Chromium: opens on the demo dataset, reports uploads with the
+// numbers the dataset half computes, survives broken uploads, and finds WebGPU in its worker.
+import { readFileSync, existsSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { loadDataset } from '../../src/dataset/load.ts';
+import type { CountingDataset, QuestionTemplate } from '../../src/dataset/types.ts';
+import { DIST_DIR, launchChromium, openPage, serveDist, type ServedPage } from './browser.ts';
+import { roboflowZip, zipWithMalformedJson, type TestImage } from './roboflow-zip.ts';
+import { shownBars, shownErrors, shownImageSize, shownSample, shownSplits, shownTotals, waitForDataset } from './page-report.ts';
+
+const DEMO_NAME = 'coins.coco.zip';
+/** The bytes the page fetches: the build's copy of public/demo/coins.coco.zip. */
+const DEMO_ZIP_PATH = `${DIST_DIR}/demo/${DEMO_NAME}`;
+
+let served: ServedPage;
+let browser: Browser;
+
+beforeAll(async () => {
+  served = await serveDist();
+  browser = await launchChromium();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await served?.stop();
+});
+
+async function loadInNode(data: Uint8Array, name: string, question?: Partial<QuestionTemplate>): Promise<CountingDataset> {
+  return loadDataset({ kind: 'zip', name, data }, { question });
+}
+
+/** The report's figures counted straight from the images, not from the dataset's stats. */
+function expectedReport(dataset: CountingDataset) {
+  const splits = (['train', 'val', 'test'] as const).map((split) => {
+    const images = dataset.images.filter((image) => image.split === split);
+    return { split, images: images.length, objects: images.reduce((sum, image) => sum + image.objects.length, 0) };
+  });
+  const classBars = dataset.classes.map((datasetClass, classIndex): [string, number] => [
+    datasetClass.name,
+    dataset.images.flatMap((image) => image.objects).filter((object) => object.classIndex === classIndex).length,
+  ]);
+  const mostObjects = Math.max(...dataset.images.map((image) => image.objects.length));
+  const countBars = Array.from({ length: mostObjects + 1 }, (_, count): [string, number] => [
+    String(count),
+    dataset.images.filter((image) => image.objects.length === count).length,
+  ]);
+  return { splits, classBars, countBars };
+}
+
+async function expectReportMatches(page: Page, dataset: CountingDataset): Promise<void> {
+  const expected = expectedReport(dataset);
+  expect(await shownSplits(page)).toEqual(expected.splits);
+  expect(await shownBars(page, 'class-bar')).toEqual(expected.classBars);
+  expect(await shownBars(page, 'count-bar')).toEqual(expected.countBars);
+}
+
+/** The shown sample is the dataset's image at that path, with its exact question and answer. */
+async function expectSampleMatches(page: Page, dataset: CountingDataset): Promise<void> {
+  const sample = await shownSample(page);
+  const image = dataset.images.find((candidate) => candidate.path === sample.path);
+  expect(image, `the page shows ${sample.path}, which the dataset does not have`).toBeDefined();
+  expect(sample.question).toBe(image!.question);
+  expect(sample.answer).toBe(image!.answer);
+  expect(sample.boxes).toBe(image!.objects.length);
+  expect(await shownImageSize(page)).toEqual({ width: image!.width, height: image!.height });
+}
+
+describe('the page on the demo dataset', () => {
+  let page: Page;
+  let pageErrors: string[];
+  let demo: CountingDataset;
+  let demoBytes: Uint8Array;
+
+  beforeAll(async () => {
+    if (!existsSync(DEMO_ZIP_PATH)) {
+      throw new Error(`${DEMO_ZIP_PATH} is missing: the build copies it from public/demo/ (\`npm run demo:dataset\` makes it).`);
+    }
+    demoBytes = new Uint8Array(readFileSync(DEMO_ZIP_PATH));
+    demo = await loadInNode(demoBytes, DEMO_NAME);
+    ({ page, pageErrors } = await openPage(browser, served.url));
+  });
+
+  afterAll(() => page?.close());
+
+  test('opens on the demo and reports the numbers loadDataset computes in Node', async () => {
+    await waitForDataset(page, DEMO_NAME);
+    // Hand-known facts about the demo: four coin classes, and splits that add up.
+    expect(demo.classes.map((datasetClass) => datasetClass.name).sort()).toEqual(['dime', 'nickel', 'penny', 'quarter']);
+    expect(demo.issues.filter((issue) => issue.severity === 'error')).toEqual([]);
+    await expectReportMatches(page, demo);
+    const splits = await shownSplits(page);
+    const totals = await shownTotals(page);
+    expect(totals.images).toBe(splits.reduce((sum, split) => sum + split.images, 0));
+    expect(totals.images).toBe(demo.images.length);
+    expect(totals.objects).toBe(splits.reduce((sum, split) => sum + split.objects, 0));
+    expect(await page.getByTestId('dataset-errors').count()).toBe(0);
+  });
+
+  test("shows samples with the dataset's own question, answer and boxes", async () => {
+    await expectSampleMatches(page, demo);
+    await page.getByTestId('sample-next').click();
+    expect(await page.getByTestId('sample-position').textContent()).toMatch(/^2 \//);
+    await expectSampleMatches(page, demo);
+    const lastSplit = (await shownSplits(page)).filter((split) => split.images > 0).at(-1)!.split;
+    await page.getByTestId('sample-split').selectOption(lastSplit);
+    expect(await page.getByTestId('sample-position').textContent()).toMatch(/^1 \//);
+    await expectSampleMatches(page, demo);
+    expect((await shownSample(page)).path).toBe(demo.images.find((image) => image.split === lastSplit)!.path);
+  });
+
+  test('rebuilds every question when the noun changes', async () => {
+    const withCoin = await loadInNode(demoBytes, DEMO_NAME, { noun: 'coin' });
+    await page.getByTestId('noun-input').fill('coin');
+    await page.getByTestId('noun-apply').click();
+    await page.waitForFunction(() => document.querySelector('[data-testid=sample-question]')?.textContent?.includes('coin'));
+    expect((await shownSample(page)).question).toMatch(/^How many of each type of the coin \(/);
+    await expectSampleMatches(page, withCoin);
+  });
+
+  test('the worker reports a WebGPU adapter (SwiftShader on this machine)', async () => {
+    const status = page.getByTestId('webgpu-status');
+    await page.waitForSelector('[data-testid=webgpu-status]:not([data-state=checking])', { timeout: 60_000 });
+    expect(await status.getAttribute('data-state'), await status.textContent() ?? '').toBe('available');
+    expect(await page.getByTestId('webgpu-adapter').textContent()).toMatch(/swiftshader/i);
+    expect(pageErrors).toEqual([]);
+  });
+});
+
+describe('uploads', () => {
+  let page: Page;
+  let pageErrors: string[];
+
+  beforeAll(async () => {
+    ({ page, pageErrors } = await openPage(browser, served.url));
+    await waitForDataset(page, DEMO_NAME);
+  });
+
+  afterAll(() => page?.close());
+
+  function upload(name: string, bytes: Uint8Array): Promise<void> {
+    return page.getByTestId('file-input').setInputFiles({ name, mimeType: 'application/zip', buffer: Buffer.from(bytes) });
+  }
+
+  const image = (fileName: string, objects: [string, number][]): TestImage => ({
+    fileName,
+    width: 64,
+    height: 48,
+    objects: objects.map(([className, x]) => ({ className, bbox: [x, 8, 12, 12] })),
+  });
+
+  test('a zip chosen in the file input is reported with the right numbers', async () => {
+    const zip = roboflowZip(['cat', 'dog'], {
+      train: [image('a.png', [['cat', 2], ['cat', 20], ['dog', 40]]), image('b.png', [['dog', 4]]), image('c.png', [])],
+      valid: [image('d.png', [['cat', 2], ['dog', 20]])],
+      test: [image('e.png', [['cat', 2], ['cat', 18], ['cat', 34], ['dog', 50]])],
+    });
+    await upload('pets.zip', zip);
+    await waitForDataset(page, 'pets.zip');
+    // Hand-counted from the images above.
+    expect(await shownSplits(page)).toEqual([
+      { split: 'train', images: 3, objects: 4 },
+      { split: 'val', images: 1, objects: 2 },
+      { split: 'test', images: 1, objects: 4 },
+    ]);
+    expect(await shownBars(page, 'class-bar')).toEqual([['cat', 6], ['dog', 4]]);
+    expect(await shownBars(page, 'count-bar')).toEqual([['0', 1], ['1', 1], ['2', 1], ['3', 1], ['4', 1]]);
+    const first = await shownSample(page);
+    expect(first.path).toBe('train/a.png');
+    // Python's json.dumps(counts, indent=2), zero counts left out.
+    expect(first.answer).toBe('{\n  "cat": 2,\n  "dog": 1\n}');
+    expect(first.question).toBe(
+      'How many of each type of the object (cat, dog) are there? Respond in JSON format with the object type as the key and a integer count as the value.',
+    );
+    expect(first.boxes).toBe(3);
+    expect(await shownImageSize(page)).toEqual({ width: 64, height: 48 });
+    await expectReportMatches(page, await loadInNode(zip, 'pets.zip'));
+  });
+
+  test('broken zips show their errors, and the page keeps working', async () => {
+    const randomBytes = new Uint8Array(4096).map((_, index) => (index * 2654435761) >>> 24);
+    await upload('broken.zip', randomBytes);
+    await waitForDataset(page, 'broken.zip');
+    const brokenErrors = await shownErrors(page);
+    expect(brokenErrors.length).toBeGreaterThan(0);
+    expect(brokenErrors.join('\n')).toContain('broken.zip');
+    expect(await page.getByTestId('report').count()).toBe(0);
+
+    await upload('bad-json.zip', zipWithMalformedJson());
+    await waitForDataset(page, 'bad-json.zip');
+    expect((await shownErrors(page)).join('\n')).toContain('train/_annotations.coco.json');
+
+    await page.getByTestId('demo-button').click();
+    await waitForDataset(page, DEMO_NAME);
+    expect(await page.getByTestId('dataset-errors').count()).toBe(0);
+    const demo = await loadInNode(new Uint8Array(readFileSync(DEMO_ZIP_PATH)), DEMO_NAME);
+    await expectReportMatches(page, demo);
+    expect(pageErrors).toEqual([]);
+  });
+});
