@@ -1,0 +1,133 @@
+// AdamW (decoupled weight decay) over a list of f32 parameter tensors, updated in place, with
+// the operation order of torch.optim.AdamW (torch 1.13 `_single_tensor_adamw`):
+//   p ← p·(1 − lr·wd)                               (decay first, on the old parameter)
+//   m ← β1·m + (1 − β1)·g;  v ← β2·v + (1 − β2)·g²
+//   p ← p − (lr / (1 − β1^t)) · m / (√v / √(1 − β2^t) + eps)
+// Moments are f32. The step count and the learning rate reach the shader as uniforms (the bias
+// corrections are computed on the host in float64, like torch's Python scalars), so one
+// pipeline serves every step and every schedule.
+import type { Engine } from '../engine.ts';
+import type { Tensor } from '../tensor.ts';
+
+export interface AdamWConfig {
+  learningRate: number;
+  /** Default 0.9. */
+  beta1?: number;
+  /** Default 0.999 (spec §11.1 fine-tuning uses 0.95). */
+  beta2?: number;
+  /** Default 1e-8 (spec §11.1 uses 1e-6). */
+  eps?: number;
+  /** Default 0.01, torch.optim.AdamW's default. */
+  weightDecay?: number;
+}
+
+/** Optimizer state: the step count (steps taken so far) and first/second moments per parameter. */
+export interface AdamWState {
+  step: number;
+  firstMoments: Tensor[];
+  secondMoments: Tensor[];
+}
+
+const WORKGROUP = 256;
+
+/**
+ * One invocation per element, 1-D index folded into 2-D.
+ * Bindings: 0 param (read_write), 1 grad (read), 2 firstMoment (read_write),
+ * 3 secondMoment (read_write), 4 params (uniform).
+ */
+export const ADAMW_SHADER = /* wgsl */ `
+struct Params {
+  count: u32,
+  rowWidth: u32,
+  beta1: f32,
+  beta2: f32,
+  eps: f32,
+  decayFactor: f32,          // 1 − lr·wd
+  stepSize: f32,             // lr / (1 − β1^t)
+  secondCorrectionSqrt: f32, // √(1 − β2^t)
+}
+@group(0) @binding(0) var<storage, read_write> param: array<f32>;
+@group(0) @binding(1) var<storage, read> grad: array<f32>;
+@group(0) @binding(2) var<storage, read_write> firstMoment: array<f32>;
+@group(0) @binding(3) var<storage, read_write> secondMoment: array<f32>;
+@group(0) @binding(4) var<uniform> params: Params;
+
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(global_invocation_id) id: vec3u) {
+  let i = id.x + id.y * params.rowWidth;
+  if (i >= params.count) { return; }
+  let g = grad[i];
+  let m = params.beta1 * firstMoment[i] + (1.0 - params.beta1) * g;
+  let v = params.beta2 * secondMoment[i] + (1.0 - params.beta2) * g * g;
+  firstMoment[i] = m;
+  secondMoment[i] = v;
+  let denominator = sqrt(v) / params.secondCorrectionSqrt + params.eps;
+  param[i] = param[i] * params.decayFactor - params.stepSize * m / denominator;
+}
+`;
+
+/** Zero moments for each parameter, step 0. */
+export function createAdamWState(engine: Engine, parameters: readonly Tensor[]): AdamWState {
+  for (const parameter of parameters) {
+    if (parameter.dtype !== 'f32') throw new Error(`AdamW trains f32 parameters only, got ${parameter}`);
+  }
+  return {
+    step: 0,
+    firstMoments: parameters.map((parameter) => engine.keep(engine.zeros(parameter.shape, 'f32', `adamw.m ${parameter.label}`))),
+    secondMoments: parameters.map((parameter) => engine.keep(engine.zeros(parameter.shape, 'f32', `adamw.v ${parameter.label}`))),
+  };
+}
+
+/** One optimizer step (state.step increases by 1); parameters and moments are updated in place. */
+export function adamwStep(
+  engine: Engine,
+  parameters: readonly Tensor[],
+  grads: readonly Tensor[],
+  state: AdamWState,
+  config: AdamWConfig,
+): void {
+  if (parameters.length !== grads.length || parameters.length !== state.firstMoments.length) {
+    throw new Error(`adamwStep: ${parameters.length} parameters, ${grads.length} gradients and ${state.firstMoments.length} moment pairs must match`);
+  }
+  const { learningRate, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0.01 } = config;
+  state.step++;
+  const t = state.step;
+  const params = new ArrayBuffer(32);
+  const floats = new Float32Array(params);
+  floats.set([beta1, beta2, eps, 1 - learningRate * weightDecay, learningRate / (1 - beta1 ** t), Math.sqrt(1 - beta2 ** t)], 2);
+  const limit = engine.device.limits.maxComputeWorkgroupsPerDimension;
+  const pipeline = engine.pipeline(ADAMW_SHADER);
+  parameters.forEach((parameter, index) => {
+    const grad = grads[index];
+    if (grad.dtype !== 'f32' || grad.size !== parameter.size || state.firstMoments[index].size !== parameter.size) {
+      throw new Error(`adamwStep: gradient ${grad} does not match parameter ${parameter}`);
+    }
+    const groups = Math.ceil(parameter.size / WORKGROUP);
+    const columns = Math.max(1, Math.min(groups, limit));
+    new Uint32Array(params, 0, 2).set([parameter.size, columns * WORKGROUP]);
+    engine.dispatch(pipeline, [parameter, grad, state.firstMoments[index], state.secondMoments[index]], [columns, Math.ceil(groups / columns)], {
+      params,
+      label: 'adamw',
+    });
+  });
+}
+
+/** CPU reference of one step for one tensor (float64), mutating p, m, v; t is the new step count. */
+export function adamwReference(
+  p: Float64Array,
+  g: ArrayLike<number>,
+  m: Float64Array,
+  v: Float64Array,
+  t: number,
+  config: AdamWConfig,
+): void {
+  const { learningRate, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0.01 } = config;
+  const stepSize = learningRate / (1 - beta1 ** t);
+  const secondCorrectionSqrt = Math.sqrt(1 - beta2 ** t);
+  for (let i = 0; i < p.length; i++) {
+    p[i] *= 1 - learningRate * weightDecay;
+    m[i] = beta1 * m[i] + (1 - beta1) * g[i];
+    v[i] = beta2 * v[i] + (1 - beta2) * g[i] * g[i];
+    p[i] -= (stepSize * m[i]) / (Math.sqrt(v[i]) / secondCorrectionSqrt + eps);
+  }
+}
