@@ -76,8 +76,8 @@ describe('AdamW', () => {
     const parameter = engine.upload([2, -4, 1], [3]);
     const grad = engine.upload([0, 0, 0.5], [3]);
     const state = createAdamWState(engine, [parameter]);
-    adamwStep(engine, [parameter], [grad], state, { learningRate: 0.5, weightDecay: 0.1, eps: 0 });
-    // Decay 1 − 0.05 = 0.95; element 2: m̂ = g, v̂ = g², so the step is lr·g/|g| = 0.5.
+    adamwStep(engine, [parameter], [grad], state, { learningRate: 0.5, weightDecay: 0.1, eps: 1e-8 });
+    // Decay 1 − 0.05 = 0.95; element 2: m̂ = g, v̂ = g², so the step is lr·g/(|g| + eps) ≈ 0.5.
     const values = await engine.readFloat(parameter);
     expect(values[0]).toBeCloseTo(1.9, 6);
     expect(values[1]).toBeCloseTo(-3.8, 6);
