@@ -41,6 +41,8 @@ struct Params {
   rowWidth: u32,
   beta1: f32,
   beta2: f32,
+  oneMinusBeta1: f32,        // 1 − β1 and 1 − β2 computed in float64, as torch's Python scalars:
+  oneMinusBeta2: f32,        // in f32, 1 − f32(0.999) is off by 1e-5 relative
   eps: f32,
   decayFactor: f32,          // 1 − lr·wd
   stepSize: f32,             // lr / (1 − β1^t)
@@ -57,8 +59,8 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
   let i = id.x + id.y * params.rowWidth;
   if (i >= params.count) { return; }
   let g = grad[i];
-  let m = params.beta1 * firstMoment[i] + (1.0 - params.beta1) * g;
-  let v = params.beta2 * secondMoment[i] + (1.0 - params.beta2) * g * g;
+  let m = params.beta1 * firstMoment[i] + params.oneMinusBeta1 * g;
+  let v = params.beta2 * secondMoment[i] + params.oneMinusBeta2 * g * g;
   firstMoment[i] = m;
   secondMoment[i] = v;
   let denominator = sqrt(v) / params.secondCorrectionSqrt + params.eps;
@@ -92,9 +94,9 @@ export function adamwStep(
   const { learningRate, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0.01 } = config;
   state.step++;
   const t = state.step;
-  const params = new ArrayBuffer(32);
+  const params = new ArrayBuffer(48);
   const floats = new Float32Array(params);
-  floats.set([beta1, beta2, eps, 1 - learningRate * weightDecay, learningRate / (1 - beta1 ** t), Math.sqrt(1 - beta2 ** t)], 2);
+  floats.set([beta1, beta2, 1 - beta1, 1 - beta2, eps, 1 - learningRate * weightDecay, learningRate / (1 - beta1 ** t), Math.sqrt(1 - beta2 ** t)], 2);
   const limit = engine.device.limits.maxComputeWorkgroupsPerDimension;
   const pipeline = engine.pipeline(ADAMW_SHADER);
   parameters.forEach((parameter, index) => {
