@@ -1,28 +1,24 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { SafetensorsFile } from '../../src/model/safetensors.ts';
 import { adamwReference, adamwStep, createAdamWState, type AdamWConfig } from '../../src/gpu/ops/adamw.ts';
 import { testEngine } from './gpu-context.ts';
 import { randomFloats } from './random.ts';
 
-/** The f32 tensors of a safetensors file whose names start with `prefix`. */
-function readSafetensors(path: string, prefix: string): Map<string, Float32Array> {
-  const bytes = readFileSync(path);
-  const headerLength = Number(bytes.readBigUInt64LE(0));
-  const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8')) as Record<string, { dtype: string; data_offsets: [number, number] }>;
+const GOLDEN_PATH = new URL('../fixtures/moondream-tiny/golden.safetensors', import.meta.url).pathname;
+
+/** The f32 tensors of the golden fixture whose names start with `prefix`, keyed without it. */
+function goldenTensors(prefix: string): Map<string, Float32Array> {
+  const file = new SafetensorsFile(readFileSync(GOLDEN_PATH));
   const tensors = new Map<string, Float32Array>();
-  for (const [name, entry] of Object.entries(header)) {
-    if (!name.startsWith(prefix) || entry.dtype !== 'F32') continue;
-    const [begin, end] = entry.data_offsets;
-    const data = bytes.subarray(8 + headerLength + begin, 8 + headerLength + end);
-    tensors.set(name.slice(prefix.length), new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)));
-  }
+  for (const name of file.names) if (name.startsWith(prefix)) tensors.set(name.slice(prefix.length), file.float32(name));
   return tensors;
 }
 
 describe('AdamW', () => {
   it('reproduces torch.optim.AdamW on the golden LoRA trace (3 steps, 16 tensors)', async () => {
     const engine = await testEngine();
-    const golden = readSafetensors(new URL('../fixtures/moondream-tiny/golden.safetensors', import.meta.url).pathname, 'lora_randB.');
+    const golden = goldenTensors('lora_randB.');
     // Fixture README, "LoRA trace": lr 1e-3, betas (0.9, 0.95), eps 1e-6, weight_decay 0.
     const config: AdamWConfig = { learningRate: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-6, weightDecay: 0 };
     const names = [...golden.keys()].filter((name) => name.startsWith('step0.')).map((name) => name.slice('step0.'.length));

@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { adaptiveAvgPool2d, adaptiveAvgPool2dReference } from '../../src/gpu/ops/adaptive-pool.ts';
+import { SafetensorsFile } from '../../src/model/safetensors.ts';
 import { testEngine } from './gpu-context.ts';
 import { randomFloats } from './random.ts';
 
@@ -38,5 +40,13 @@ describe('adaptiveAvgPool2d', () => {
   it('27×27 → 27×27 is the identity (spec §4.5, 1×1 tiling)', async () => {
     const values = randomFloats(27 * 27 * 2, 5);
     expect(Array.from(await pool(values, [27, 27, 2], 27, 27))).toEqual(Array.from(values));
+  });
+
+  it('reproduces upstream on the golden fixture: stitched [6, 8, 32] → pooled [4, 4, 32]', async () => {
+    const golden = new SafetensorsFile(readFileSync(new URL('../fixtures/moondream-tiny/golden.safetensors', import.meta.url)));
+    const actual = await pool(golden.float32('vision_stitched'), [6, 8, 32], 4, 4);
+    const expected = golden.float32('vision_pooled');
+    // torch sums the same ≤ 4 values in f32 (maybe in another order): a few ulps.
+    for (let i = 0; i < expected.length; i++) expect(Math.abs(actual[i] - expected[i])).toBeLessThan(1e-6);
   });
 });
