@@ -182,7 +182,7 @@ function parseSection<T extends object>(root: Record<string, unknown>, section: 
   const raw = root[section];
   if (raw === undefined) return { ...defaults };
   if (!isPlainObject(raw)) throw new ConfigError(`config.${section} must be an object.`);
-  const result: Record<string, unknown> = { ...defaults };
+  const result = { ...defaults } as Record<string, unknown>;
   for (const [key, value] of Object.entries(raw)) {
     if (!(key in defaults)) {
       throw new ConfigError(`config.${section}.${key} is not a known field (known: ${Object.keys(defaults).join(', ')}).`);
