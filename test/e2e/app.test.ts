@@ -1,12 +1,14 @@
 // The built page in headless Chromium: opens on the demo dataset, reports uploads with the
 // numbers the dataset half computes, survives broken uploads, and finds WebGPU in its worker.
-import { readFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { loadDataset } from '../../src/dataset/load.ts';
 import type { CountingDataset, QuestionTemplate } from '../../src/dataset/types.ts';
 import { DIST_DIR, launchChromium, openPage, serveDist, type ServedPage } from './browser.ts';
-import { roboflowZip, zipWithMalformedJson, type TestImage } from './roboflow-zip.ts';
+import { roboflowFiles, roboflowZip, zipWithMalformedJson, type TestImage } from './roboflow-zip.ts';
 import { shownBars, shownErrors, shownImageSize, shownSample, shownSplits, shownTotals, waitForDataset } from './page-report.ts';
 
 const DEMO_NAME = 'coins.coco.zip';
@@ -177,6 +179,70 @@ describe('uploads', () => {
     await expectReportMatches(page, await loadInNode(zip, 'pets.zip'));
   });
 
+  test('a zip dropped on the drop zone is loaded', async () => {
+    const zip = roboflowZip(['cat'], {
+      train: [image('a.png', [['cat', 2]])],
+      valid: [image('b.png', [['cat', 2], ['cat', 20]])],
+    });
+    await page.getByTestId('drop-zone').evaluate((zone, bytes) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([new Uint8Array(bytes)], 'dropped.zip', { type: 'application/zip' }));
+      zone.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    }, Array.from(zip));
+    await waitForDataset(page, 'dropped.zip');
+    expect(await shownSplits(page)).toEqual([
+      { split: 'train', images: 1, objects: 1 },
+      { split: 'val', images: 1, objects: 2 },
+      { split: 'test', images: 0, objects: 0 },
+    ]);
+  });
+
+  test('a COCO json with its images, chosen as loose files, is loaded', async () => {
+    const files = roboflowFiles(['cat', 'dog'], {
+      train: [image('a.png', [['cat', 2], ['dog', 20]]), image('b.png', [['dog', 4]])],
+    });
+    await page.getByTestId('file-input').setInputFiles(
+      Object.entries(files).map(([path, bytes]) => ({
+        name: path.split('/').pop()!,
+        mimeType: path.endsWith('.json') ? 'application/json' : 'image/png',
+        buffer: Buffer.from(bytes),
+      })),
+    );
+    await waitForDataset(page, '3 files');
+    expect(await shownTotals(page)).toEqual({ images: 2, objects: 3 });
+    expect(await shownBars(page, 'class-bar')).toEqual([['cat', 1], ['dog', 2]]);
+    expect(await shownImageSize(page)).toEqual({ width: 64, height: 48 });
+  });
+
+  test('a folder chosen in the folder picker is loaded, its many warnings folded away', async () => {
+    // A train split only (no split to evaluate on) whose six boxes each reach past the right edge.
+    const edgeImages = Array.from({ length: 6 }, (_, index) => image(`edge${index}.png`, [['cat', 58]]));
+    const files = roboflowFiles(['cat'], { train: edgeImages });
+    const tempDir = mkdtempSync(join(tmpdir(), 'moontune-e2e-'));
+    const folder = join(tempDir, 'edge-cats');
+    try {
+      for (const [path, bytes] of Object.entries(files)) {
+        mkdirSync(dirname(join(folder, path)), { recursive: true });
+        writeFileSync(join(folder, path), bytes);
+      }
+      await page.getByTestId('folder-input').setInputFiles(folder);
+      await waitForDataset(page, 'edge-cats');
+    } finally {
+      rmSync(tempDir, { recursive: true, force: true });
+    }
+    expect(await shownSplits(page)).toEqual([
+      { split: 'train', images: 6, objects: 6 },
+      { split: 'val', images: 0, objects: 0 },
+      { split: 'test', images: 0, objects: 0 },
+    ]);
+    const warnings = page.getByTestId('dataset-warnings');
+    expect(await warnings.locator('details').evaluate((details: HTMLDetailsElement) => details.open)).toBe(false);
+    const codes = await warnings.getByTestId('issue').evaluateAll((items) => items.map((item) => item.getAttribute('data-code')));
+    expect(codes.filter((code) => code === 'box-crosses-edge')).toHaveLength(6);
+    expect(codes).toContain('no-evaluation-split');
+    expect(await page.getByTestId('dataset-errors').count()).toBe(0);
+  });
+
   test('broken zips show their errors, and the page keeps working', async () => {
     const randomBytes = new Uint8Array(4096).map((_, index) => (index * 2654435761) >>> 24);
     await upload('broken.zip', randomBytes);
@@ -190,8 +256,18 @@ describe('uploads', () => {
     await waitForDataset(page, 'bad-json.zip');
     expect((await shownErrors(page)).join('\n')).toContain('train/_annotations.coco.json');
 
+    // Records what the progress line shows while the demo loads again.
+    await page.evaluate(() => {
+      const seen: string[] = ((window as unknown as { progressSeen: string[] }).progressSeen = []);
+      new MutationObserver(() => {
+        const progress = document.querySelector('[data-testid=load-progress]');
+        if (progress?.textContent) seen.push(progress.textContent);
+      }).observe(document.body, { subtree: true, childList: true, characterData: true });
+    });
     await page.getByTestId('demo-button').click();
     await waitForDataset(page, DEMO_NAME);
+    const progressSeen = await page.evaluate(() => (window as unknown as { progressSeen: string[] }).progressSeen);
+    expect(progressSeen.join('\n')).toMatch(/Loading coins\.coco\.zip — (unzipping|parsing|checking images|building questions) \(\d+\/\d+\)/);
     expect(await page.getByTestId('dataset-errors').count()).toBe(0);
     const demo = await loadInNode(new Uint8Array(readFileSync(DEMO_ZIP_PATH)), DEMO_NAME);
     await expectReportMatches(page, demo);

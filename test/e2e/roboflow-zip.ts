@@ -60,13 +60,18 @@ function annotationFile(classNames: string[], images: TestImage[]): string {
   });
 }
 
-export function roboflowZip(classNames: string[], splits: TestSplits): Uint8Array {
-  const entries: Record<string, Uint8Array> = {};
+/** The export's files by path ('train/_annotations.coco.json', 'train/a.png', …). */
+export function roboflowFiles(classNames: string[], splits: TestSplits): Record<string, Uint8Array> {
+  const files: Record<string, Uint8Array> = {};
   for (const [folder, images] of Object.entries(splits)) {
-    entries[`${folder}/_annotations.coco.json`] = new TextEncoder().encode(annotationFile(classNames, images));
-    for (const image of images) entries[`${folder}/${image.fileName}`] = pngFor(image);
+    files[`${folder}/_annotations.coco.json`] = new TextEncoder().encode(annotationFile(classNames, images));
+    for (const image of images) files[`${folder}/${image.fileName}`] = pngFor(image);
   }
-  return zipSync(entries);
+  return files;
+}
+
+export function roboflowZip(classNames: string[], splits: TestSplits): Uint8Array {
+  return zipSync(roboflowFiles(classNames, splits));
 }
 
 /** A zip with the right layout whose train annotation file is not valid JSON. */
