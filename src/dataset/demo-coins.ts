@@ -107,6 +107,9 @@ function drawCoins(width: number, height: number, background: readonly number[],
     for (let x = 0; x < width; x++) {
       let colour = [...background];
       for (const coin of coins) {
+        // Every sub-sample of a pixel lies within 0.71 px of its centre: skip coins farther away.
+        const distance = Math.hypot(x + 0.5 - coin.centreX, y + 0.5 - coin.centreY);
+        if (distance > coin.radius + 1) continue;
         let inside = 0;
         for (let sy = 0; sy < samples; sy++) {
           for (let sx = 0; sx < samples; sx++) {
@@ -117,7 +120,6 @@ function drawCoins(width: number, height: number, background: readonly number[],
         }
         if (inside === 0) continue;
         const coverage = Math.round((inside / (samples * samples)) * 3) / 3;
-        const distance = Math.hypot(x + 0.5 - coin.centreX, y + 0.5 - coin.centreY);
         const { fill, rim } = COIN_CLASSES[coin.classIndex];
         const coinColour = distance > coin.radius - RIM_WIDTH_PX ? rim : fill;
         colour = colour.map((value, channel) => Math.round(value + (coinColour[channel] - value) * coverage));

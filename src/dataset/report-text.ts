@@ -12,6 +12,7 @@ export function formatDatasetReport(dataset: CountingDataset, splits: readonly S
   const shown = splits.filter((split) => dataset.stats[split].images > 0);
   lines.push(`Dataset ${dataset.name}: ${dataset.classes.length} classes (${dataset.classes.map((entry) => entry.name).join(', ')})`);
   lines.push('');
+  if (shown.length === 0) return [...lines, 'No usable images.', '', ...formatIssues(dataset.issues)].join('\n');
   lines.push(table(['split', 'images', 'objects', 'objects/image'], shown.map((split) => {
     const stats = dataset.stats[split];
     return [split, String(stats.images), String(stats.objects), (stats.objects / stats.images).toFixed(2)];
