@@ -161,9 +161,8 @@ function parseAnnotations(entries: unknown[], issue: Report): CocoAnnotation[] {
 
 /**
  * Roboflow exports one extra category (usually id 0, supercategory "none") named after the
- * workspace's class group; every real class names it as its supercategory and nothing is labelled
- * with it. It is not a class: counting it would put a permanent zero key in nothing and a wrong
- * class into the question.
+ * project's class group; every real class names it as its supercategory and nothing is labelled
+ * with it. It is not a class: keeping it would list a class in the question that no image has.
  */
 function removePlaceholder(categories: CocoCategory[], annotations: CocoAnnotation[], issue: Report): CocoCategory[] {
   const used = new Set(annotations.map((annotation) => annotation.categoryId));

@@ -97,7 +97,7 @@ export async function loadDataset(source: DatasetSource, options: LoadOptions = 
   }
   progress({ stage: 'building questions', done: present.length, total: present.length });
 
-  reportSplitCoverage(usable.map(({ coco }) => coco), present, issues);
+  reportSplitCoverage(new Set(refs.map((ref) => ref.split)), usable.map(({ coco }) => coco), present, issues);
   return { name: source.name, classes, images: present, stats: datasetStats(present, classes.length), issues, question };
 }
 
@@ -122,7 +122,12 @@ function classesAgree(reference: CocoFile, other: CocoFile, issues: DatasetIssue
   return false;
 }
 
-function reportSplitCoverage(files: CocoFile[], images: DatasetImage[], issues: DatasetIssue[]): void {
+/**
+ * Splits left without images, and missing splits. `found` holds every split that has an
+ * annotation file, readable or not: a train json that failed to parse is reported as such, not
+ * again as a missing train split.
+ */
+function reportSplitCoverage(found: Set<SplitName>, files: CocoFile[], images: DatasetImage[], issues: DatasetIssue[]): void {
   const splitsWithImages = new Set<SplitName>(images.map((image) => image.split));
   for (const coco of files) {
     if (splitsWithImages.has(coco.split)) continue;
@@ -135,11 +140,10 @@ function reportSplitCoverage(files: CocoFile[], images: DatasetImage[], issues: 
       message: `${coco.path}: the ${coco.split} split ${reason}; add its images or remove the split.`,
     });
   }
-  const present = new Set(files.map((coco) => coco.split));
-  if (present.size > 0 && !present.has('train')) {
+  if (found.size > 0 && !found.has('train')) {
     issues.push({ severity: 'error', code: 'no-train-split', message: 'there is no train split to fine-tune on; add a train/ folder with its _annotations.coco.json.' });
   }
-  if (present.has('train') && !present.has('val') && !present.has('test')) {
+  if (found.has('train') && !found.has('val') && !found.has('test')) {
     issues.push({ severity: 'warning', code: 'no-evaluation-split', message: 'there is no valid or test split, so accuracy can only be measured on training images; add a valid/ or test/ folder for an honest measurement.' });
   }
 }

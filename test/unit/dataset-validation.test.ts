@@ -30,6 +30,8 @@ describe('unreadable annotation files (errors)', () => {
     const issue = expectSingleIssue(dataset, 'error', 'unreadable-json', /^train\/_annotations\.coco\.json: not valid JSON/);
     expect(issue.file).toBe(TRAIN_JSON);
     expect(dataset.images.filter((image) => image.split === 'train')).toEqual([]);
+    // reported once, not again as a missing train split
+    expect(dataset.issues.map((entry) => entry.code)).toEqual(['unreadable-json']);
   });
 
   it('truncated JSON: the dataset has no images and an error', async () => {
