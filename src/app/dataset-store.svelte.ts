@@ -3,7 +3,7 @@
 import { proxy } from 'comlink';
 import type { CountingDataset, DatasetIssue, LoadProgress } from '../dataset/types.ts';
 import type { UploadSource } from '../../workers/session-api.ts';
-import { trainerSession } from './session-client.ts';
+import { onWorkerCrash, trainerSession } from './session-client.ts';
 
 export type LoadState = 'idle' | 'loading' | 'ready' | 'failed';
 
@@ -26,6 +26,18 @@ class DatasetStore {
 
   /** Counts loads so that an older load finishing late never overwrites a newer one. */
   private loadNumber = 0;
+
+  constructor() {
+    // A new worker has no dataset to read images from: what was loaded must be loaded again.
+    onWorkerCrash((message) => {
+      this.rebuildingQuestions = false;
+      if (this.state === 'idle' || this.state === 'failed') return;
+      this.loadNumber++;
+      this.dataset = undefined;
+      this.failure = `${message} Load the dataset again.`;
+      this.state = 'failed';
+    });
+  }
 
   async load(upload: UploadSource): Promise<void> {
     const thisLoad = ++this.loadNumber;

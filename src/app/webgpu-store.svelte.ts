@@ -1,10 +1,16 @@
 // Page state for WebGPU as the worker sees it (the engine runs in the worker, not the page).
 import type { WebGpuReport } from '../../workers/session-api.ts';
-import { trainerSession } from './session-client.ts';
+import { onWorkerCrash, trainerSession } from './session-client.ts';
 
 class WebGpuStore {
   /** undefined while the worker is still asking for an adapter. */
   report = $state.raw<WebGpuReport | undefined>();
+
+  constructor() {
+    onWorkerCrash((message) => {
+      if (this.report === undefined) this.report = { available: false, reason: message };
+    });
+  }
 
   async probe(): Promise<void> {
     try {

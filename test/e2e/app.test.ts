@@ -120,6 +120,21 @@ describe('the page on the demo dataset', () => {
     await expectSampleMatches(page, withCoin);
   });
 
+  test('a crashed worker is reported, and the next load starts a new one', async () => {
+    const [worker] = page.workers();
+    await worker.evaluate(() => {
+      setTimeout(() => {
+        throw new Error('simulated crash');
+      });
+    });
+    await page.waitForSelector('[data-testid=dataset-status][data-state=failed]');
+    expect(await page.getByTestId('load-failure').textContent()).toMatch(/background worker stopped.*Load the dataset again/);
+    expect(await page.getByTestId('report').count()).toBe(0);
+    await page.getByTestId('demo-button').click();
+    await waitForDataset(page, DEMO_NAME);
+    await expectSampleMatches(page, demo);
+  });
+
   test('the worker reports a WebGPU adapter (SwiftShader on this machine)', async () => {
     const status = page.getByTestId('webgpu-status');
     await page.waitForSelector('[data-testid=webgpu-status]:not([data-state=checking])', { timeout: 60_000 });
