@@ -1,0 +1,215 @@
+// Model weights on the GPU: a safetensors stream is checked against the revision's expected
+// tensors as soon as its header arrives, then every tensor is converted and uploaded the moment
+// its last byte is in, so a 3.8 GB checkpoint never sits in host memory whole (ARCHITECTURE §7).
+//
+// Storage precision: frozen big matrices (Linear weights, wte) go to packed f16 by default, the
+// small vectors (LayerNorm parameters, biases, pos_emb, Fourier features) stay f32 — the ops that
+// read them (LayerNorm, bias add, elementwise) take f32. spec §3.3: bf16 → f16 clamps magnitudes
+// past 65504; the count is reported so a caller can warn.
+//
+// Tensors larger than the device's maxStorageBufferBindingSize are split by rows: a Linear
+// weight [out, in] becomes parts [rows_i, in] covering output features [rowStart, rowStart + rows);
+// linearForward (weights-linear.ts) runs one matmul per part into the matching output columns.
+// wte split by rows covers token ids [rowStart, rowStart + rows).
+import type { Engine } from '../gpu/engine.ts';
+import type { Tensor } from '../gpu/tensor.ts';
+import type { SafetensorsHeader, TensorInfo } from './safetensors.ts';
+import { readSafetensorsStream, type StreamProgress } from './safetensors-stream.ts';
+import { expectedWeightsOf, type Revision } from './revisions.ts';
+import { assertWeightsResolved, resolveWeights, type ResolvedWeight } from './weight-names.ts';
+import { toFloat16, toFloat32 } from './weight-conversion.ts';
+
+/**
+ * 'auto': packed f16 for Linear weight matrices and wte with at least F16_MIN_ELEMENTS values,
+ * f32 for everything else; 'f16': every 2-D weight matrix f16; 'f32': everything f32.
+ */
+export type WeightPrecision = 'auto' | 'f16' | 'f32';
+
+/** Below this many values a matrix stays f32 under 'auto': the memory saved is negligible and
+ *  small (tiny / demo) models keep full precision, which full fine-tuning needs. */
+export const F16_MIN_ELEMENTS = 1 << 20;
+
+export interface WeightsProgress extends StreamProgress {
+  /** Bytes of GPU memory the tensors uploaded so far hold. */
+  readonly gpuBytes: number;
+  /** Values clamped to ±65504 so far while converting to f16. */
+  readonly clampedToF16: number;
+}
+
+export interface LoadWeightsOptions {
+  readonly precision?: WeightPrecision;
+  readonly onProgress?: (progress: WeightsProgress) => void;
+  /** Expected file size (Content-Length or file size), checked against the header. */
+  readonly expectedByteLength?: number;
+  /** Named in error messages ("model.safetensors", a URL). */
+  readonly sourceName?: string;
+  /** Per-tensor byte limit before splitting by rows; default the device's maxStorageBufferBindingSize. */
+  readonly maxBindingBytes?: number;
+  /** Canonical name → shape the file must hold; default the revision's full list (spec §3.1). */
+  readonly expectedTensors?: ReadonlyMap<string, readonly number[]>;
+}
+
+/** One row block of a split weight (or the whole weight: rowStart 0, all rows). */
+export interface WeightPart {
+  readonly tensor: Tensor;
+  readonly rowStart: number;
+  readonly rows: number;
+}
+
+export class ModelWeights {
+  /**
+   * Canonical name → tensor for every weight held in one piece. A split weight is absent here;
+   * its parts are in `parts` and, for lookups by name, in this map as `<name>@rows<start>`.
+   */
+  readonly tensors = new Map<string, Tensor>();
+  /** Canonical name → its row parts (one part when not split), in row order. */
+  readonly parts = new Map<string, WeightPart[]>();
+  gpuBytes = 0;
+  clampedToF16 = 0;
+
+  constructor(readonly revision: Revision) {}
+
+  /** The tensor of a weight held in one piece. */
+  get(name: string): Tensor {
+    const tensor = this.tensors.get(name);
+    if (tensor) return tensor;
+    if (this.parts.has(name)) {
+      throw new Error(`Weight ${name} is split into ${this.parts.get(name)!.length} row blocks (it exceeds this GPU's binding size); use rowParts('${name}').`);
+    }
+    throw new Error(`The loaded model has no weight named ${name}.`);
+  }
+
+  rowParts(name: string): readonly WeightPart[] {
+    const parts = this.parts.get(name);
+    if (!parts) throw new Error(`The loaded model has no weight named ${name}.`);
+    return parts;
+  }
+
+  has(name: string): boolean {
+    return this.parts.has(name);
+  }
+
+  add(name: string, parts: WeightPart[]): void {
+    this.parts.set(name, parts);
+    if (parts.length === 1) this.tensors.set(name, parts[0].tensor);
+    else for (const part of parts) this.tensors.set(`${name}@rows${part.rowStart}`, part.tensor);
+    for (const part of parts) this.gpuBytes += Math.ceil(part.tensor.byteLength / 4) * 4;
+  }
+
+  dispose(): void {
+    for (const parts of this.parts.values()) for (const part of parts) part.tensor.dispose();
+    this.parts.clear();
+    this.tensors.clear();
+    this.gpuBytes = 0;
+  }
+}
+
+/** Streams a safetensors file onto the GPU, keyed by canonical weight name. */
+export async function loadWeights(
+  engine: Engine,
+  stream: ReadableStream<Uint8Array>,
+  revision: Revision,
+  options: LoadWeightsOptions = {},
+): Promise<ModelWeights> {
+  const sourceName = options.sourceName ?? 'the weights file';
+  const precision = options.precision ?? 'auto';
+  const maxBindingBytes = options.maxBindingBytes ?? engine.device.limits.maxStorageBufferBindingSize;
+  const weights = new ModelWeights(revision);
+  let byFileName = new Map<string, ResolvedWeight>();
+  try {
+    await readSafetensorsStream(stream, {
+      expectedByteLength: options.expectedByteLength,
+      onHeader(header) {
+        byFileName = checkHeader(header, options.expectedTensors ?? expectedWeightsOf(revision), sourceName);
+      },
+      onTensor({ info, bytes }) {
+        const resolved = byFileName.get(info.name)!;
+        const dtype = storageDtype(resolved, precision);
+        weights.add(resolved.canonical, uploadParts(engine, resolved, bytes, dtype, maxBindingBytes, weights));
+      },
+      onProgress(progress) {
+        options.onProgress?.({ ...progress, gpuBytes: weights.gpuBytes, clampedToF16: weights.clampedToF16 });
+      },
+    });
+  } catch (error) {
+    weights.dispose();
+    throw error;
+  }
+  return weights;
+}
+
+/** Validates the header against the revision (one error listing every problem) → file name → resolved weight. */
+function checkHeader(header: SafetensorsHeader, expected: ReadonlyMap<string, readonly number[]>, sourceName: string): Map<string, ResolvedWeight> {
+  const resolution = resolveWeights(header, expected);
+  assertWeightsResolved(resolution, sourceName);
+  const notFloat = header.tensors.filter((info) => !['F32', 'F16', 'BF16'].includes(info.dtype));
+  if (notFloat.length > 0) {
+    throw new Error(
+      `The weights in ${sourceName} hold non-float tensors (${notFloat.slice(0, 5).map((info) => `${info.name}: ${info.dtype}`).join(', ')}); ` +
+        'moontune loads F32, F16 and BF16 checkpoints only (int4-quantised files are not supported).',
+    );
+  }
+  return new Map([...resolution.weights.values()].map((resolved) => [resolved.info.name, resolved]));
+}
+
+/** The dtype a weight is stored in on the GPU under a precision policy. */
+export function storageDtype(weight: { canonical: string; shape: readonly number[] }, precision: WeightPrecision): 'f32' | 'f16' {
+  if (precision === 'f32') return 'f32';
+  const isMatrix = weight.shape.length === 2 && (weight.canonical.endsWith('.weight') || weight.canonical === 'model.text.wte');
+  if (!isMatrix) return 'f32';
+  // Fourier feature tables are tiny and read as f32 by the region head.
+  if (weight.canonical.endsWith('_features')) return 'f32';
+  if (precision === 'f16') return 'f16';
+  return weight.shape[0] * weight.shape[1] >= F16_MIN_ELEMENTS ? 'f16' : 'f32';
+}
+
+function uploadParts(
+  engine: Engine,
+  resolved: ResolvedWeight,
+  bytes: Uint8Array,
+  dtype: 'f32' | 'f16',
+  maxBindingBytes: number,
+  weights: ModelWeights,
+): WeightPart[] {
+  const { info, shape, canonical } = resolved;
+  let values: Float32Array | Uint16Array;
+  if (dtype === 'f16') {
+    const converted = toFloat16(info, bytes);
+    weights.clampedToF16 += converted.clampedCount;
+    values = converted.bits;
+  } else {
+    values = toFloat32(info, bytes);
+  }
+  if (resolved.transposed) values = transpose2d(values, info);
+  const elementBytes = dtype === 'f16' ? 2 : 4;
+  const rows = shape[0] ?? 1;
+  const rowElements = shape.length === 0 ? 1 : values.length / Math.max(rows, 1);
+  const totalBytes = values.length * elementBytes;
+  if (totalBytes <= maxBindingBytes || shape.length < 2) {
+    if (totalBytes > maxBindingBytes) {
+      throw new Error(`${canonical} (${totalBytes} bytes) exceeds this GPU's storage binding limit of ${maxBindingBytes} bytes and cannot be split by rows.`);
+    }
+    return [{ tensor: engine.uploadWeight(values, shape, dtype, canonical), rowStart: 0, rows }];
+  }
+  // Even row counts keep every f16 part starting on a 4-byte word (matmul's maxRowsPerBinding).
+  const rowsPerPart = Math.floor(maxBindingBytes / (rowElements * elementBytes) / 2) * 2;
+  if (rowsPerPart < 2) {
+    throw new Error(`${canonical}: one pair of rows (${2 * rowElements * elementBytes} bytes) exceeds this GPU's storage binding limit of ${maxBindingBytes} bytes.`);
+  }
+  const parts: WeightPart[] = [];
+  for (let rowStart = 0; rowStart < rows; rowStart += rowsPerPart) {
+    const partRows = Math.min(rowsPerPart, rows - rowStart);
+    const slice = values.subarray(rowStart * rowElements, (rowStart + partRows) * rowElements);
+    const tensor = engine.uploadWeight(slice, [partRows, ...shape.slice(1)], dtype, `${canonical}[${rowStart}:${rowStart + partRows}]`);
+    parts.push({ tensor, rowStart, rows: partRows });
+  }
+  return parts;
+}
+
+/** Legacy Fourier feature tables are stored [in, out] and used [out, in] (spec §3.2). */
+function transpose2d<T extends Float32Array | Uint16Array>(values: T, info: TensorInfo): T {
+  const [rows, cols] = info.shape;
+  const out = new (values.constructor as { new (length: number): T })(values.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = values[r * cols + c];
+  return out;
+}
