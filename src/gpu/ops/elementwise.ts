@@ -1,0 +1,251 @@
+// Elementwise ops: add (with a broadcast bias row), mul, scale, add-scaled (axpy), in-place
+// accumulate, copy, fill; and sumToRow, the backward of broadcasting a row.
+import type { Engine } from '../engine.ts';
+import type { Tensor } from '../tensor.ts';
+
+export const ELEMENTWISE_WORKGROUP_SIZE = 256;
+
+// Each shader below is its own module because the engine binds tensors from binding 0 up.
+// OP selects the binary operation so add, sub, axpy
+// and mul share a pipeline layout; a row-broadcast operand b is indexed modulo its length.
+export const ELEMENTWISE_WGSL = /* wgsl */ `
+// Bindings per entry point (layout 'auto'):
+//   binary: 0: a (read), 1: b (read), 2: out (read_write), 3: params
+struct Params { count: u32, bLength: u32, alpha: f32, rows: u32 }
+
+override WORKGROUP_SIZE: u32 = 256;
+/** binary: 0 → a + alpha·b, 1 → alpha·a·b. */
+override OP: u32 = 0;
+
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<uniform> params: Params;
+
+// 1-D index of an invocation in a grid folded into 2-D (over 65535 workgroups per dimension).
+fn flatIndex(group: vec3u, groups: vec3u, local: u32) -> u32 {
+  return (group.y * groups.x + group.x) * WORKGROUP_SIZE + local;
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn binary(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
+  let i = flatIndex(group, groups, local);
+  if (i >= params.count) { return; }
+  let bValue = b[i % params.bLength];
+  if (OP == 0u) { out[i] = a[i] + params.alpha * bValue; } else { out[i] = params.alpha * a[i] * bValue; }
+}
+`;
+
+const ACCUMULATE_WGSL = /* wgsl */ `
+// Bindings: 0: x (read), 1: total (read_write), 2: params. total += alpha·x.
+struct Params { count: u32, bLength: u32, alpha: f32, rows: u32 }
+override WORKGROUP_SIZE: u32 = 256;
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> total: array<f32>;
+@group(0) @binding(2) var<uniform> params: Params;
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
+  let i = (group.y * groups.x + group.x) * WORKGROUP_SIZE + local;
+  if (i >= params.count) { return; }
+  total[i] += params.alpha * x[i];
+}
+`;
+
+const SCALE_WGSL = /* wgsl */ `
+// Bindings: 0: x (read), 1: out (read_write), 2: params. out = alpha·x.
+struct Params { count: u32, bLength: u32, alpha: f32, rows: u32 }
+override WORKGROUP_SIZE: u32 = 256;
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<uniform> params: Params;
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
+  let i = (group.y * groups.x + group.x) * WORKGROUP_SIZE + local;
+  if (i < params.count) { out[i] = params.alpha * x[i]; }
+}
+`;
+
+const FILL_WGSL = /* wgsl */ `
+// Bindings: 0: out (read_write), 1: params. out = alpha.
+struct Params { count: u32, bLength: u32, alpha: f32, rows: u32 }
+override WORKGROUP_SIZE: u32 = 256;
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<uniform> params: Params;
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
+  let i = (group.y * groups.x + group.x) * WORKGROUP_SIZE + local;
+  if (i < params.count) { out[i] = params.alpha; }
+}
+`;
+
+const SUM_TO_ROW_WGSL = /* wgsl */ `
+// Bindings: 0: x (read) [rows, count], 1: out (read_write) [count], 2: params.
+// out[j] = alpha·Σ_r x[r, j]. One invocation per column: consecutive invocations read
+// consecutive addresses of each row.
+struct Params { count: u32, bLength: u32, alpha: f32, rows: u32 }
+override WORKGROUP_SIZE: u32 = 256;
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<uniform> params: Params;
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
+  let column = (group.y * groups.x + group.x) * WORKGROUP_SIZE + local;
+  if (column >= params.count) { return; }
+  var sum = 0.0;
+  for (var row = 0u; row < params.rows; row++) { sum += x[row * params.count + column]; }
+  out[column] = params.alpha * sum;
+}
+`;
+
+/**
+ * Workgroup grid for `count` invocations of `workgroupSize`, folded into 2-D when the
+ * 65535-per-dimension limit (maxComputeWorkgroupsPerDimension) would be passed. Shaders recover
+ * the flat index as (group.y · groups.x + group.x) · size + local; indices ≥ count must return.
+ */
+export function grid1D(engine: Engine, count: number, workgroupSize = ELEMENTWISE_WORKGROUP_SIZE): [number, number] {
+  const groups = Math.ceil(count / workgroupSize);
+  const limit = engine.device.limits.maxComputeWorkgroupsPerDimension;
+  if (groups <= limit) return [groups, 1];
+  const rows = Math.ceil(groups / limit);
+  return [Math.ceil(groups / rows), rows];
+}
+
+function params(count: number, bLength: number, alpha: number, rows = 0): ArrayBuffer {
+  const buffer = new ArrayBuffer(16);
+  new Uint32Array(buffer, 0, 2).set([count, bLength]);
+  new Float32Array(buffer, 8, 1)[0] = alpha;
+  new Uint32Array(buffer, 12, 1)[0] = rows;
+  return buffer;
+}
+
+function requireF32(op: string, ...tensors: Tensor[]): void {
+  for (const tensor of tensors) if (tensor.dtype !== 'f32') throw new Error(`${op}: expected an f32 tensor, got ${tensor}`);
+}
+
+function sameShape(a: Tensor, b: Tensor): boolean {
+  return a.shape.length === b.shape.length && a.shape.every((dim, i) => dim === b.shape[i]);
+}
+
+/** b has a's shape, or is one row (a vector of a's last dimension) repeated over a's rows. */
+function checkBroadcast(op: string, a: Tensor, b: Tensor): void {
+  const lastDim = a.shape.at(-1) ?? 1;
+  if (!sameShape(a, b) && !(b.shape.length === 1 && b.size === lastDim)) {
+    throw new Error(`${op}: ${b} must have the shape of ${a} or be a row of length ${lastDim}`);
+  }
+}
+
+function binary(engine: Engine, op: 0 | 1, a: Tensor, b: Tensor, alpha: number, name: string): Tensor {
+  requireF32(name, a, b);
+  checkBroadcast(name, a, b);
+  const out = engine.empty(a.shape);
+  if (a.size === 0) return out;
+  const pipeline = engine.pipeline(ELEMENTWISE_WGSL, 'binary', { OP: op, WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP_SIZE });
+  engine.dispatch(pipeline, [a, b, out], grid1D(engine, a.size), { params: params(a.size, b.size, alpha), label: name });
+  return out;
+}
+
+/** a + b, where b has a's shape or is a row broadcast over a's leading dimensions. */
+export function add(engine: Engine, a: Tensor, b: Tensor): Tensor {
+  return binary(engine, 0, a, b, 1, 'add');
+}
+
+/** a + alpha·b (axpy), b as in add(). */
+export function addScaled(engine: Engine, a: Tensor, b: Tensor, alpha: number): Tensor {
+  return binary(engine, 0, a, b, alpha, 'addScaled');
+}
+
+/** a·b elementwise, b as in add(). */
+export function mul(engine: Engine, a: Tensor, b: Tensor): Tensor {
+  return binary(engine, 1, a, b, 1, 'mul');
+}
+
+/** alpha·x. */
+export function scale(engine: Engine, x: Tensor, alpha: number): Tensor {
+  requireF32('scale', x);
+  const out = engine.empty(x.shape);
+  if (x.size === 0) return out;
+  const pipeline = engine.pipeline(SCALE_WGSL, 'main', { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP_SIZE });
+  engine.dispatch(pipeline, [x, out], grid1D(engine, x.size), { params: params(x.size, 1, alpha), label: 'scale' });
+  return out;
+}
+
+/** A new f32 tensor of this shape with every element equal to value. */
+export function fill(engine: Engine, shape: readonly number[], value: number): Tensor {
+  const out = engine.empty(shape);
+  if (out.size === 0) return out;
+  const pipeline = engine.pipeline(FILL_WGSL, 'main', { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP_SIZE });
+  engine.dispatch(pipeline, [out], grid1D(engine, out.size), { params: params(out.size, 1, value), label: 'fill' });
+  return out;
+}
+
+/** target += alpha·x in place (gradient accumulation); returns target. */
+export function accumulate(engine: Engine, target: Tensor, x: Tensor, alpha = 1): Tensor {
+  requireF32('accumulate', target, x);
+  if (!sameShape(target, x)) throw new Error(`accumulate: ${x} does not match ${target}`);
+  if (x.size === 0) return target;
+  const pipeline = engine.pipeline(ACCUMULATE_WGSL, 'main', { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP_SIZE });
+  engine.dispatch(pipeline, [x, target], grid1D(engine, x.size), { params: params(x.size, 1, alpha), label: 'accumulate' });
+  return target;
+}
+
+/** A copy of x (any dtype) in a new tensor. */
+export function copy(engine: Engine, x: Tensor): Tensor {
+  const out = engine.empty(x.shape, x.dtype);
+  if (x.byteLength > 0) engine.copy(x, out, Math.ceil(x.byteLength / 4) * 4);
+  return out;
+}
+
+/** alpha·Σ over all leading dimensions: [..., n] → [n]. The backward of a broadcast row. */
+export function sumToRow(engine: Engine, x: Tensor, alpha = 1): Tensor {
+  requireF32('sumToRow', x);
+  const columns = x.shape.at(-1) ?? 1;
+  const rows = columns === 0 ? 0 : x.size / columns;
+  const out = engine.empty([columns]);
+  if (columns === 0) return out;
+  const pipeline = engine.pipeline(SUM_TO_ROW_WGSL, 'main', { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP_SIZE });
+  engine.dispatch(pipeline, [x, out], grid1D(engine, columns), { params: params(columns, 1, alpha, rows), label: 'sumToRow' });
+  return out;
+}
+
+// ---- backward ---------------------------------------------------------------------------------
+
+/** Gradients of add(a, b): gradA = gradOut; gradB = gradOut, summed over rows if b was broadcast. */
+export function addBackward(engine: Engine, gradOut: Tensor, b: Tensor): { gradA: Tensor; gradB: Tensor } {
+  const gradB = sameShape(gradOut, b) ? copy(engine, gradOut) : sumToRow(engine, gradOut);
+  return { gradA: copy(engine, gradOut), gradB };
+}
+
+/** Gradients of mul(a, b): gradA = gradOut·b; gradB = gradOut·a (summed over rows if broadcast). */
+export function mulBackward(engine: Engine, gradOut: Tensor, a: Tensor, b: Tensor): { gradA: Tensor; gradB: Tensor } {
+  const gradA = mul(engine, gradOut, b);
+  if (sameShape(a, b)) return { gradA, gradB: mul(engine, gradOut, a) };
+  const product = mul(engine, gradOut, a);
+  const gradB = sumToRow(engine, product);
+  product.dispose();
+  return { gradA, gradB };
+}
+
+// ---- CPU references -----------------------------------------------------------------------------
+
+type Floats = Float64Array | Float32Array | number[];
+
+/** a + alpha·b (op 'add') or alpha·a·b (op 'mul'), b indexed modulo its length (row broadcast). */
+export function elementwiseReference(op: 'add' | 'mul', a: Floats, b: Floats, alpha = 1): Float64Array {
+  const out = new Float64Array(a.length);
+  for (let i = 0; i < a.length; i++) {
+    const bValue = b[i % b.length];
+    out[i] = op === 'add' ? a[i] + alpha * bValue : alpha * a[i] * bValue;
+  }
+  return out;
+}
+
+/** Σ over rows of a row-major [rows, columns] matrix. */
+export function sumToRowReference(x: Floats, columns: number): Float64Array {
+  const out = new Float64Array(columns);
+  for (let i = 0; i < x.length; i++) out[i % columns] += x[i];
+  return out;
+}
