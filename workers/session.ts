@@ -78,16 +78,21 @@ export class TrainerSession implements TrainerSessionApi {
   private source: DatasetSource | undefined;
   private dataset: CountingDataset | undefined;
   private webgpu: Promise<WebGpuReport> | undefined;
+  /** Counts loads: when two overlap, the one asked for last is kept, as the page keeps it. */
+  private loadNumber = 0;
 
   async loadDataset(
     upload: UploadSource,
     question?: Partial<QuestionTemplate>,
     onProgress?: (progress: LoadProgress) => void,
   ): Promise<CountingDataset> {
+    const thisLoad = ++this.loadNumber;
     const source = await toDatasetSource(upload);
     const dataset = await loadDataset(source, { question, onProgress: onProgress && throttled(onProgress) });
-    this.source = source;
-    this.dataset = dataset;
+    if (thisLoad === this.loadNumber) {
+      this.source = source;
+      this.dataset = dataset;
+    }
     return dataset;
   }
 
