@@ -6,15 +6,14 @@ import type { Tensor } from '../tensor.ts';
 export const ELEMENTWISE_WORKGROUP_SIZE = 256;
 
 // Each shader below is its own module because the engine binds tensors from binding 0 up.
-// OP selects the binary operation so add, sub, axpy
-// and mul share a pipeline layout; a row-broadcast operand b is indexed modulo its length.
+// In the binary shader OP selects the operation, so add, axpy and mul share one module; a
+// row-broadcast operand b is indexed modulo its length.
 export const ELEMENTWISE_WGSL = /* wgsl */ `
-// Bindings per entry point (layout 'auto'):
-//   binary: 0: a (read), 1: b (read), 2: out (read_write), 3: params
+// Bindings: 0: a (read), 1: b (read), 2: out (read_write), 3: params
 struct Params { count: u32, bLength: u32, alpha: f32, rows: u32 }
 
 override WORKGROUP_SIZE: u32 = 256;
-/** binary: 0 → a + alpha·b, 1 → alpha·a·b. */
+// 0 → a + alpha·b, 1 → alpha·a·b.
 override OP: u32 = 0;
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;
