@@ -1,0 +1,59 @@
+// CPU reference of the fine-tuning loss and the region head against the upstream goldens.
+// Tolerances: 1e-4 on logits and region outputs, 1e-5 on losses (fixture README "Expected agreement").
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../../src/model/config.ts';
+import { revisionFromConfig } from '../../../src/model/revisions.ts';
+import { ReferenceWeights } from '../../../src/model/reference/weights.ts';
+import { TextDecoderReference } from '../../../src/model/reference/text.ts';
+import { crossEntropy, shiftedAnswerLabels } from '../../../src/model/reference/loss.ts';
+import { decodeCoordinate, decodeSize, encodeCoordinate, encodeSize } from '../../../src/model/reference/region.ts';
+import { fixtureJson, goldenFile, weightsFile } from './fixture-files.ts';
+
+function maxAbsDifference(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  expect(actual.length).toBe(expected.length);
+  let worst = 0;
+  for (let i = 0; i < actual.length; i++) worst = Math.max(worst, Math.abs(actual[i] - expected[i]));
+  return worst;
+}
+
+describe('CPU reference: training loss and region head', () => {
+  const golden = goldenFile();
+  const revision = revisionFromConfig(parseConfig(fixtureJson('config.json')));
+  const weights = ReferenceWeights.fromSafetensors(weightsFile(), revision);
+
+  it('reproduces train_logits, the per-token losses and train_loss of the 32-position example', () => {
+    const ids = Array.from(golden.int32('train_input_ids'));
+    const imageMask = golden.uint8('train_image_mask');
+    const labels = shiftedAnswerLabels(ids, 6);
+    expect(labels).toEqual(Array.from(golden.int32('train_shifted_labels')));
+    const decoder = new TextDecoderReference(revision, weights);
+    const embeddings = golden.float32('image_embeddings');
+    const input = new Float64Array(32 * 64);
+    let image = 0;
+    ids.forEach((id, position) => {
+      if (imageMask[position]) input.set(embeddings.subarray(image * 64, ++image * 64), position * 64);
+      else input.set(decoder.embed([id]), position * 64);
+    });
+    expect(image).toBe(16);
+    const logits = decoder.logits(decoder.forward(input));
+    expect(maxAbsDifference(logits, golden.float32('train_logits'))).toBeLessThan(1e-4);
+    const loss = crossEntropy(logits, 512, labels);
+    expect(maxAbsDifference(loss.perToken, golden.float32('train_per_token_loss'))).toBeLessThan(1e-5);
+    expect(Math.abs(loss.mean - golden.float32('train_loss')[0])).toBeLessThan(1e-5);
+  });
+
+  it('reproduces the region encoders and decoders', () => {
+    expect(maxAbsDifference(encodeCoordinate(golden.float32('region_coord_in'), weights), golden.float32('region_encode_coordinate'))).toBeLessThan(1e-4);
+    expect(maxAbsDifference(encodeSize(golden.float32('region_size_in'), weights), golden.float32('region_encode_size'))).toBeLessThan(1e-4);
+    const hidden = Float64Array.from(golden.float32('text_hidden_block1').subarray(25 * 64, 26 * 64));
+    expect(maxAbsDifference(decodeCoordinate(hidden, 1, 64, weights), golden.float32('region_decode_coordinate'))).toBeLessThan(1e-4);
+    expect(maxAbsDifference(decodeSize(hidden, 1, 64, weights), golden.float32('region_decode_size'))).toBeLessThan(1e-4);
+  });
+
+  it('crossEntropy matches a hand-computed case', () => {
+    // logits [0, ln 3] with label 1: p = 3/4 → loss −ln(3/4); the unlabelled row is skipped.
+    const loss = crossEntropy(new Float64Array([0, Math.log(3), 5, 5]), 2, [1, -100]);
+    expect(loss.perToken).toHaveLength(1);
+    expect(loss.mean).toBeCloseTo(-Math.log(0.75), 12);
+  });
+});
