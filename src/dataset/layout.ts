@@ -87,7 +87,9 @@ export function indexByBaseName(files: Iterable<UploadFile>): Map<string, Upload
   const index = new Map<string, UploadFile[]>();
   for (const file of files) {
     const base = baseName(file.path);
-    index.set(base, [...(index.get(base) ?? []), file]);
+    const group = index.get(base);
+    if (group) group.push(file);
+    else index.set(base, [file]);
   }
   return index;
 }

@@ -66,7 +66,9 @@ export async function loadDataset(source: DatasetSource, options: LoadOptions = 
     const classIndexById = new Map(coco.classes.map((category) => [category.id, classNames.indexOf(category.name)]));
     const annotationsByImage = new Map<number, CocoAnnotation[]>();
     for (const annotation of coco.annotations) {
-      annotationsByImage.set(annotation.imageId, [...(annotationsByImage.get(annotation.imageId) ?? []), annotation]);
+      const group = annotationsByImage.get(annotation.imageId);
+      if (group) group.push(annotation);
+      else annotationsByImage.set(annotation.imageId, [annotation]);
     }
     for (const entry of coco.images) {
       const objects = buildImageObjects(entry, annotationsByImage.get(entry.id) ?? [], classIndexById, classNames, coco, issues);

@@ -38,7 +38,11 @@ export function formatIssues(issues: DatasetIssue[]): string[] {
   const errors = issues.filter((issue) => issue.severity === 'error').length;
   const lines = [`${errors} error(s), ${issues.length - errors} warning(s)`];
   const byCode = new Map<string, DatasetIssue[]>();
-  for (const issue of issues) byCode.set(issue.code, [...(byCode.get(issue.code) ?? []), issue]);
+  for (const issue of issues) {
+    const group = byCode.get(issue.code);
+    if (group) group.push(issue);
+    else byCode.set(issue.code, [issue]);
+  }
   for (const [code, group] of byCode) {
     lines.push(`  ${group[0].severity} ${code} (${group.length})`);
     for (const issue of group.slice(0, MESSAGES_PER_CODE)) lines.push(`    ${issue.message}`);
