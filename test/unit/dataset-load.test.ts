@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { encode as encodeJpeg } from 'jpeg-js';
 import { buildQuestion, DEFAULT_QUESTION_TEMPLATE, hasErrors, loadDataset, readImageBytes } from '../../src/dataset/load.ts';
 import type { CountingDataset } from '../../src/dataset/types.ts';
 import { cocoJson, filesSource, roboflowCategories, roboflowTree, solidPng, zipOf, zipSource, type TestImage } from './dataset-builders.ts';
@@ -133,6 +134,14 @@ describe('loadDataset: folders and single files', () => {
     const dataset = await loadDataset(source);
     expect(dataset.issues).toEqual([]);
     expect(dataset.images.map((image) => [image.split, image.path])).toEqual([['train', 'annotations/images/a.png'], ['val', 'annotations/images/b.png']]);
+  });
+
+  it('reads JPEG images (size from the JPEG header)', async () => {
+    const jpeg = new Uint8Array(encodeJpeg({ width: 24, height: 12, data: new Uint8Array(24 * 12 * 4).fill(128) }, 80).data);
+    const json = cocoJson([{ file: 'photo.jpg', width: 24, height: 12, boxes: [[2, 1, 1, 5, 5]] }]);
+    const dataset = await loadDataset(filesSource({ 'train/_annotations.coco.json': json, 'train/photo.jpg': jpeg, 'test/_annotations.coco.json': json, 'test/photo.jpg': jpeg }));
+    expect(dataset.issues).toEqual([]);
+    expect(dataset.images.map((image) => image.answer)).toEqual(['{\n  "dog": 1\n}', '{\n  "dog": 1\n}']);
   });
 
   it('opens a zip dropped as the only file', async () => {
