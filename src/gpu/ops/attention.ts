@@ -126,8 +126,8 @@ const MASK_MODE = { none: 0, causal: 1, prefix: 2 } as const;
 
 function planAttention(q: AttentionOperand, k: AttentionOperand, v: AttentionOperand, options: AttentionOptions): AttentionPlan {
   const { heads, headDim, mask } = options;
-  if (!Number.isInteger(heads) || heads < 1 || !Number.isInteger(headDim) || headDim < 1) {
-    throw new Error(`attention: heads and headDim must be positive integers, got ${heads} and ${headDim}`);
+  if (!Number.isInteger(heads) || heads < 1 || !Number.isInteger(headDim) || headDim < 4 || headDim % 4 !== 0) {
+    throw new Error(`attention: heads must be a positive integer and headDim a multiple of 4 (the kernels move vec4s), got ${heads} and ${headDim}`);
   }
   const width = heads * headDim;
   const queryView = asView(q, width, 'q');
@@ -167,6 +167,9 @@ function asView(operand: AttentionOperand, width: number, name: string): ColumnV
   if (tensor.dtype !== 'f32' || tensor.shape.length !== 2) {
     throw new Error(`attention: ${name} must be a 2-D f32 tensor, got ${tensor}`);
   }
+  if (tensor.shape[1] % 4 !== 0 || columnOffset % 4 !== 0) {
+    throw new Error(`attention: ${name} needs a row length and column offset that are multiples of 4 (vec4 loads), got ${tensor} at column ${columnOffset}`);
+  }
   if (!Number.isInteger(columnOffset) || columnOffset < 0 || columnOffset + width > tensor.shape[1]) {
     throw new Error(
       `attention: ${name} columns [${columnOffset}, ${columnOffset + width}) do not fit ${tensor} (heads·headDim = ${width})`,
@@ -175,8 +178,9 @@ function asView(operand: AttentionOperand, width: number, name: string): ColumnV
   return view;
 }
 
+/** Row stride and column offset in vec4s. */
 function strideAndOffset(view: ColumnView): [number, number] {
-  return [view.tensor.shape[1], view.columnOffset];
+  return [view.tensor.shape[1] / 4, view.columnOffset / 4];
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {

@@ -3,13 +3,15 @@
 // scores from it. No kernel holds a T×T matrix: memory is linear in the sequence length.
 //
 // Shared layout (all kernels): Q, K, V are row-major matrices whose row r, head h, dim d lives at
-// `r·stride + offset + h·HEAD_DIM + d`, so a fused [T, 3·dim] qkv buffer can be read in place
-// (offset 0, dim, 2·dim; stride 3·dim). Query row i sits at absolute position queryOffset + i;
+// `r·stride + offset + h·VEC + d`, so a fused [T, 3·dim] qkv buffer can be read in place
+// (offset 0, dim, 2·dim; stride 3·dim). Everything moves as vec4<f32> (HEAD_DIM, strides and
+// offsets are multiples of 4, and the uniforms count them in vec4s): 128-bit loads from storage
+// and workgroup memory and a quarter of the loop trips. Query row i sits at absolute position queryOffset + i;
 // key row j at position j (the KV cache). Mask modes: 0 none, 1 causal (j ≤ i), 2 prefix
 // (spec §7: i < P and j < P, or j ≤ i).
 //
-// HEAD_DIM and the block sizes are compile-time constants from attentionShaderConstants():
-// private arrays of HEAD_DIM floats need a const-expression length, which an override is not.
+// The head size (VEC = headDim / 4) and the block sizes are compile-time constants (constants()
+// below): private arrays of VEC vec4s need a const-expression length, which an override is not.
 
 /** Queries (forward, dQ) or keys (dK/dV) per workgroup: one per invocation. */
 export const ATTENTION_ROWS_PER_WORKGROUP = 64;
@@ -25,7 +27,7 @@ struct Params {
   prefix: u32,
   scale: f32,
   heads: u32,
-  qStride: u32,
+  qStride: u32, // strides and offsets in vec4s
   qOffset: u32,
   kStride: u32,
   kOffset: u32,
@@ -65,7 +67,7 @@ fn queryStart(firstKey: u32) -> u32 {
 
 function constants(headDim: number): string {
   return /* wgsl */ `
-const HEAD_DIM: u32 = ${headDim}u;
+const VEC: u32 = ${headDim / 4}u; // vec4s per head row
 const ROWS: u32 = ${ATTENTION_ROWS_PER_WORKGROUP}u;
 const TILE: u32 = ${ATTENTION_TILE_ROWS}u;
 `;
@@ -81,15 +83,15 @@ const TILE: u32 = ${ATTENTION_TILE_ROWS}u;
 export function attentionForwardShader(headDim: number): string {
   return /* wgsl */ `
 ${constants(headDim)}
-@group(0) @binding(0) var<storage, read> q: array<f32>;
-@group(0) @binding(1) var<storage, read> k: array<f32>;
-@group(0) @binding(2) var<storage, read> v: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> k: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> v: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> logsumexp: array<f32>;
 @group(0) @binding(5) var<uniform> params: Params;
 ${PARAMS}
-var<workgroup> keyTile: array<f32, TILE * HEAD_DIM>;
-var<workgroup> valueTile: array<f32, TILE * HEAD_DIM>;
+var<workgroup> keyTile: array<vec4<f32>, TILE * VEC>;
+var<workgroup> valueTile: array<vec4<f32>, TILE * VEC>;
 
 @compute @workgroup_size(ROWS)
 fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) lane: u32) {
@@ -101,20 +103,20 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
   let end = keyEnd(params.queryOffset + firstQuery, params.queryOffset + lastQuery);
   let position = params.queryOffset + query;
 
-  var queryRow: array<f32, HEAD_DIM>;
-  var acc: array<f32, HEAD_DIM>;
+  var queryRow: array<vec4<f32>, VEC>;
+  var acc: array<vec4<f32>, VEC>;
   if (inRange) {
-    let base = query * params.qStride + params.qOffset + head * HEAD_DIM;
-    for (var d = 0u; d < HEAD_DIM; d++) { queryRow[d] = q[base + d] * params.scale; }
+    let base = query * params.qStride + params.qOffset + head * VEC;
+    for (var d = 0u; d < VEC; d++) { queryRow[d] = q[base + d] * params.scale; }
   }
   var rowMax = NEG_BIG;
   var rowSum = 0.0;
   for (var start = 0u; start < end; start += TILE) {
     let count = min(TILE, end - start);
     workgroupBarrier();
-    for (var i = lane; i < count * HEAD_DIM; i += ROWS) {
-      let row = start + i / HEAD_DIM;
-      let column = head * HEAD_DIM + i % HEAD_DIM;
+    for (var i = lane; i < count * VEC; i += ROWS) {
+      let row = start + i / VEC;
+      let column = head * VEC + i % VEC;
       keyTile[i] = k[row * params.kStride + params.kOffset + column];
       valueTile[i] = v[row * params.vStride + params.vOffset + column];
     }
@@ -127,7 +129,7 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
       var score = NEG_BIG;
       if (allowed(position, start + r)) {
         score = 0.0;
-        for (var d = 0u; d < HEAD_DIM; d++) { score += queryRow[d] * keyTile[r * HEAD_DIM + d]; }
+        for (var d = 0u; d < VEC; d++) { score += dot(queryRow[d], keyTile[r * VEC + d]); }
         blockMax = max(blockMax, score);
       }
       scores[r] = score;
@@ -136,12 +138,12 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
       let newMax = max(rowMax, blockMax);
       let correction = select(0.0, exp(rowMax - newMax), rowMax > NEG_BIG);
       rowSum *= correction;
-      for (var d = 0u; d < HEAD_DIM; d++) { acc[d] *= correction; }
+      for (var d = 0u; d < VEC; d++) { acc[d] *= correction; }
       for (var r = 0u; r < rows; r++) {
         if (scores[r] == NEG_BIG) { continue; }
         let weight = exp(scores[r] - newMax);
         rowSum += weight;
-        for (var d = 0u; d < HEAD_DIM; d++) { acc[d] += weight * valueTile[r * HEAD_DIM + d]; }
+        for (var d = 0u; d < VEC; d++) { acc[d] += weight * valueTile[r * VEC + d]; }
       }
       rowMax = newMax;
     }
@@ -149,8 +151,8 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
   if (!inRange) { return; }
   // A row that may attend to nothing (only possible with queryOffset past the cache) outputs 0.
   let inverse = select(0.0, 1.0 / rowSum, rowSum > 0.0);
-  let outBase = query * (HEAD_DIM * params.heads) + head * HEAD_DIM;
-  for (var d = 0u; d < HEAD_DIM; d++) { out[outBase + d] = acc[d] * inverse; }
+  let outBase = query * (VEC * params.heads) + head * VEC;
+  for (var d = 0u; d < VEC; d++) { out[outBase + d] = acc[d] * inverse; }
   logsumexp[head * params.queryCount + query] = select(NEG_BIG, rowMax + log(rowSum), rowSum > 0.0);
 }
 `;
@@ -168,18 +170,18 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
 export function attentionGradQueryShader(headDim: number): string {
   return /* wgsl */ `
 ${constants(headDim)}
-@group(0) @binding(0) var<storage, read> q: array<f32>;
-@group(0) @binding(1) var<storage, read> k: array<f32>;
-@group(0) @binding(2) var<storage, read> v: array<f32>;
-@group(0) @binding(3) var<storage, read> out: array<f32>;
-@group(0) @binding(4) var<storage, read> gradOut: array<f32>;
+@group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> k: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> v: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> out: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> gradOut: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read> logsumexp: array<f32>;
-@group(0) @binding(6) var<storage, read_write> gradQ: array<f32>;
+@group(0) @binding(6) var<storage, read_write> gradQ: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> rowDot: array<f32>;
 @group(0) @binding(8) var<uniform> params: Params;
 ${PARAMS}
-var<workgroup> keyTile: array<f32, TILE * HEAD_DIM>;
-var<workgroup> valueTile: array<f32, TILE * HEAD_DIM>;
+var<workgroup> keyTile: array<vec4<f32>, TILE * VEC>;
+var<workgroup> valueTile: array<vec4<f32>, TILE * VEC>;
 
 @compute @workgroup_size(ROWS)
 fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) lane: u32) {
@@ -190,19 +192,19 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
   let lastQuery = min(firstQuery + ROWS, params.queryCount) - 1u;
   let end = keyEnd(params.queryOffset + firstQuery, params.queryOffset + lastQuery);
   let position = params.queryOffset + query;
-  let denseBase = query * (HEAD_DIM * params.heads) + head * HEAD_DIM;
+  let denseBase = query * (VEC * params.heads) + head * VEC;
 
-  var queryRow: array<f32, HEAD_DIM>;
-  var gradRow: array<f32, HEAD_DIM>;
-  var gradQuery: array<f32, HEAD_DIM>;
+  var queryRow: array<vec4<f32>, VEC>;
+  var gradRow: array<vec4<f32>, VEC>;
+  var gradQuery: array<vec4<f32>, VEC>;
   var delta = 0.0;
   var rowLogsumexp = 0.0;
   if (inRange) {
-    let base = query * params.qStride + params.qOffset + head * HEAD_DIM;
-    for (var d = 0u; d < HEAD_DIM; d++) {
+    let base = query * params.qStride + params.qOffset + head * VEC;
+    for (var d = 0u; d < VEC; d++) {
       queryRow[d] = q[base + d] * params.scale;
       gradRow[d] = gradOut[denseBase + d];
-      delta += gradRow[d] * out[denseBase + d];
+      delta += dot(gradRow[d], out[denseBase + d]);
     }
     rowLogsumexp = logsumexp[head * params.queryCount + query];
     rowDot[head * params.queryCount + query] = delta;
@@ -210,9 +212,9 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
   for (var start = 0u; start < end; start += TILE) {
     let count = min(TILE, end - start);
     workgroupBarrier();
-    for (var i = lane; i < count * HEAD_DIM; i += ROWS) {
-      let row = start + i / HEAD_DIM;
-      let column = head * HEAD_DIM + i % HEAD_DIM;
+    for (var i = lane; i < count * VEC; i += ROWS) {
+      let row = start + i / VEC;
+      let column = head * VEC + i % VEC;
       keyTile[i] = k[row * params.kStride + params.kOffset + column];
       valueTile[i] = v[row * params.vStride + params.vOffset + column];
     }
@@ -222,16 +224,16 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
       if (!allowed(position, start + r)) { continue; }
       var score = 0.0;
       var gradProbability = 0.0;
-      for (var d = 0u; d < HEAD_DIM; d++) {
-        score += queryRow[d] * keyTile[r * HEAD_DIM + d];
-        gradProbability += gradRow[d] * valueTile[r * HEAD_DIM + d];
+      for (var d = 0u; d < VEC; d++) {
+        score += dot(queryRow[d], keyTile[r * VEC + d]);
+        gradProbability += dot(gradRow[d], valueTile[r * VEC + d]);
       }
       let gradScore = exp(score - rowLogsumexp) * (gradProbability - delta);
-      for (var d = 0u; d < HEAD_DIM; d++) { gradQuery[d] += gradScore * keyTile[r * HEAD_DIM + d]; }
+      for (var d = 0u; d < VEC; d++) { gradQuery[d] += gradScore * keyTile[r * VEC + d]; }
     }
   }
   if (!inRange) { return; }
-  for (var d = 0u; d < HEAD_DIM; d++) { gradQ[denseBase + d] = gradQuery[d] * params.scale; }
+  for (var d = 0u; d < VEC; d++) { gradQ[denseBase + d] = gradQuery[d] * params.scale; }
 }
 `;
 }
@@ -248,18 +250,18 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
 export function attentionGradKeyValueShader(headDim: number): string {
   return /* wgsl */ `
 ${constants(headDim)}
-@group(0) @binding(0) var<storage, read> q: array<f32>;
-@group(0) @binding(1) var<storage, read> k: array<f32>;
-@group(0) @binding(2) var<storage, read> v: array<f32>;
-@group(0) @binding(3) var<storage, read> gradOut: array<f32>;
+@group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> k: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> v: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> gradOut: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> logsumexp: array<f32>;
 @group(0) @binding(5) var<storage, read> rowDot: array<f32>;
-@group(0) @binding(6) var<storage, read_write> gradK: array<f32>;
-@group(0) @binding(7) var<storage, read_write> gradV: array<f32>;
+@group(0) @binding(6) var<storage, read_write> gradK: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read_write> gradV: array<vec4<f32>>;
 @group(0) @binding(8) var<uniform> params: Params;
 ${PARAMS}
-var<workgroup> queryTile: array<f32, TILE * HEAD_DIM>;
-var<workgroup> gradTile: array<f32, TILE * HEAD_DIM>;
+var<workgroup> queryTile: array<vec4<f32>, TILE * VEC>;
+var<workgroup> gradTile: array<vec4<f32>, TILE * VEC>;
 var<workgroup> logsumexpTile: array<f32, TILE>;
 var<workgroup> deltaTile: array<f32, TILE>;
 
@@ -269,16 +271,16 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
   let firstKey = group.x * ROWS;
   let key = firstKey + lane;
   let inRange = key < params.keyCount;
-  let width = HEAD_DIM * params.heads;
+  let width = VEC * params.heads;
 
-  var keyRow: array<f32, HEAD_DIM>;
-  var valueRow: array<f32, HEAD_DIM>;
-  var gradKey: array<f32, HEAD_DIM>;
-  var gradValue: array<f32, HEAD_DIM>;
+  var keyRow: array<vec4<f32>, VEC>;
+  var valueRow: array<vec4<f32>, VEC>;
+  var gradKey: array<vec4<f32>, VEC>;
+  var gradValue: array<vec4<f32>, VEC>;
   if (inRange) {
-    let keyBase = key * params.kStride + params.kOffset + head * HEAD_DIM;
-    let valueBase = key * params.vStride + params.vOffset + head * HEAD_DIM;
-    for (var d = 0u; d < HEAD_DIM; d++) {
+    let keyBase = key * params.kStride + params.kOffset + head * VEC;
+    let valueBase = key * params.vStride + params.vOffset + head * VEC;
+    for (var d = 0u; d < VEC; d++) {
       keyRow[d] = k[keyBase + d] * params.scale;
       valueRow[d] = v[valueBase + d];
     }
@@ -286,9 +288,9 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
   for (var start = queryStart(firstKey); start < params.queryCount; start += TILE) {
     let count = min(TILE, params.queryCount - start);
     workgroupBarrier();
-    for (var i = lane; i < count * HEAD_DIM; i += ROWS) {
-      let row = start + i / HEAD_DIM;
-      let column = head * HEAD_DIM + i % HEAD_DIM;
+    for (var i = lane; i < count * VEC; i += ROWS) {
+      let row = start + i / VEC;
+      let column = head * VEC + i % VEC;
       queryTile[i] = q[row * params.qStride + params.qOffset + column];
       gradTile[i] = gradOut[row * width + column];
     }
@@ -302,21 +304,21 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
       if (!allowed(params.queryOffset + start + r, key)) { continue; }
       var score = 0.0;
       var gradProbability = 0.0;
-      for (var d = 0u; d < HEAD_DIM; d++) {
-        score += queryTile[r * HEAD_DIM + d] * keyRow[d];
-        gradProbability += gradTile[r * HEAD_DIM + d] * valueRow[d];
+      for (var d = 0u; d < VEC; d++) {
+        score += dot(queryTile[r * VEC + d], keyRow[d]);
+        gradProbability += dot(gradTile[r * VEC + d], valueRow[d]);
       }
       let probability = exp(score - logsumexpTile[r]);
       let gradScore = probability * (gradProbability - deltaTile[r]);
-      for (var d = 0u; d < HEAD_DIM; d++) {
-        gradValue[d] += probability * gradTile[r * HEAD_DIM + d];
-        gradKey[d] += gradScore * queryTile[r * HEAD_DIM + d];
+      for (var d = 0u; d < VEC; d++) {
+        gradValue[d] += probability * gradTile[r * VEC + d];
+        gradKey[d] += gradScore * queryTile[r * VEC + d];
       }
     }
   }
   if (!inRange) { return; }
-  let base = key * width + head * HEAD_DIM;
-  for (var d = 0u; d < HEAD_DIM; d++) {
+  let base = key * width + head * VEC;
+  for (var d = 0u; d < VEC; d++) {
     gradK[base + d] = gradKey[d] * params.scale;
     gradV[base + d] = gradValue[d];
   }
