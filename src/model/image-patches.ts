@@ -2,16 +2,34 @@
 // std 0.5, then cut each crop into a row-major grid of p×p patches flattened as (c, py, px).
 import type { ImageCrops } from './image-crops.ts';
 
+/** Arithmetic precision of the normalisation: upstream's float32 path, or the bf16 release's. */
+export type NormalizePrecision = 'f32' | 'bf16';
+
+/** Round-to-nearest-even of a float32 value to bfloat16, returned as a number. */
+function roundToBfloat16(value: number): number {
+  const f32 = new Float32Array([value]);
+  const bits = new Uint32Array(f32.buffer);
+  bits[0] = (((bits[0] + 0x7fff + ((bits[0] >>> 16) & 1)) >>> 16) << 16) >>> 0;
+  return f32[0];
+}
+
+/** ((u8/255) − 0.5)/0.5 with every operation rounded to the given precision. */
+export function normalizedValue(u8: number, precision: NormalizePrecision = 'f32'): number {
+  // bf16 tensors compute each op in float32 and round the result to bf16 (torch CPU semantics).
+  const round = precision === 'f32' ? Math.fround : (v: number) => roundToBfloat16(Math.fround(v));
+  return round(round(round(u8 / 255) - 0.5) / 0.5);
+}
+
 /**
- * ((u8/255) − 0.5)/0.5 in float32, each operation rounded to f32 as upstream's float32 torch code
- * does (the bf16 release does it in bf16 instead, spec §4.2). Output CHW: [count, 3, S, S].
+ * ((u8/255) − 0.5)/0.5, each operation rounded as upstream rounds it: float32 for a float32 model
+ * (the golden fixture), bf16 for the bf16 release (spec §4.2). Output CHW: [count, 3, S, S].
  */
-export function normalizeCrops(crops: ImageCrops): Float32Array {
+export function normalizeCrops(crops: ImageCrops, precision: NormalizePrecision = 'f32'): Float32Array {
   const { count, cropSize } = crops;
   const area = cropSize * cropSize;
   const out = new Float32Array(count * 3 * area);
   const table = new Float32Array(256);
-  for (let v = 0; v < 256; v++) table[v] = Math.fround(Math.fround(Math.fround(v / 255) - 0.5) / 0.5);
+  for (let v = 0; v < 256; v++) table[v] = normalizedValue(v, precision);
   for (let n = 0; n < count; n++) {
     const source = n * area * 3;
     const target = n * 3 * area;
@@ -54,6 +72,6 @@ export function patchify(chw: Float32Array, count: number, cropSize: number, pat
 }
 
 /** Crops → ViT patches in one call: [count, grid², 3·p²]. */
-export function cropsToPatches(crops: ImageCrops, patchSize: number): Float32Array {
-  return patchify(normalizeCrops(crops), crops.count, crops.cropSize, patchSize);
+export function cropsToPatches(crops: ImageCrops, patchSize: number, precision: NormalizePrecision = 'f32'): Float32Array {
+  return patchify(normalizeCrops(crops, precision), crops.count, crops.cropSize, patchSize);
 }

@@ -47,9 +47,24 @@ export class TextDecoderReference {
     this.dim = text.dim;
     this.heads = text.n_heads;
     ({ textHeadDim: this.headDim, rotaryDim: this.rotaryDim } = deriveDimensions(revision.config));
+    // The cache grows with the sequence: a full-size max_context cache would be 1.5 GB of float64.
     for (let i = 0; i < text.n_layers; i++) {
-      this.keys.push(new Float64Array(text.max_context * this.dim));
-      this.values.push(new Float64Array(text.max_context * this.dim));
+      this.keys.push(new Float64Array(0));
+      this.values.push(new Float64Array(0));
+    }
+  }
+
+  private ensureCapacity(positions: number): void {
+    if (this.keys[0].length >= positions * this.dim) return;
+    const capacity = Math.min(Math.max(positions, 2 * this.keys[0].length / this.dim, 64), this.revision.config.text.max_context);
+    const grow = (old: Float64Array) => {
+      const next = new Float64Array(capacity * this.dim);
+      next.set(old);
+      return next;
+    };
+    for (let i = 0; i < this.keys.length; i++) {
+      this.keys[i] = grow(this.keys[i]);
+      this.values[i] = grow(this.values[i]);
     }
   }
 
@@ -82,6 +97,7 @@ export class TextDecoderReference {
       const i = start + row;
       return key <= i || (prefixMask && i < prefix && key < prefix);
     };
+    this.ensureCapacity(start + rows);
     const x = embeddings.slice();
     for (let layer = 0; layer < text.n_layers; layer++) {
       const block = `model.text.blocks.${layer}`;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cropGeometryOf, overlapCrops, overlapLayout, prepareCrops, selectTiling, singleCrop, type CropGeometry } from '../../../src/model/image-crops.ts';
-import { cropsToPatches, normalizeCrops } from '../../../src/model/image-patches.ts';
+import { cropsToPatches, normalizeCrops, normalizedValue } from '../../../src/model/image-patches.ts';
 import { BICUBIC, LANCZOS3, resizeRgb } from '../../../src/model/lanczos-resize.ts';
 import { rgbImage, toRgb } from '../../../src/model/rgb-image.ts';
 import { parseConfig, DEFAULT_CONFIG } from '../../../src/model/config.ts';
@@ -115,6 +115,22 @@ describe('PIL-style resampling', () => {
   it('rejects sizes that are not positive whole pixels', () => {
     expect(() => resizeRgb(image(), 0, 10)).toThrow(/positive whole pixels/);
     expect(() => rgbImage(2, 2, new Uint8Array(11))).toThrow(/needs 12 bytes/);
+  });
+});
+
+describe('normalisation precision', () => {
+  it('bf16 rounds after every operation (values worked by hand)', () => {
+    // 1/255 = 0.0039216 → bf16 2^-8 = 0.00390625; − 0.5 → −0.49609375 (exact); / 0.5 → −0.9921875.
+    expect(normalizedValue(1, 'bf16')).toBe(-0.9921875);
+    expect(normalizedValue(1, 'f32')).toBeCloseTo(-0.99215686, 7);
+    // 128/255 = 0.5·1.0039216; bf16 steps are 0.5/128 here and 0.0039216 is past the half step
+    // (1/256 = 0.0039063), so it rounds up to 0.5·(1 + 1/128) = 0.50390625; − 0.5 → 2^-8; / 0.5 → 2^-7.
+    expect(normalizedValue(128, 'bf16')).toBe(0.0078125);
+    expect(normalizedValue(128, 'f32')).toBeCloseTo(0.0039216, 6);
+    expect([normalizedValue(0, 'bf16'), normalizedValue(255, 'bf16')]).toEqual([-1, 1]);
+    let worst = 0;
+    for (let v = 0; v < 256; v++) worst = Math.max(worst, Math.abs(normalizedValue(v, 'bf16') - normalizedValue(v, 'f32')));
+    expect(worst).toBeLessThan(8e-3); // bf16 keeps 8 significant bits: |x| < 1 → error under 2^-8 per rounding
   });
 });
 

@@ -1,0 +1,196 @@
+// The Moondream2 text decoder (spec §6–§7) on the GPU: one forward for training (full sequence,
+// with a tape) and for inference (prefill and one-token decode against a KV cache).
+//
+// Block (spec §6.1): a = LN(x); x ← x + proj(attn(qkv(a))) + fc2(gelu(fc1(a))), with partial
+// rotary on Q and K (§6.2) and the prefix-bidirectional or causal mask of the revision (§7).
+// Head (§6.3): logits = lm_head(post_ln(h)), at the last position at inference and at the
+// labelled positions in training.
+import { release, type Tape } from '../gpu/autograd.ts';
+import { add, crossEntropy, embedding, gelu, layerNorm, linear, selfAttention } from '../gpu/autograd-ops.ts';
+import type { Engine } from '../gpu/engine.ts';
+import type { LoraAdapters } from '../gpu/lora.ts';
+import type { AttentionMask } from '../gpu/ops/attention.ts';
+import type { Tensor } from '../gpu/tensor.ts';
+import { deriveDimensions, type MoondreamConfig } from './config.ts';
+import type { KVCache } from './kv-cache.ts';
+import type { MaskMode } from './revisions.ts';
+import type { TextWeights } from './text-weights.ts';
+
+export interface TextDecoderOptions {
+  /** 'prefix' (2025 revisions) or 'causal' (2024), spec §7. */
+  maskMode: MaskMode;
+  /** Adapters keyed by canonical layer name (`model.text.blocks.0.attn.qkv`). */
+  lora?: LoraAdapters;
+}
+
+export class TextDecoder {
+  readonly dim: number;
+  readonly heads: number;
+  readonly headDim: number;
+  readonly rotaryDim: number;
+  readonly vocab: number;
+  private readonly maskMode: MaskMode;
+  private readonly prefixLength: number;
+  lora: LoraAdapters | undefined;
+
+  constructor(readonly engine: Engine, readonly weights: TextWeights, readonly config: MoondreamConfig, options: TextDecoderOptions) {
+    const { text } = config;
+    if (text.n_kv_heads !== text.n_heads) throw new Error('Grouped-query attention (n_kv_heads ≠ n_heads) is not supported; every Moondream2 release has n_kv_heads = n_heads.');
+    this.dim = text.dim;
+    this.heads = text.n_heads;
+    this.vocab = text.vocab_size;
+    ({ textHeadDim: this.headDim, rotaryDim: this.rotaryDim } = deriveDimensions(config));
+    this.maskMode = options.maskMode;
+    this.prefixLength = text.prefix_attn;
+    this.lora = options.lora;
+  }
+
+  /**
+   * Input embeddings (spec §6.1): wte rows for ids ≥ 0 and, in order, the rows of
+   * `imageEmbeddings` [n, dim] where ids are −1 (the image block must be one contiguous run).
+   */
+  embed(tape: Tape | null, ids: Int32Array, imageEmbeddings?: Tensor): Tensor {
+    const imageStart = ids.indexOf(-1);
+    const imageCount = ids.filter((id) => id === -1).length;
+    for (const id of ids) {
+      if (id < -1 || id >= this.vocab) throw new Error(`Token id ${id} is outside the vocabulary of ${this.vocab}.`);
+    }
+    if (imageCount === 0) return this.embedTokens(tape, ids);
+    if (!imageEmbeddings || imageEmbeddings.shape[0] !== imageCount || imageEmbeddings.shape[1] !== this.dim) {
+      throw new Error(`embed: ${imageCount} image positions need image embeddings [${imageCount}, ${this.dim}], got ${imageEmbeddings ?? 'none'}`);
+    }
+    if (ids.lastIndexOf(-1) !== imageStart + imageCount - 1) throw new Error('embed: the image positions (−1) must be one contiguous run.');
+    const before = ids.subarray(0, imageStart);
+    const after = ids.subarray(imageStart + imageCount);
+    const parts: Tensor[] = [];
+    if (before.length > 0) parts.push(this.embedTokens(tape, before));
+    parts.push(imageEmbeddings);
+    if (after.length > 0) parts.push(this.embedTokens(tape, after));
+    const out = concatRows(this.engine, tape, parts);
+    for (const part of parts) if (part !== imageEmbeddings) release(tape, part);
+    return out;
+  }
+
+  private embedTokens(tape: Tape | null, ids: Int32Array): Tensor {
+    const idTensor = this.engine.upload(ids, [ids.length], 'i32');
+    const out = embedding(this.engine, tape, this.weights.wte, idTensor);
+    if (tape) {
+      tape.save(idTensor);
+      tape.release(idTensor);
+    } else {
+      idTensor.dispose();
+    }
+    return out;
+  }
+
+  /** The attention mask of this revision (spec §7). */
+  mask(withImage = true): AttentionMask {
+    return this.maskMode === 'prefix' && withImage ? { prefix: this.prefixLength } : 'causal';
+  }
+
+  /**
+   * Runs the blocks over x [T, dim] at positions positionOffset…; returns the final hidden
+   * states [T, dim] before post_ln. With a cache (inference), K/V go into it at those positions
+   * and the queries attend to every cached position before them; the cache length advances.
+   * The `onBlock` hook sees the residual stream after each block (tests, debugging).
+   */
+  forward(tape: Tape | null, x: Tensor, options: { positionOffset?: number; cache?: KVCache; mask?: AttentionMask; onBlock?: (block: number, hidden: Tensor) => void } = {}): Tensor {
+    const { cache, onBlock } = options;
+    const positionOffset = options.positionOffset ?? cache?.length ?? 0;
+    const rows = x.shape[0];
+    if (x.shape.length !== 2 || x.shape[1] !== this.dim) throw new Error(`TextDecoder.forward: x must be [T, ${this.dim}], got ${x}`);
+    if (cache) {
+      if (positionOffset !== cache.length) throw new Error(`TextDecoder.forward: the cache holds ${cache.length} positions; new rows must start there, not at ${positionOffset}.`);
+      cache.reserve(rows);
+    } else if (positionOffset + rows > this.config.text.max_context) {
+      throw new Error(`A sequence of ${positionOffset + rows} positions exceeds the model's context of ${this.config.text.max_context}. Shorten the prompt or answer.`);
+    }
+    const attentionOptions = { heads: this.heads, headDim: this.headDim, rotaryDim: this.rotaryDim, mask: options.mask ?? this.mask(), positionOffset };
+    const { engine } = this;
+    let hidden = x;
+    this.weights.blocks.forEach((block, index) => {
+      const name = `model.text.blocks.${index}`;
+      const adapter = (layer: string) => this.lora?.get(`${name}.${layer}`);
+      const a = layerNorm(engine, tape, hidden, block.ln.weight, block.ln.bias);
+      const qkv = linear(engine, tape, a, block.qkv.weight, block.qkv.bias, adapter('attn.qkv'));
+      const attended = selfAttention(engine, tape, qkv, attentionOptions, cache?.layers[index]);
+      const attentionOut = linear(engine, tape, attended, block.proj.weight, block.proj.bias, adapter('attn.proj'));
+      const up = linear(engine, tape, a, block.fc1.weight, block.fc1.bias, adapter('mlp.fc1'));
+      const activated = gelu(engine, tape, up);
+      const mlpOut = linear(engine, tape, activated, block.fc2.weight, block.fc2.bias, adapter('mlp.fc2'));
+      const withAttention = add(engine, tape, hidden, attentionOut);
+      const next = add(engine, tape, withAttention, mlpOut);
+      release(tape, a, qkv, attended, attentionOut, up, activated, mlpOut, withAttention);
+      if (hidden !== x) release(tape, hidden);
+      hidden = next;
+      onBlock?.(index, hidden);
+    });
+    if (cache) cache.length += rows;
+    return hidden;
+  }
+
+  /** lm_head(post_ln(h)) for every row of hidden [T, dim] (spec §6.3): logits [T, vocab]. */
+  logits(tape: Tape | null, hidden: Tensor): Tensor {
+    const { engine, weights } = this;
+    const normed = layerNorm(engine, tape, hidden, weights.postLn.weight, weights.postLn.bias);
+    const logits = linear(engine, tape, normed, weights.lmHead.weight, weights.lmHead.bias);
+    release(tape, normed);
+    return logits;
+  }
+
+  /** Logits [1, vocab] of the last row of hidden (inference: only that position is needed). */
+  lastLogits(hidden: Tensor): Tensor {
+    const last = this.engine.empty([1, this.dim], 'f32', 'text.lastHidden');
+    this.engine.copy(hidden, last, this.dim * 4, (hidden.shape[0] - 1) * this.dim * 4);
+    const logits = this.logits(null, last);
+    last.dispose();
+    return logits;
+  }
+
+  /**
+   * Mean next-token cross-entropy (spec §11.1): `targets[t]` is the label for the logits at
+   * position t (−100 = none). Only labelled positions go through post_ln and lm_head.
+   */
+  loss(tape: Tape | null, x: Tensor, targets: Int32Array, mask?: AttentionMask): Tensor {
+    if (targets.length !== x.shape[0]) throw new Error(`loss: ${targets.length} targets for ${x.shape[0]} positions`);
+    const labelled = Int32Array.from(targets.keys()).filter((position) => targets[position] >= 0);
+    if (labelled.length === 0) throw new Error('loss: no position has a label; a training sample needs at least one answer token.');
+    const { engine } = this;
+    const hidden = this.forward(tape, x, { mask });
+    const rowIds = engine.upload(labelled, [labelled.length], 'i32');
+    const rows = embedding(engine, tape, hidden, rowIds);
+    const logits = this.logits(tape, rows);
+    const targetTensor = engine.upload(Int32Array.from(labelled, (position) => targets[position]), [labelled.length], 'i32');
+    const loss = crossEntropy(engine, tape, logits, targetTensor);
+    if (tape) {
+      tape.save(rowIds);
+    }
+    release(tape, hidden, rowIds, rows, logits, targetTensor);
+    return loss;
+  }
+}
+
+/** Rows of several [n_i, D] tensors stacked into one [Σ n_i, D]; backward splits the gradient. */
+export function concatRows(engine: Engine, tape: Tape | null, parts: readonly Tensor[]): Tensor {
+  const width = parts[0].shape[1];
+  const rows = parts.reduce((sum, part) => sum + part.shape[0], 0);
+  const out = engine.empty([rows, width], 'f32', 'concatRows');
+  let offset = 0;
+  for (const part of parts) {
+    if (part.shape.length !== 2 || part.shape[1] !== width || part.dtype !== 'f32') throw new Error(`concatRows: ${part} is not f32 [n, ${width}]`);
+    engine.copy(part, out, part.byteLength, 0, offset);
+    offset += part.byteLength;
+  }
+  tape?.record(parts, [out], ([gradOut]) => {
+    let start = 0;
+    for (const part of parts) {
+      if (tape.requiresGrad(part)) {
+        const grad = engine.empty(part.shape, 'f32', 'concatRows.grad');
+        engine.copy(gradOut!, grad, part.byteLength, start);
+        tape.accumulate(part, grad);
+      }
+      start += part.byteLength;
+    }
+  });
+  return out;
+}
