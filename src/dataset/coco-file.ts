@@ -28,7 +28,7 @@ export interface CocoAnnotation {
 export interface CocoFile {
   path: string;
   split: SplitName;
-  /** Real classes in id order, the Roboflow placeholder removed. */
+  /** Real classes in id order, the Roboflow placeholder removed; two may share a name (counted as one). */
   classes: CocoCategory[];
   images: CocoImage[];
   /** Annotations of known images and known classes. */
@@ -87,6 +87,7 @@ export function parseCocoFile(bytes: Uint8Array, path: string, split: SplitName,
   }
 
   const classes = removePlaceholder(categories, known, issue);
+  reportSharedNames(classes, issue);
   const errorsAfter = issues.filter((entry) => entry.severity === 'error').length;
   if (errorsAfter > errorsBefore) return undefined;
   return { path, split, classes, images, annotations: known };
@@ -97,7 +98,6 @@ type Report = (severity: DatasetIssue['severity'], code: string, message: string
 function parseCategories(entries: unknown[], issue: Report): CocoCategory[] {
   const categories: CocoCategory[] = [];
   const byId = new Map<number, number>();
-  const byName = new Map<string, number>();
   entries.forEach((entry, index) => {
     if (!isObject(entry) || !isId(entry.id) || typeof entry.name !== 'string' || entry.name === '') {
       issue('error', 'invalid-category', `categories[${index}] needs an integer "id" and a non-empty "name".`);
@@ -108,12 +108,7 @@ function parseCategories(entries: unknown[], issue: Report): CocoCategory[] {
       issue('error', 'duplicate-category-id', `categories[${index}] repeats id ${id} of categories[${byId.get(id)}].`);
       return;
     }
-    if (byName.has(name)) {
-      issue('error', 'duplicate-class-name', `categories[${index}] repeats the name "${name}" of categories[${byName.get(name)}]; merge the two classes so each name is counted once.`);
-      return;
-    }
     byId.set(id, index);
-    byName.set(name, index);
     categories.push({ id, name, supercategory: typeof entry.supercategory === 'string' ? entry.supercategory : undefined });
   });
   if (entries.length === 0) issue('error', 'no-categories', '"categories" is empty; the dataset has no classes to count.');
@@ -175,4 +170,17 @@ function removePlaceholder(categories: CocoCategory[], annotations: CocoAnnotati
     issue('warning', 'placeholder-has-annotations', `category "${category.name}" (id ${category.id}) looks like Roboflow's class-group placeholder but ${annotations.filter((a) => a.categoryId === category.id).length} annotations use it; it is kept as a class.`);
     return true;
   });
+}
+
+/**
+ * Two categories with one name are one class to the question and the answer (JSON keys are
+ * names): their objects are counted together, and the user is told.
+ */
+function reportSharedNames(classes: CocoCategory[], issue: Report): void {
+  const firstIdByName = new Map<string, number>();
+  for (const category of classes) {
+    const firstId = firstIdByName.get(category.name);
+    if (firstId === undefined) firstIdByName.set(category.name, category.id);
+    else issue('warning', 'duplicate-class-name', `categories with ids ${firstId} and ${category.id} are both named "${category.name}"; their objects are counted together as "${category.name}".`);
+  }
 }

@@ -56,7 +56,8 @@ export async function loadDataset(source: DatasetSource, options: LoadOptions = 
   // Classes come from the first split present (train, then val, then test) in category-id order;
   // every other split must name the same classes. Ids may differ: objects are matched by name.
   const reference = cocoFiles[0].coco;
-  const classes = reference.classes.map(({ id, name }) => ({ id, name }));
+  // Categories sharing a name are one class (the first id names it).
+  const classes = reference.classes.filter((entry, index, all) => all.findIndex((other) => other.name === entry.name) === index).map(({ id, name }) => ({ id, name }));
   const classNames = classes.map((entry) => entry.name);
   const usable = cocoFiles.filter(({ coco }) => classesAgree(reference, coco, issues));
 

@@ -53,6 +53,17 @@ describe('loadDataset: Roboflow COCO zip', () => {
     expect(dataset.images[0].answer).toBe('{\n  "yak": 1,\n  "zebra": 1\n}');
   });
 
+  it('drops the placeholder of a one-class Roboflow project, which shares the class\'s name', async () => {
+    // The shape of real one-class exports: {id 0, "lego-face", "none"}, {id 1, "lego-face", "lego-face"}.
+    const categories = [{ id: 0, name: 'lego-face', supercategory: 'none' }, { id: 1, name: 'lego-face', supercategory: 'lego-face' }];
+    const images: TestImage[] = [{ file: 'a.png', boxes: [[1, 1, 1, 4, 4], [1, 8, 8, 4, 4]] }];
+    const dataset = await loadDataset(zipSource(roboflowTree({ train: images, test: images }, { categories })));
+    expect(dataset.issues).toEqual([]);
+    expect(dataset.classes).toEqual([{ id: 1, name: 'lego-face' }]);
+    expect(dataset.images[0].question).toBe(buildQuestion(['lego-face']));
+    expect(dataset.images[0].answer).toBe('{\n  "lego-face": 2\n}');
+  });
+
   it('keeps every category of a plain COCO file (no placeholder)', async () => {
     const categories = [{ id: 1, name: 'cat', supercategory: 'animal' }, { id: 2, name: 'dog', supercategory: 'animal' }];
     const dataset = await loadDataset(zipSource(roboflowTree({ train }, { categories })));

@@ -104,12 +104,20 @@ describe('entries of the annotation file', () => {
     expectSingleIssue(await load(withTrain(good, { [TRAIN_JSON]: json })), 'error', 'invalid-image-entry', /images\[1\] needs/);
   });
 
-  it('category without a name, repeated ids and repeated names: errors', async () => {
+  it('category without a name, repeated ids, no categories: errors', async () => {
     const broken = (categories: object[]) => load(roboflowTree({ train: good }, { categories }));
     expectSingleIssue(await broken([{ id: 1 }, { id: 2, name: 'dog' }]), 'error', 'invalid-category', /categories\[0\]/);
     expectSingleIssue(await broken([{ id: 1, name: 'cat' }, { id: 1, name: 'dog' }]), 'error', 'duplicate-category-id', /categories\[1\] repeats id 1/);
-    expectSingleIssue(await broken([{ id: 1, name: 'cat' }, { id: 2, name: 'cat' }]), 'error', 'duplicate-class-name', /categories\[1\] repeats the name "cat"/);
     expectSingleIssue(await broken([]), 'error', 'no-categories', /"categories" is empty/);
+  });
+
+  it('two categories with one name: warning, their objects counted together', async () => {
+    const categories = [{ id: 1, name: 'cat' }, { id: 2, name: 'dog' }, { id: 3, name: 'cat' }];
+    const images: TestImage[] = [{ file: 'a.png', boxes: [[1, 1, 1, 4, 4], [3, 8, 8, 4, 4], [2, 8, 1, 4, 4]] }];
+    const dataset = await load(roboflowTree({ train: images }, { categories }));
+    expectSingleIssue(dataset, 'warning', 'duplicate-class-name', /categories with ids 1 and 3 are both named "cat"/);
+    expect(dataset.classes).toEqual([{ id: 1, name: 'cat' }, { id: 2, name: 'dog' }]);
+    expect(answerOf(dataset, 'a.png')).toBe('{\n  "cat": 2,\n  "dog": 1\n}');
   });
 
   it('a placeholder-shaped category that is used: warning, kept as a class', async () => {
