@@ -23,6 +23,8 @@ export interface CocoAnnotation {
   imageId: number;
   categoryId: number;
   bbox: [number, number, number, number];
+  /** COCO `iscrowd: 1`: one box around a group of objects. */
+  crowd: boolean;
 }
 
 export interface CocoFile {
@@ -149,7 +151,7 @@ function parseAnnotations(entries: unknown[], issue: Report): CocoAnnotation[] {
       issue('error', 'invalid-annotation', `annotations[${index}] needs an integer "image_id", an integer "category_id" and a "bbox" of four numbers [x, y, width, height].`);
       return;
     }
-    annotations.push({ index, imageId: entry.image_id, categoryId: entry.category_id, bbox: bbox as [number, number, number, number] });
+    annotations.push({ index, imageId: entry.image_id, categoryId: entry.category_id, bbox: bbox as [number, number, number, number], crowd: entry.iscrowd === 1 || entry.iscrowd === true });
   });
   return annotations;
 }

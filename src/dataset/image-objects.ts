@@ -35,6 +35,9 @@ export function buildImageObjects(
     if (placement === 'crosses-edge') {
       warn('box-crosses-edge', `${where(annotation)} has a box [${annotation.bbox.join(', ')}] reaching past the edge of the ${image.width}×${image.height} image; it is counted.`);
     }
+    if (annotation.crowd) {
+      warn('crowd-annotation', `${where(annotation)} marks a crowd (iscrowd 1), a group of objects in one box; it is counted as one object, so the count is likely too low.`);
+    }
     objects.push({ classIndex: classIndexById.get(annotation.categoryId)!, box });
     sources.push(annotation);
   }

@@ -179,6 +179,14 @@ describe('boxes (images are 20×16)', () => {
     expect(answerOf(dataset, 'a.png')).toBe('{\n  "cat": 1,\n  "dog": 1\n}');
   });
 
+  it('a crowd annotation: warning, counted once', async () => {
+    const json = cocoJson([{ file: 'a.png', boxes: [[1, 1, 1, 8, 8], [2, 10, 1, 4, 4]] }]);
+    (json.annotations as { iscrowd: number }[])[0].iscrowd = 1;
+    const dataset = await load(withTrain([{ file: 'a.png' }], { [TRAIN_JSON]: json }));
+    expectSingleIssue(dataset, 'warning', 'crowd-annotation', /annotations\[0\] on "a\.png" marks a crowd/);
+    expect(answerOf(dataset, 'a.png')).toBe('{\n  "cat": 1,\n  "dog": 1\n}');
+  });
+
   it('zero size: warning, not counted', async () => {
     const dataset = await load(withTrain([{ file: 'a.png', boxes: [[1, 3, 3, 0, 5], [1, 1, 1, 4, 4]] }]));
     expectSingleIssue(dataset, 'warning', 'empty-box', /annotations\[0\] on "a\.png" has a box of zero size/);

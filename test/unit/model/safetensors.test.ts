@@ -99,6 +99,27 @@ describe('f16 conversion', () => {
     expect(Array.from(toFloat32(info, bytes))).toEqual([1.0078125, 65536, -65536, 2 ** -24]);
   });
 
+  it('converts all 65,536 bf16 bit patterns like the engine converter, except finite overflow which clamps', () => {
+    const all = new Uint16Array(65536).map((_, i) => i);
+    const info = { name: 'all', dtype: 'BF16' as const, shape: [65536], begin: 0, end: 131072 };
+    const { bits, clampedCount } = toFloat16(info, new Uint8Array(all.buffer));
+    const widened = toFloat32(info, new Uint8Array(all.buffer));
+    let mismatches = 0;
+    let expectedClamps = 0;
+    for (let i = 0; i < 65536; i++) {
+      const value = widened[i];
+      let expected = float32ToFloat16Bits(value);
+      if (Number.isFinite(value) && Math.abs(value) > 65504) {
+        expected = value > 0 ? 0x7bff : 0xfbff;
+        expectedClamps++;
+      }
+      if (Number.isNaN(value) ? (bits[i] & 0x7c00) !== 0x7c00 || (bits[i] & 0x3ff) === 0 : bits[i] !== expected) mismatches++;
+    }
+    expect(mismatches).toBe(0);
+    expect(clampedCount).toBe(expectedClamps);
+    expect(expectedClamps).toBeGreaterThan(30000); // bf16 reaches 3.4e38: half its patterns are beyond f16
+  });
+
   it('refuses integer tensors with a message naming the tensor', () => {
     const info = { name: 'ids', dtype: 'I32' as const, shape: [1], begin: 0, end: 4 };
     expect(() => toFloat32(info, new Uint8Array(4))).toThrow(/'ids' is I32/);
