@@ -40,8 +40,10 @@ export function decodeImage(bytes: Uint8Array, fileName: string): RgbImage {
 }
 
 function decodeJpegToRgb(bytes: Uint8Array): RgbImage {
-  // tolerantDecoding off: a truncated JPEG should be reported, not half-decoded into grey.
-  const decoded = decodeJpeg(bytes, { useTArray: true, formatAsRGBA: false, tolerantDecoding: false });
+  // A cut-off JPEG would decode into a half-grey picture; PIL refuses it ("image file is
+  // truncated"), and so do we. Tolerant decoding stays on for encoders that write odd MCU counts.
+  if (!looksComplete(bytes, 'jpeg')) throw new Error('the file ends before its end-of-image marker');
+  const decoded = decodeJpeg(bytes, { useTArray: true, formatAsRGBA: false, tolerantDecoding: true });
   const { width, height, data } = decoded;
   if (data.length !== width * height * 3) throw new Error(`expected ${width * height * 3} bytes, got ${data.length}`);
   return { width, height, rgb: data };

@@ -79,6 +79,7 @@ describe('decodeImage: JPEG', () => {
     expect(readImageSize(jpeg)).toEqual({ format: 'jpeg', width, height });
     expect(looksComplete(jpeg, 'jpeg')).toBe(true);
     expect(looksComplete(jpeg.subarray(0, jpeg.length - 10), 'jpeg')).toBe(false);
+    expect(() => decodeImage(jpeg.subarray(0, jpeg.length - 10), 'cut.jpg')).toThrow(/cut\.jpg: the JPEG data is corrupt or truncated/);
   });
 });
 
