@@ -49,41 +49,60 @@ export function toFloat16(info: TensorInfo, bytes: Uint8Array): Float16Conversio
       return { bits: new Uint16Array(ownBuffer(bytes)), clampedCount: 0 };
     case 'F32': {
       const source = new Uint32Array(ownBuffer(bytes));
-      return float32BitsToFloat16(count, (i) => source[i]);
+      const out = new Uint16Array(count);
+      let clampedCount = 0;
+      for (let i = 0; i < count; i++) {
+        const half = float32BitsToHalf(source[i]);
+        if (half > 0xffff) clampedCount++;
+        out[i] = half;
+      }
+      return { bits: out, clampedCount };
     }
     case 'BF16': {
+      // Every bf16 value has one f16 answer: a 64K-entry table makes the 1.9 G-value checkpoint a lookup.
+      const table = bf16ToHalfTable();
       const source = new Uint16Array(ownBuffer(bytes));
-      return float32BitsToFloat16(count, (i) => source[i] << 16);
+      const out = new Uint16Array(count);
+      let clampedCount = 0;
+      for (let i = 0; i < count; i++) {
+        const half = table[source[i]];
+        if (half > 0xffff) clampedCount++;
+        out[i] = half;
+      }
+      return { bits: out, clampedCount };
     }
     default:
       throw new SafetensorsError(`Tensor '${info.name}' is ${info.dtype}; only F32, F16 and BF16 weights can be loaded as floats.`);
   }
 }
 
-function float32BitsToFloat16(count: number, bitsAt: (index: number) => number): Float16Conversion {
-  const out = new Uint16Array(count);
-  let clampedCount = 0;
-  for (let i = 0; i < count; i++) {
-    const bits = bitsAt(i) >>> 0;
-    const sign = (bits >>> 16) & 0x8000;
-    const magnitude = bits & 0x7fffffff;
-    if (magnitude >= F32_INFINITY) {
-      // ±Infinity stays infinite, NaN stays NaN (quiet).
-      out[i] = sign | 0x7c00 | (magnitude > F32_INFINITY ? 0x200 : 0);
-    } else if (magnitude > F32_OF_F16_MAX) {
-      out[i] = sign | F16_MAX_BITS;
-      clampedCount++;
-    } else if (magnitude >= F32_MIN_F16_NORMAL) {
-      const mantissa = magnitude & 0x7fffff;
-      let half = ((((magnitude >>> 23) - 112) << 10) | (mantissa >>> 13)) >>> 0;
-      const rest = mantissa & 0x1fff;
-      if (rest > 0x1000 || (rest === 0x1000 && half & 1)) half++; // a carry correctly bumps the exponent
-      out[i] = sign | half;
-    } else {
-      out[i] = sign | subnormalHalf(magnitude);
-    }
+let bf16Table: Uint32Array | undefined;
+function bf16ToHalfTable(): Uint32Array {
+  if (!bf16Table) {
+    bf16Table = new Uint32Array(65536);
+    for (let bits = 0; bits < 65536; bits++) bf16Table[bits] = float32BitsToHalf(bits << 16);
   }
-  return { bits: out, clampedCount };
+  return bf16Table;
+}
+
+/** f32 bits → f16 bits, with bit 16 set when the value was clamped to ±65504. */
+function float32BitsToHalf(f32Bits: number): number {
+  const bits = f32Bits >>> 0;
+  const sign = (bits >>> 16) & 0x8000;
+  const magnitude = bits & 0x7fffffff;
+  if (magnitude >= F32_INFINITY) {
+    // ±Infinity stays infinite, NaN stays NaN (quiet).
+    return sign | 0x7c00 | (magnitude > F32_INFINITY ? 0x200 : 0);
+  }
+  if (magnitude > F32_OF_F16_MAX) return 0x10000 | sign | F16_MAX_BITS;
+  if (magnitude >= F32_MIN_F16_NORMAL) {
+    const mantissa = magnitude & 0x7fffff;
+    let half = (((magnitude >>> 23) - 112) << 10) | (mantissa >>> 13);
+    const rest = mantissa & 0x1fff;
+    if (rest > 0x1000 || (rest === 0x1000 && half & 1)) half++; // a carry correctly bumps the exponent
+    return sign | half;
+  }
+  return sign | subnormalHalf(magnitude);
 }
 
 // Magnitudes below 2^-14 become f16 subnormals (units of 2^-24), rounded to nearest even.

@@ -43,7 +43,7 @@ export function linearForward(engine: Engine, x: Tensor, weights: ModelWeights, 
   const inputRowStart = options.inputRowStart ?? 0;
   const rows = options.rows ?? x.size / inputs - inputRowStart;
   const outputRowStart = options.outputRowStart ?? 0;
-  const wholeInput = inputRowStart === 0 && rows * inputs === x.size;
+  const wholeInput = options.inputRowStart === undefined && options.rows === undefined;
   const y = options.into ?? engine.empty(wholeInput ? [...x.shape.slice(0, -1), outputs] : [rows, outputs], 'f32', prefix);
   if (y.dtype !== 'f32' || y.shape.at(-1) !== outputs || (outputRowStart + rows) * outputs > y.size) {
     throw new Error(`${prefix}: cannot write ${rows} rows of ${outputs} at row ${outputRowStart} of ${y}`);
