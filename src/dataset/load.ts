@@ -135,18 +135,21 @@ function reportSplitCoverage(found: Set<SplitName>, files: CocoFile[], images: D
   for (const coco of files) {
     if (splitsWithImages.has(coco.split)) continue;
     const reason = coco.images.length === 0 ? 'lists no images' : 'has no usable images (see the warnings above)';
+    // Without training images there is nothing to fine-tune; an empty val or test split only
+    // leaves one measurement out.
+    const isTrain = coco.split === 'train';
     issues.push({
-      severity: 'error',
+      severity: isTrain ? 'error' : 'warning',
       code: 'empty-split',
       file: coco.path,
       split: coco.split,
-      message: `${coco.path}: the ${coco.split} split ${reason}; add its images or remove the split.`,
+      message: `${coco.path}: the ${coco.split} split ${reason}; ${isTrain ? 'add its images' : 'it is left out — add its images or remove it'}.`,
     });
   }
   if (found.size > 0 && !found.has('train')) {
     issues.push({ severity: 'error', code: 'no-train-split', message: 'there is no train split to fine-tune on; add a train/ folder with its _annotations.coco.json.' });
   }
-  if (found.has('train') && !found.has('val') && !found.has('test')) {
+  if (found.has('train') && !splitsWithImages.has('val') && !splitsWithImages.has('test')) {
     issues.push({ severity: 'warning', code: 'no-evaluation-split', message: 'there is no valid or test split, so accuracy can only be measured on training images; add a valid/ or test/ folder for an honest measurement.' });
   }
 }

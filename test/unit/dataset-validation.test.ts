@@ -210,15 +210,25 @@ describe('boxes (images are 20×16)', () => {
 });
 
 describe('splits', () => {
-  it('a split that lists no images: error', async () => {
-    const dataset = await load({ ...roboflowTree({ train: good }), 'valid/_annotations.coco.json': cocoJson([]) });
-    expectSingleIssue(dataset, 'error', 'empty-split', /valid\/_annotations\.coco\.json: the val split lists no images/);
+  it('a train split that lists no images: error', async () => {
+    const dataset = await load({ ...roboflowTree({ valid: validSplit }), 'train/_annotations.coco.json': cocoJson([]) });
+    expectSingleIssue(dataset, 'error', 'empty-split', /train\/_annotations\.coco\.json: the train split lists no images/);
   });
 
-  it('a split whose images are all missing: error (and a warning per image)', async () => {
-    const dataset = await load(roboflowTree({ train: good, valid: validSplit }, { omit: ['valid/v.png'] }));
-    expectSingleIssue(dataset, 'error', 'empty-split', /the val split has no usable images/);
-    expectSingleIssue(dataset, 'warning', 'missing-image', /"v\.png"/);
+  it('a train split whose images are all missing: error (and a warning per image)', async () => {
+    const dataset = await load(roboflowTree({ train: good, valid: validSplit }, { omit: ['train/a.png', 'train/b.png'] }));
+    expectSingleIssue(dataset, 'error', 'empty-split', /the train split has no usable images/);
+    expect(only(dataset, 'missing-image')).toHaveLength(2);
+  });
+
+  it('an empty val or test split: warning, left out; with no other held-out split, evaluation is flagged', async () => {
+    const dataset = await load({ ...roboflowTree({ train: good }), 'valid/_annotations.coco.json': cocoJson([]) });
+    expectSingleIssue(dataset, 'warning', 'empty-split', /valid\/_annotations\.coco\.json: the val split lists no images; it is left out/);
+    expectSingleIssue(dataset, 'warning', 'no-evaluation-split', /no valid or test split/);
+    expect(hasErrors(dataset)).toBe(false);
+
+    const withTest = await load({ ...roboflowTree({ train: good, test: validSplit }), 'valid/_annotations.coco.json': cocoJson([]) });
+    expect(withTest.issues.map((issue) => issue.code)).toEqual(['empty-split']);
   });
 
   it('classes that differ between splits: error naming the difference', async () => {
