@@ -98,6 +98,34 @@ describe('attention forward', () => {
     });
   }
 
+  const longCacheCases: [AttentionMask, number, number, number][] = [
+    [{ prefix: 17 }, 1, 299, 72],
+    ['causal', 3, 100, 16],
+    ['none', 8, 0, 16],
+  ];
+  for (const [mask, queryCount, queryOffset, headDim] of longCacheCases) {
+    it(`decode kernel: ${queryCount} query rows at position ${queryOffset} over a 300-row cache (${maskName(mask)}, head ${headDim})`, async () => {
+      // More keys than the decode workgroup's 32 invocations: each merges a strided share.
+      const engine = await testEngine();
+      const [heads, cacheRows, kvLength] = [2, 310, 300];
+      const width = heads * headDim;
+      const qs = randomFloats(queryCount * width, 81, -3, 3);
+      const ks = randomFloats(cacheRows * width, 82, -3, 3);
+      const vs = randomFloats(cacheRows * width, 83);
+      const expected = attentionReference(qs, ks, vs, { heads, headDim, queryCount, keyCount: kvLength, mask, queryOffset });
+      const result = engine.scope(() => {
+        const q = engine.upload(qs, [queryCount, width]);
+        const k = engine.upload(ks, [cacheRows, width]);
+        const v = engine.upload(vs, [cacheRows, width]);
+        return attention(engine, q, k, v, { heads, headDim, mask, kvLength, queryOffset });
+      });
+      expect(maxError(await engine.readFloat(result.out), expected.out)).toBeLessThan(FORWARD_TOLERANCE);
+      expect(maxError(await engine.readFloat(result.logsumexp), expected.logsumexp)).toBeLessThan(FORWARD_TOLERANCE);
+      result.out.dispose();
+      result.logsumexp.dispose();
+    });
+  }
+
   it('matches prefill rows when decoding a chunk with queryOffset (prefix mask straddling P)', async () => {
     const engine = await testEngine();
     const [heads, headDim, length] = [2, 16, 12];

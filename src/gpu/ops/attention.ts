@@ -12,6 +12,7 @@
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
 import type { AttentionMask } from './attention.reference.ts';
+import { attentionDecodeShader } from './attention-decode.wgsl.ts';
 import {
   ATTENTION_ROWS_PER_WORKGROUP,
   attentionForwardShader,
@@ -29,6 +30,12 @@ export interface ColumnView {
 }
 
 export type AttentionOperand = Tensor | ColumnView;
+
+/**
+ * Up to this many query rows, the forward pass uses the decode kernel (a workgroup per query row
+ * and head, keys split across its invocations); beyond, one invocation per query row.
+ */
+export const DECODE_MAX_QUERIES = 8;
 
 export interface AttentionOptions {
   heads: number;
@@ -61,11 +68,12 @@ export function attention(
   const plan = planAttention(q, k, v, options);
   const out = engine.empty([plan.queryCount, plan.width], 'f32', 'attention.out');
   const logsumexp = engine.empty([options.heads, plan.queryCount], 'f32', 'attention.logsumexp');
+  const decode = plan.queryCount <= DECODE_MAX_QUERIES;
   engine.dispatch(
-    engine.pipeline(attentionForwardShader(options.headDim)),
+    engine.pipeline(decode ? attentionDecodeShader(options.headDim) : attentionForwardShader(options.headDim)),
     [plan.q.tensor, plan.k.tensor, plan.v.tensor, out, logsumexp],
-    [Math.ceil(plan.queryCount / ATTENTION_ROWS_PER_WORKGROUP), options.heads],
-    { params: plan.params, label: 'attention' },
+    [decode ? plan.queryCount : Math.ceil(plan.queryCount / ATTENTION_ROWS_PER_WORKGROUP), options.heads],
+    { params: plan.params, label: decode ? 'attention.decode' : 'attention' },
   );
   return { out, logsumexp };
 }

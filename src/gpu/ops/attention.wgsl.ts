@@ -10,7 +10,7 @@
 // key row j at position j (the KV cache). Mask modes: 0 none, 1 causal (j ≤ i), 2 prefix
 // (spec §7: i < P and j < P, or j ≤ i).
 //
-// The head size (VEC = headDim / 4) and the block sizes are compile-time constants (constants()
+// The head size (VEC = headDim / 4) and the block sizes are compile-time constants (attentionConstants()
 // below): private arrays of VEC vec4s need a const-expression length, which an override is not.
 
 /** Queries (forward, dQ) or keys (dK/dV) per workgroup: one per invocation. */
@@ -18,7 +18,8 @@ export const ATTENTION_ROWS_PER_WORKGROUP = 64;
 /** Rows staged in workgroup memory per step: 2 tiles × 16 rows × 72 dims × 4 bytes = 9 KiB. */
 export const ATTENTION_TILE_ROWS = 16;
 
-const PARAMS = /* wgsl */ `
+/** The uniform block and mask helpers every attention kernel shares (bound as `params`). */
+export const ATTENTION_PARAMS = /* wgsl */ `
 struct Params {
   queryCount: u32,
   keyCount: u32,
@@ -65,7 +66,7 @@ fn queryStart(firstKey: u32) -> u32 {
 }
 `;
 
-function constants(headDim: number): string {
+export function attentionConstants(headDim: number): string {
   return /* wgsl */ `
 const VEC: u32 = ${headDim / 4}u; // vec4s per head row
 const ROWS: u32 = ${ATTENTION_ROWS_PER_WORKGROUP}u;
@@ -82,14 +83,14 @@ const TILE: u32 = ${ATTENTION_TILE_ROWS}u;
  */
 export function attentionForwardShader(headDim: number): string {
   return /* wgsl */ `
-${constants(headDim)}
+${attentionConstants(headDim)}
 @group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> k: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> v: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> logsumexp: array<f32>;
 @group(0) @binding(5) var<uniform> params: Params;
-${PARAMS}
+${ATTENTION_PARAMS}
 var<workgroup> keyTile: array<vec4<f32>, TILE * VEC>;
 var<workgroup> valueTile: array<vec4<f32>, TILE * VEC>;
 
@@ -169,7 +170,7 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
  */
 export function attentionGradQueryShader(headDim: number): string {
   return /* wgsl */ `
-${constants(headDim)}
+${attentionConstants(headDim)}
 @group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> k: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> v: array<vec4<f32>>;
@@ -179,7 +180,7 @@ ${constants(headDim)}
 @group(0) @binding(6) var<storage, read_write> gradQ: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> rowDot: array<f32>;
 @group(0) @binding(8) var<uniform> params: Params;
-${PARAMS}
+${ATTENTION_PARAMS}
 var<workgroup> keyTile: array<vec4<f32>, TILE * VEC>;
 var<workgroup> valueTile: array<vec4<f32>, TILE * VEC>;
 
@@ -249,7 +250,7 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
  */
 export function attentionGradKeyValueShader(headDim: number): string {
   return /* wgsl */ `
-${constants(headDim)}
+${attentionConstants(headDim)}
 @group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> k: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> v: array<vec4<f32>>;
@@ -259,7 +260,7 @@ ${constants(headDim)}
 @group(0) @binding(6) var<storage, read_write> gradK: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> gradV: array<vec4<f32>>;
 @group(0) @binding(8) var<uniform> params: Params;
-${PARAMS}
+${ATTENTION_PARAMS}
 var<workgroup> queryTile: array<vec4<f32>, TILE * VEC>;
 var<workgroup> gradTile: array<vec4<f32>, TILE * VEC>;
 var<workgroup> logsumexpTile: array<f32, TILE>;
