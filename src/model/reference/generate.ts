@@ -1,5 +1,6 @@
 // CPU reference of prompt assembly and greedy answer decoding (spec §8.1, §8.2, §8.5).
 import type { Revision } from '../revisions.ts';
+import { argmax } from '../sampling.ts';
 import type { Matrix } from './layers.ts';
 import type { TextDecoderReference } from './text.ts';
 
@@ -11,12 +12,6 @@ export function prefillImage(decoder: TextDecoderReference, revision: Revision, 
   input.set(bos);
   input.set(imageEmbeddings, bos.length);
   return decoder.forward(input);
-}
-
-function argmax(values: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
-  return best;
 }
 
 export interface GreedyResult {

@@ -1,0 +1,177 @@
+// The whole model for inference: weights on the GPU, vision encoder, text decoder with a KV
+// cache, and the query loop of spec §8 — encode an image once (crops → ViT → image embeddings →
+// prefill of BOS + image tokens), then answer questions about it by prefilling the prompt after
+// that prefix and decoding token by token.
+import type { Engine } from '../gpu/engine.ts';
+import type { Tensor } from '../gpu/tensor.ts';
+import { deriveDimensions } from './config.ts';
+import { KVCache, type KVSnapshot } from './kv-cache.ts';
+import { loadSourceTokenizer, openWeights, resolveModelSource, type ModelFiles } from './model-source.ts';
+import { queryPromptIds, type Revision } from './revisions.ts';
+import type { RgbImage } from './rgb-image.ts';
+import { sampleToken } from './sampling.ts';
+import { TextDecoder } from './text-decoder.ts';
+import { textWeightsFrom } from './text-weights.ts';
+import type { MoondreamTokenizer } from './tokenizer.ts';
+import { imageEmbeddings } from './vision-encoder.ts';
+import { loadWeights, type ModelWeights, type WeightPrecision, type WeightsProgress } from './weights.ts';
+
+export interface LoadMoondreamOptions {
+  /** Revision preset for sources whose config does not describe the model (HF config.json, none). */
+  readonly revisionId?: string;
+  readonly precision?: WeightPrecision;
+  readonly onProgress?: (progress: WeightsProgress) => void;
+  /** For hub tokenizers. */
+  readonly fetch?: typeof fetch;
+}
+
+export interface QuerySettings {
+  /** 0 = greedy. Default: the revision's (spec §2.4: 0.5 for 2025 releases). */
+  readonly temperature?: number;
+  readonly topP?: number;
+  readonly maxTokens?: number;
+  /** Uniform [0, 1) numbers for sampling; seed it for reproducible answers. */
+  readonly random?: () => number;
+}
+
+/** An image after the vision encoder and the prefill of BOS + its image tokens. */
+export interface EncodedImage {
+  /** [imageTokens, text dim]. */
+  readonly embeddings: Tensor;
+  /** KV rows of positions 0 … imageTokens (BOS + image). */
+  readonly prefix: KVSnapshot;
+  readonly crops: number;
+  readonly milliseconds: number;
+}
+
+export interface QueryResult {
+  readonly answer: string;
+  readonly tokens: number[];
+  /** Whether decoding stopped at EOS (else at maxTokens). */
+  readonly hitEos: boolean;
+  /** Logits after the prompt prefill (the distribution of the first answer token). */
+  readonly firstLogits: Float32Array;
+  readonly timings: { encodeMs: number; prefillMs: number; decodeMs: number; promptTokens: number };
+}
+
+/** How many encoded images are kept (each holds a KV prefix: ~0.1 GB at full size in f32). */
+const ENCODED_IMAGE_CACHE = 4;
+
+export class Moondream {
+  readonly decoder: TextDecoder;
+  private readonly cache: KVCache;
+  private readonly encoded = new Map<RgbImage, EncodedImage>();
+
+  constructor(
+    readonly engine: Engine,
+    readonly revision: Revision,
+    readonly weights: ModelWeights,
+    readonly tokenizer: MoondreamTokenizer,
+  ) {
+    const { config } = revision;
+    this.decoder = new TextDecoder(engine, textWeightsFrom(weights.tensors, config), config, { maskMode: revision.maskMode });
+    this.cache = new KVCache(engine, config.text.n_layers, config.text.max_context, config.text.dim);
+  }
+
+  /** Bytes of GPU memory the weights and the KV cache hold. */
+  get gpuBytes(): number {
+    const { text } = this.revision.config;
+    return this.weights.gpuBytes + 2 * text.n_layers * text.max_context * text.dim * 4;
+  }
+
+  /** Vision encoder + prefix prefill (spec §8.1), cached per image object. */
+  async encodeImage(image: RgbImage): Promise<EncodedImage> {
+    const cached = this.encoded.get(image);
+    if (cached) return cached;
+    const { engine, revision } = this;
+    const started = performance.now();
+    const { imageTokens } = deriveDimensions(revision.config);
+    const { embeddings, crops } = imageEmbeddings(engine, this.weights, image);
+    this.cache.truncate(0);
+    engine.scope(() => {
+      const ids = new Int32Array(1 + imageTokens).fill(-1);
+      ids[0] = revision.bosId;
+      this.decoder.forward(null, this.decoder.embed(null, ids, embeddings), { cache: this.cache });
+    });
+    const prefix = this.cache.snapshot();
+    await engine.sync();
+    const encodedImage: EncodedImage = { embeddings: engine.keep(embeddings), prefix, crops, milliseconds: performance.now() - started };
+    this.encoded.set(image, encodedImage);
+    if (this.encoded.size > ENCODED_IMAGE_CACHE) {
+      const [oldest, evicted] = this.encoded.entries().next().value!;
+      this.encoded.delete(oldest);
+      evicted.embeddings.dispose();
+      evicted.prefix.dispose();
+    }
+    return encodedImage;
+  }
+
+  /** Answers a question about an image (spec §8.2–§8.5). */
+  async query(image: RgbImage | EncodedImage, question: string, settings: QuerySettings = {}): Promise<QueryResult> {
+    const encodeStarted = performance.now();
+    const encodedImage = 'prefix' in image ? image : await this.encodeImage(image);
+    const encodeMs = performance.now() - encodeStarted;
+    const promptIds = queryPromptIds(this.revision, this.tokenizer, question);
+    const prefillStarted = performance.now();
+    this.cache.restore(encodedImage.prefix);
+    let logits = await this.step(Int32Array.from(promptIds));
+    const firstLogits = logits;
+    const prefillMs = performance.now() - prefillStarted;
+
+    const { sampling, eosId, suppressedTokens } = this.revision;
+    const temperature = settings.temperature ?? sampling.temperature;
+    const topP = settings.topP ?? sampling.topP;
+    const maxTokens = settings.maxTokens ?? sampling.maxTokens;
+    const tokens: number[] = [];
+    let hitEos = false;
+    const decodeStarted = performance.now();
+    while (tokens.length < maxTokens) {
+      // spec §8.5: the first answer token is chosen unsuppressed, later ones never pick the answer id.
+      if (tokens.length > 0) for (const id of suppressedTokens) logits[id] = -Infinity;
+      const token = sampleToken(logits, { temperature, topP }, settings.random);
+      if (token === eosId) {
+        hitEos = true;
+        break;
+      }
+      tokens.push(token);
+      if (tokens.length === maxTokens) break;
+      if (this.cache.remaining < 1) break; // context full: the answer ends here
+      logits = await this.step(Int32Array.of(token));
+    }
+    const decodeMs = performance.now() - decodeStarted;
+    return { answer: this.tokenizer.decode(tokens), tokens, hitEos, firstLogits, timings: { encodeMs, prefillMs, decodeMs, promptTokens: promptIds.length } };
+  }
+
+  /** Feeds ids at the cache's next positions; returns the logits of the last one. */
+  private async step(ids: Int32Array): Promise<Float32Array> {
+    const { engine, decoder } = this;
+    const logits = engine.scope(() => decoder.lastLogits(decoder.forward(null, decoder.embed(null, ids), { cache: this.cache })));
+    const values = await engine.readFloat(logits);
+    logits.dispose();
+    return values;
+  }
+
+  dispose(): void {
+    for (const encodedImage of this.encoded.values()) {
+      encodedImage.embeddings.dispose();
+      encodedImage.prefix.dispose();
+    }
+    this.encoded.clear();
+    this.cache.dispose();
+    this.weights.dispose();
+  }
+}
+
+/** Loads a model from its files: revision, weights streamed onto the GPU, tokenizer. */
+export async function loadMoondream(engine: Engine, files: ModelFiles, options: LoadMoondreamOptions = {}): Promise<Moondream> {
+  const source = await resolveModelSource(files, { revisionId: options.revisionId });
+  const tokenizer = await loadSourceTokenizer(source, { fetch: options.fetch });
+  const weightsFile = await openWeights(files);
+  const weights = await loadWeights(engine, weightsFile.stream, source.revision, {
+    precision: options.precision,
+    onProgress: options.onProgress,
+    expectedByteLength: weightsFile.byteLength,
+    sourceName: `${files.name}/model.safetensors`,
+  });
+  return new Moondream(engine, source.revision, weights, tokenizer);
+}
