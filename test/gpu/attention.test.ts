@@ -219,6 +219,52 @@ describe('attention backward', () => {
     });
   }
 
+  for (const mask of ['causal', { prefix: 9 }] as AttentionMask[]) {
+    it(`backward of a query chunk against a longer cache (Tq 5 at offset 7, Tk 12, ${maskName(mask)})`, async () => {
+      const engine = await testEngine();
+      const [heads, headDim, queryCount, keyCount, queryOffset] = [2, 16, 5, 12, 7];
+      const width = heads * headDim;
+      const shape: AttentionReferenceShape = { heads, headDim, queryCount, keyCount, mask, queryOffset };
+      const qs = randomFloats(queryCount * width, 91, -2, 2);
+      const ks = randomFloats(keyCount * width, 92, -2, 2);
+      const vs = randomFloats(keyCount * width, 93);
+      const gradOuts = randomFloats(queryCount * width, 94);
+      const expected = attentionBackwardReference(gradOuts, qs, ks, vs, shape);
+      const options = { heads, headDim, mask, queryOffset };
+      const grads = engine.scope(() => {
+        const q = engine.upload(qs, [queryCount, width]);
+        const k = engine.upload(ks, [keyCount, width]);
+        const v = engine.upload(vs, [keyCount, width]);
+        const { out, logsumexp } = attention(engine, q, k, v, options);
+        return attentionBackward(engine, engine.upload(gradOuts, [queryCount, width]), q, k, v, out, logsumexp, options);
+      });
+      expect(maxError(await engine.readFloat(grads.gradQ), expected.gradQ)).toBeLessThan(BACKWARD_TOLERANCE);
+      expect(maxError(await engine.readFloat(grads.gradK), expected.gradK)).toBeLessThan(BACKWARD_TOLERANCE);
+      expect(maxError(await engine.readFloat(grads.gradV), expected.gradV)).toBeLessThan(BACKWARD_TOLERANCE);
+      for (const tensor of Object.values(grads)) tensor.dispose();
+    });
+  }
+
+  it('allocates memory linear in T: no T×T buffer in forward or backward (T = 130)', async () => {
+    const engine = await testEngine();
+    const [length, heads, headDim] = [130, 2, 16];
+    const width = heads * headDim;
+    engine.pool.trim();
+    const poolBytes = () => engine.poolStats().liveBytes + engine.poolStats().freeBytes;
+    const before = poolBytes();
+    engine.scope(() => {
+      const q = engine.upload(randomFloats(length * width, 1), [length, width]);
+      const { out, logsumexp } = attention(engine, q, q, q, { heads, headDim, mask: 'causal' });
+      attentionBackward(engine, out, q, q, q, out, logsumexp, { heads, headDim, mask: 'causal' });
+    });
+    await engine.sync();
+    // Inputs, outputs and gradients are 5 [T, width] tensors plus two [heads, T] rows; a single
+    // score matrix would be heads·T² floats (135 kB), more than all of them together (~83 kB).
+    const grown = poolBytes() - before;
+    expect(grown).toBeLessThan(heads * length * length * 4);
+    expect(grown).toBeGreaterThanOrEqual(5 * length * width * 4);
+  });
+
   it('backward reads a fused qkv buffer in place', async () => {
     const engine = await testEngine();
     const [length, heads, headDim] = [10, 2, 16];
