@@ -7,6 +7,8 @@ import { ReferenceWeights } from '../../../src/model/reference/weights.ts';
 import { TextDecoderReference } from '../../../src/model/reference/text.ts';
 import { crossEntropy, shiftedAnswerLabels } from '../../../src/model/reference/loss.ts';
 import { decodeCoordinate, decodeSize, encodeCoordinate, encodeSize } from '../../../src/model/reference/region.ts';
+import { prefillImage } from '../../../src/model/reference/generate.ts';
+import { regionDecode } from '../../../src/model/reference/region-decode.ts';
 import { fixtureJson, goldenFile, weightsFile } from './fixture-files.ts';
 
 function maxAbsDifference(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
@@ -55,5 +57,35 @@ describe('CPU reference: training loss and region head', () => {
     const loss = crossEntropy(new Float64Array([0, Math.log(3), 5, 5]), 2, [1, -100]);
     expect(loss.perToken).toHaveLength(1);
     expect(loss.mean).toBeCloseTo(-Math.log(0.75), 12);
+  });
+});
+
+describe('CPU reference: detect and point decoding (spec §8.6)', () => {
+  const golden = goldenFile();
+  const revision = revisionFromConfig(parseConfig(fixtureJson('config.json')));
+  const weights = ReferenceWeights.fromSafetensors(weightsFile(), revision);
+  const run = (mode: 'detect' | 'point', promptIds: number[]) => {
+    const decoder = new TextDecoderReference(revision, weights);
+    prefillImage(decoder, revision, Float64Array.from(golden.float32('image_embeddings')));
+    return regionDecode(mode, decoder, revision, weights, promptIds, 2);
+  };
+
+  it('detect "70 71": first token, bins, boxes and step positions', () => {
+    const promptIds = Array.from(golden.int32('detect_prompt_ids'));
+    expect(promptIds).toEqual([1, 16, 17, 2, 70, 71, 3]);
+    const result = run('detect', promptIds);
+    expect(result.firstToken).toBe(golden.int32('detect_first_token')[0]);
+    expect(result.objects.map((o) => o.bins)).toEqual([[7, 7, 21, 12], [7, 23, 17, 12]]);
+    expect(result.objects.flatMap((o) => o.bins)).toEqual(Array.from(golden.int32('detect_bins')));
+    expect(maxAbsDifference(result.objects.flatMap((o) => o.values), golden.float32('detect_objects'))).toBeLessThan(1e-6);
+    expect(result.stepPositions).toEqual(Array.from(golden.int32('detect_step_positions')));
+  });
+
+  it('point "72": first token, bins, points and step positions', () => {
+    const result = run('point', Array.from(golden.int32('point_prompt_ids')));
+    expect(result.firstToken).toBe(golden.int32('point_first_token')[0]);
+    expect(result.objects.flatMap((o) => o.bins)).toEqual(Array.from(golden.int32('point_bins')));
+    expect(result.objects.flatMap((o) => o.values)).toEqual([0.65625, 0.4375, 0.9375, 0.5625]);
+    expect(result.stepPositions).toEqual(Array.from(golden.int32('point_step_positions')));
   });
 });
