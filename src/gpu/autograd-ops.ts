@@ -96,7 +96,12 @@ export function add(engine: Engine, tape: Tape | null, a: Tensor, b: Tensor): Te
 /** Rows of table [V, D] picked by ids [T] (i32): token embeddings, or gathering rows of a tensor. */
 export function embedding(engine: Engine, tape: Tape | null, table: Tensor, ids: Tensor): Tensor {
   const y = embeddingOp(engine, table, ids);
-  tape?.record([table], [y], ([gradY]) => tape.accumulate(table, embeddingBackward(engine, gradY!, ids, table.shape[0])));
+  tape?.record([table], [y], ([gradY]) => {
+    // embeddingBackward starts from engine.zeros(), whose clearBuffer is recorded on the command
+    // encoder and is invalid while a compute pass is open: flush first so none is.
+    engine.flush();
+    tape.accumulate(table, embeddingBackward(engine, gradY!, ids, table.shape[0]));
+  });
   return y;
 }
 
