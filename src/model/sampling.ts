@@ -1,57 +1,66 @@
-// Next-token choice from a row of logits (spec §8.5): greedy at temperature 0, otherwise
-// temperature softmax restricted to the top-p nucleus. Runs on the host over read-back logits.
+// Token sampling for answer decoding (spec §8.5): greedy when temperature is 0, otherwise
+// softmax(logits / T) restricted by the spec's top-p rule, drawn with a seeded random source.
 
-export interface SamplingSettings {
+export interface SamplingOptions {
   /** 0 = greedy (argmax). */
-  readonly temperature: number;
-  /** Nucleus mass; 1 keeps every token. */
-  readonly topP: number;
+  temperature: number;
+  /** Nucleus mass, (0, 1]. */
+  topP: number;
 }
 
-/** Index of the largest value (the first one on ties, like torch.argmax on CPU). */
-export function argmax(logits: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+/** Index of the largest value (the first one on ties, as torch.argmax). NaN never wins. */
+export function argmax(values: ArrayLike<number>): number {
+  let best = -1;
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isNaN(values[i]) && (best < 0 || values[i] > values[best])) best = i;
+  }
+  if (best < 0) throw new Error('Cannot pick a token: every logit is NaN; the model produced invalid numbers.');
   return best;
 }
 
 /**
- * The nucleus as (token, probability) pairs, renormalised, most likely first: tokens are kept
- * while the mass before them is ≤ topP, so the top token is always kept (spec §8.5).
+ * The top-p distribution of spec §8.5: p = softmax(logits / T); sorted descending with cumulative
+ * sum c, entry k is dropped when c_k − p_k > top_p (the mass before it already exceeds top_p; the
+ * top token is always kept); the rest is renormalised. Returns the kept token ids (most likely
+ * first) and their probabilities.
  */
-export function nucleus(logits: ArrayLike<number>, temperature: number, topP: number): { token: number; probability: number }[] {
-  if (!(temperature > 0)) throw new Error(`nucleus needs a positive temperature, got ${temperature}; use argmax for greedy decoding.`);
+export function topPDistribution(logits: ArrayLike<number>, temperature: number, topP: number): { ids: number[]; probabilities: number[] } {
+  if (!(temperature > 0)) throw new Error(`topPDistribution needs a positive temperature, got ${temperature}`);
+  if (!(topP > 0 && topP <= 1)) throw new Error(`top_p must be in (0, 1], got ${topP}`);
   let max = -Infinity;
-  for (let i = 0; i < logits.length; i++) max = Math.max(max, logits[i]);
-  const weights: { token: number; probability: number }[] = [];
-  let total = 0;
+  for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
+  if (max === -Infinity || Number.isNaN(max)) throw new Error('Cannot sample: no token has a finite logit.');
+  const weights = new Float64Array(logits.length);
+  let sum = 0;
   for (let i = 0; i < logits.length; i++) {
-    const weight = Math.exp((logits[i] - max) / temperature);
-    if (weight > 0) weights.push({ token: i, probability: weight });
-    total += weight;
+    weights[i] = Math.exp((logits[i] - max) / temperature);
+    sum += weights[i];
   }
-  weights.sort((a, b) => b.probability - a.probability || a.token - b.token);
-  const kept: { token: number; probability: number }[] = [];
-  let before = 0;
-  let keptMass = 0;
-  for (const entry of weights) {
-    const probability = entry.probability / total;
-    if (before > topP) break;
-    kept.push({ token: entry.token, probability });
-    keptMass += probability;
-    before += probability;
+  // Stable sort: equal probabilities keep id order.
+  const order = Array.from(weights.keys()).sort((a, b) => weights[b] - weights[a] || a - b);
+  const ids: number[] = [];
+  const probabilities: number[] = [];
+  let cumulative = 0;
+  for (const id of order) {
+    const probability = weights[id] / sum;
+    if (cumulative > topP) break; // c_k − p_k = mass before this entry
+    cumulative += probability;
+    ids.push(id);
+    probabilities.push(probability);
   }
-  return kept.map((entry) => ({ token: entry.token, probability: entry.probability / keptMass }));
+  const kept = probabilities.reduce((total, p) => total + p, 0);
+  return { ids, probabilities: probabilities.map((p) => p / kept) };
 }
 
-/** Picks the next token; `random` returns uniform numbers in [0, 1) (seed it for reproducible runs). */
-export function sampleToken(logits: ArrayLike<number>, settings: SamplingSettings, random: () => number = Math.random): number {
-  if (settings.temperature === 0) return argmax(logits);
-  const candidates = nucleus(logits, settings.temperature, settings.topP);
-  let draw = random();
-  for (const candidate of candidates) {
-    draw -= candidate.probability;
-    if (draw < 0) return candidate.token;
+/** One token from logits: argmax when temperature is 0, else a top-p draw using random() ∈ [0, 1). */
+export function sampleToken(logits: ArrayLike<number>, options: SamplingOptions, random: () => number): number {
+  if (options.temperature === 0) return argmax(logits);
+  const { ids, probabilities } = topPDistribution(logits, options.temperature, options.topP);
+  const draw = random();
+  let cumulative = 0;
+  for (let k = 0; k < ids.length; k++) {
+    cumulative += probabilities[k];
+    if (draw < cumulative) return ids[k];
   }
-  return candidates[candidates.length - 1].token; // rounding left a sliver of mass
+  return ids[ids.length - 1]; // rounding: the draw landed past the last cumulative sum
 }

@@ -54,7 +54,7 @@ export function regionDecode(
     hidden = step(encodeCoordinate([x], weights));
     const yBin = argmax(decodeCoordinate(hidden, 1, dim, weights));
     const y = Math.fround(yBin / coordBins);
-    let next = encodeCoordinate([y], weights);
+    let next: Matrix = encodeCoordinate([y], weights);
     if (mode === 'detect') {
       hidden = step(next);
       const sizeLogits = decodeSize(hidden, 1, dim, weights);
