@@ -44,7 +44,7 @@ export function regionDecode(
     return decoder.forward(embedding);
   };
 
-  let hidden = lastRow(decoder.forward(decoder.embed(promptIds)));
+  let hidden: Matrix = lastRow(decoder.forward(decoder.embed(promptIds)));
   const firstToken = argmax(decoder.logits(hidden));
   let token = firstToken;
   const objects: RegionObject[] = [];
