@@ -97,6 +97,27 @@ describe('rotary', () => {
     expect(Math.abs(dotAt(12, 5) - dotAt(7, 0))).toBeLessThan(1e-5);
   });
 
+  it('gives the same Q·K as upstream\'s interleaved write of the rotated pairs (spec §6.2 quirk)', () => {
+    const options = { heads: 1, headDim: 16, rotaryDim: 8 };
+    const half = options.rotaryDim / 2;
+    // Upstream writes [r'_0, i'_0, r'_1, i'_1, …] where our half-split order is [r'_0…r'_3, i'_0…i'_3].
+    const interleave = (halfSplit: Float64Array) => {
+      const out = halfSplit.slice();
+      for (let j = 0; j < half; j++) {
+        out[2 * j] = halfSplit[j];
+        out[2 * j + 1] = halfSplit[j + half];
+      }
+      return out;
+    };
+    const q = randomFloats(16, 6);
+    const k = randomFloats(16, 7);
+    const rq = rotaryReference(q, 1, { ...options, positionOffset: 9 });
+    const rk = rotaryReference(k, 1, { ...options, positionOffset: 4 });
+    const dot = (a: Float64Array, b: Float64Array) => a.reduce((sum, value, i) => sum + value * b[i], 0);
+    expect(interleave(rq)).not.toEqual(rq);
+    expect(Math.abs(dot(interleave(rq), interleave(rk)) - dot(rq, rk))).toBeLessThan(1e-12);
+  });
+
   it('rejects an odd rotaryDim', async () => {
     const engine = await testEngine();
     engine.scope(() => {
