@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { argmax, nucleus, sampleToken } from '../../../src/model/sampling.ts';
+import { argmax, sampleToken, topPDistribution } from '../../../src/model/sampling.ts';
 
 /** Mulberry32: a small seeded generator so draws are reproducible. */
 function seeded(seed: number): () => number {
@@ -11,29 +11,28 @@ function seeded(seed: number): () => number {
   };
 }
 
-describe('sampling (spec §8.5)', () => {
+describe('sampling against hand-computed nuclei (spec §8.5)', () => {
   it('temperature 0 is argmax, first index on ties', () => {
     expect(argmax([1, 5, 5, -2])).toBe(1);
     expect(sampleToken([0.1, -3, 2.5, 2.4], { temperature: 0, topP: 0.3 }, () => 0.99)).toBe(2);
   });
 
-  it('keeps tokens while the mass before them is ≤ top_p (hand-computed)', () => {
+  it('keeps tokens while the mass before them is ≤ top_p', () => {
     // Probabilities 0.5, 0.3, 0.15, 0.05 (logits = ln p, T = 1).
     const logits = [Math.log(0.15), Math.log(0.5), Math.log(0.05), Math.log(0.3)];
     // top_p 0.3: mass before token 1 is 0 (kept), before token 3 is 0.5 > 0.3 (dropped).
-    expect(nucleus(logits, 1, 0.3).map((c) => c.token)).toEqual([1]);
+    expect(topPDistribution(logits, 1, 0.3).ids).toEqual([1]);
     // top_p 0.5: before token 3 is 0.5 ≤ 0.5 (kept); before token 0 is 0.8 (dropped). Renormalised 0.625 / 0.375.
-    const two = nucleus(logits, 1, 0.5);
-    expect(two.map((c) => c.token)).toEqual([1, 3]);
-    expect(two[0].probability).toBeCloseTo(0.625, 12);
-    expect(two[1].probability).toBeCloseTo(0.375, 12);
-    expect(nucleus(logits, 1, 1).map((c) => c.token)).toEqual([1, 3, 0, 2]);
+    const two = topPDistribution(logits, 1, 0.5);
+    expect(two.ids).toEqual([1, 3]);
+    expect(two.probabilities[0]).toBeCloseTo(0.625, 12);
+    expect(two.probabilities[1]).toBeCloseTo(0.375, 12);
+    expect(topPDistribution(logits, 1, 1).ids).toEqual([1, 3, 0, 2]);
   });
 
   it('temperature sharpens: T = 0.5 squares the odds', () => {
     // p ∝ exp(2·ln p) = p²: 0.6², 0.4² → 0.36/0.52, 0.16/0.52.
-    const candidates = nucleus([Math.log(0.6), Math.log(0.4)], 0.5, 1);
-    expect(candidates[0].probability).toBeCloseTo(0.36 / 0.52, 12);
+    expect(topPDistribution([Math.log(0.6), Math.log(0.4)], 0.5, 1).probabilities[0]).toBeCloseTo(0.36 / 0.52, 12);
   });
 
   it('draws in proportion to the nucleus (10,000 seeded draws, within 3%)', () => {
@@ -46,8 +45,10 @@ describe('sampling (spec §8.5)', () => {
     expect(Math.abs(counts[0] / 10_000 - 0.625)).toBeLessThan(0.03);
   });
 
-  it('ignores −∞ logits (suppressed tokens)', () => {
-    expect(nucleus([-Infinity, 0, 0], 0.5, 1).map((c) => c.token)).toEqual([1, 2]);
+  it('gives −∞ logits (suppressed tokens) no mass', () => {
+    const { ids, probabilities } = topPDistribution([-Infinity, 0, 0], 0.5, 1);
+    expect(ids.slice(0, 2)).toEqual([1, 2]);
+    expect(probabilities.slice(2).every((p) => p === 0)).toBe(true);
     expect(argmax([-Infinity, -1])).toBe(1);
   });
 });
