@@ -54,6 +54,22 @@ describe('embedding', () => {
     });
   }
 
+  it('backward can be recorded right after other dispatches (no flush in between)', async () => {
+    const engine = await testEngine();
+    const dim = 4;
+    const tableValues = randomFloats(VOCAB * dim, 12);
+    const gradTable = engine.scope(() => {
+      const ids = engine.upload(IDS, [IDS.length], 'i32');
+      // The gather leaves a compute pass open; the backward must still start from zeros.
+      const gathered = embedding(engine, engine.upload(tableValues, [VOCAB, dim]), ids);
+      return embeddingBackward(engine, gathered, ids, VOCAB);
+    });
+    const expected = embeddingBackwardReference(embeddingReference(tableValues, IDS, VOCAB, dim), IDS, VOCAB, dim);
+    const actual = await engine.readFloat(gradTable);
+    for (let i = 0; i < expected.length; i++) expect(Math.abs(actual[i] - expected[i])).toBeLessThan(1e-6);
+    gradTable.dispose();
+  });
+
   it('backward is the adjoint of the gather: <gather(W), G> = <W, scatter(G)>', () => {
     const dim = 3;
     const table = randomFloats(VOCAB * dim, 8);

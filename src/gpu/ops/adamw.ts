@@ -73,6 +73,8 @@ export function createAdamWState(engine: Engine, parameters: readonly Tensor[]):
   for (const parameter of parameters) {
     if (parameter.dtype !== 'f32') throw new Error(`AdamW trains f32 parameters only, got ${parameter}`);
   }
+  // engine.zeros() records a clearBuffer, which is invalid while a compute pass is open.
+  engine.flush();
   return {
     step: 0,
     firstMoments: parameters.map((parameter) => engine.keep(engine.zeros(parameter.shape, 'f32', `adamw.m ${parameter.label}`))),

@@ -48,7 +48,7 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
 /**
  * Scatter-add backward. One workgroup per position (folded into 2-D), threads stride over D.
  * Bindings: 0 gradOut [T, D] (read), 1 ids [T] i32 (read), 2 gradTable [V, D] (read_write,
- * zero-filled by the caller), 3 params (uniform).
+ * zero-filled first by ZERO_FILL_SHADER), 3 params (uniform).
  */
 export const EMBEDDING_BACKWARD_SHADER = /* wgsl */ `
 struct Params { positions: u32, vocab: u32, dim: u32, rowWidth: u32 }
@@ -77,6 +77,23 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
 }
 `;
 
+/**
+ * gradTable[i] = 0 for every element: a dispatch rather than engine.zeros(), whose clearBuffer
+ * cannot be recorded while the engine's compute pass is open (the backward pass runs amid other
+ * dispatches). Bindings: 0 gradTable (write), 1 params { count, rowWidth } (uniform).
+ */
+export const ZERO_FILL_SHADER = /* wgsl */ `
+struct Params { count: u32, rowWidth: u32 }
+@group(0) @binding(0) var<storage, read_write> gradTable: array<f32>;
+@group(0) @binding(1) var<uniform> params: Params;
+
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(global_invocation_id) id: vec3u) {
+  let i = id.x + id.y * params.rowWidth;
+  if (i < params.count) { gradTable[i] = 0.0; }
+}
+`;
+
 /** out [T, D] = table[ids]: table [V, D] f32 or packed f16, ids [T] i32. */
 export function embedding(engine: Engine, table: Tensor, ids: Tensor): Tensor {
   if ((table.dtype !== 'f32' && table.dtype !== 'f16') || table.shape.length !== 2) {
@@ -102,7 +119,12 @@ export function embeddingBackward(engine: Engine, gradOut: Tensor, ids: Tensor, 
   if (ids.dtype !== 'i32' || ids.shape.length !== 1 || ids.shape[0] !== positions) {
     throw new Error(`embeddingBackward: ids must be i32 [${positions}] (one per gradOut row), got ${ids}`);
   }
-  const gradTable = engine.zeros([vocab, dim], 'f32', 'embedding.gradTable');
+  const gradTable = engine.empty([vocab, dim], 'f32', 'embedding.gradTable');
+  const [fillX, fillY] = fold(Math.ceil((vocab * dim) / WORKGROUP));
+  engine.dispatch(engine.pipeline(ZERO_FILL_SHADER), [gradTable], [fillX, fillY], {
+    params: new Uint32Array([vocab * dim, fillX * WORKGROUP]),
+    label: 'embedding.backward.zero',
+  });
   const [x, y] = fold(positions);
   engine.dispatch(engine.pipeline(EMBEDDING_BACKWARD_SHADER), [gradOut, ids, gradTable], [x, y], {
     params: new Uint32Array([positions, vocab, dim, x]),
