@@ -110,12 +110,16 @@ function resampleVertical(image: RgbImage, outHeight: number, filter: ResampleFi
   const { start, count, weights, taps } = axisCoefficients(height, outHeight, filter);
   const rowBytes = width * 3;
   const out = new Uint8Array(outHeight * rowBytes);
+  // Whole rows at a time (row-major reads); sums stay exact integers as in Pillow's int32 code.
+  const accumulator = new Float64Array(rowBytes);
   for (let y = 0; y < outHeight; y++) {
-    for (let i = 0; i < rowBytes; i++) {
-      let sum = ONE >> 1;
-      for (let k = 0; k < count[y]; k++) sum += data[(start[y] + k) * rowBytes + i] * weights[y * taps + k];
-      out[y * rowBytes + i] = clampToByte(sum);
+    accumulator.fill(ONE >> 1);
+    for (let k = 0; k < count[y]; k++) {
+      const w = weights[y * taps + k];
+      const row = (start[y] + k) * rowBytes;
+      for (let i = 0; i < rowBytes; i++) accumulator[i] += data[row + i] * w;
     }
+    for (let i = 0; i < rowBytes; i++) out[y * rowBytes + i] = clampToByte(accumulator[i]);
   }
   return { width, height: outHeight, data: out };
 }
