@@ -63,6 +63,35 @@ describe('streaming safetensors reader', () => {
     expect(pulledAtDelivery[0]).toBeLessThan(file.byteLength / 4);
   });
 
+  it('reports rate and ETA from the clock: 1 ms per KB read gives ~1 MB/s and a consistent ETA', async () => {
+    let pulled = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (pulled >= file.byteLength) return controller.close();
+        const chunk = file.slice(pulled, pulled + 10_000);
+        pulled += chunk.byteLength;
+        controller.enqueue(chunk);
+      },
+    }, { highWaterMark: 0 });
+    const reports: StreamProgress[] = [];
+    await readSafetensorsStream(stream, {
+      onTensor: () => undefined,
+      onProgress: (progress) => reports.push(progress),
+      now: () => pulled / 1000, // milliseconds: 1 ms per 1000 bytes pulled
+      progressIntervalMs: 0,
+    });
+    const later = reports.filter((report) => report.bytesDone > 50_000);
+    expect(later.length).toBeGreaterThan(10);
+    for (const report of later) {
+      // bytesDone lags the bytes pulled by at most one chunk, so the rate is within 10 KB of 1 MB/s·(done/pulled).
+      expect(report.bytesPerSecond).toBeGreaterThan(0.8e6);
+      expect(report.bytesPerSecond).toBeLessThanOrEqual(1e6 + 1e-6);
+      expect(report.bytesTotal).toBe(file.byteLength);
+      expect(report.etaSeconds! * report.bytesPerSecond + report.bytesDone).toBeCloseTo(file.byteLength, 3);
+    }
+    expect(reports[reports.length - 1].tensorsTotal).toBe(96);
+  });
+
   it('waits for an async onTensor before reading on', async () => {
     const order: string[] = [];
     const bytes = buildSafetensors([
