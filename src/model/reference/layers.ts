@@ -109,3 +109,12 @@ export function attention(
   }
   return out;
 }
+
+/** Splits [rows, parts·width] into `parts` matrices [rows, width]. */
+export function splitColumns(x: Matrix, rows: number, width: number, parts: number): Matrix[] {
+  const out = Array.from({ length: parts }, () => new Float64Array(rows * width));
+  for (let r = 0; r < rows; r++) {
+    for (let p = 0; p < parts; p++) out[p].set(x.subarray(r * parts * width + p * width, r * parts * width + (p + 1) * width), r * width);
+  }
+  return out;
+}

@@ -2,8 +2,7 @@
 // LayerNorm, partial rotary embedding, a KV cache, the prefix or causal mask, and the LM head.
 import { deriveDimensions } from '../config.ts';
 import type { Revision } from '../revisions.ts';
-import { addInPlace, attention, layerNorm, linear, mlp, type Matrix } from './layers.ts';
-import { splitColumns } from './vision.ts';
+import { addInPlace, attention, layerNorm, linear, mlp, splitColumns, type Matrix } from './layers.ts';
 import type { ReferenceWeights } from './weights.ts';
 
 const ROPE_THETA = 10000; // spec §2.1
@@ -107,8 +106,8 @@ export class TextDecoderReference {
       applyRotary(k, rows, this.heads, this.headDim, this.rotaryDim, start);
       this.keys[layer].set(k, start * this.dim);
       this.values[layer].set(v, start * this.dim);
-      // Rows beyond start + rows are not yet written; mask them (a prefix row may look ahead only
-      // within the rows fed together, which is how the image prefix is always fed).
+      // Keys exist for positions < start + rows only: a prefix row sees later prefix rows just when
+      // they are fed in the same call, which is how the BOS + image prefix is always fed (spec §8.1).
       const keyRows = start + rows;
       const attended = attention(q, this.keys[layer].subarray(0, keyRows * this.dim), this.values[layer].subarray(0, keyRows * this.dim), rows, keyRows, this.heads, this.headDim, allowed);
       const attnOut = linear(attended, rows, this.dim, this.weights.linear(`${block}.attn.proj`));

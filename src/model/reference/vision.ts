@@ -6,7 +6,7 @@ import { cropGeometryOf, prepareCrops, type Tiling } from '../image-crops.ts';
 import { cropsToPatches } from '../image-patches.ts';
 import type { Revision } from '../revisions.ts';
 import type { RgbImage } from '../rgb-image.ts';
-import { addInPlace, attention, layerNorm, linear, mlp, type Matrix } from './layers.ts';
+import { addInPlace, attention, layerNorm, linear, mlp, splitColumns, type Matrix } from './layers.ts';
 import type { ReferenceWeights } from './weights.ts';
 
 /** Called with the residual stream of one crop: stage 'embed' (before block 0) or 'block' i. */
@@ -81,13 +81,4 @@ export function encodeImageReference(image: RgbImage, revision: Revision, weight
   }
   const input = projectionInput(cropFeatures, crops.count, crops.tiling, revision);
   return { tiling: crops.tiling, cropFeatures, projectionInput: input, embeddings: projectToText(input, revision, weights) };
-}
-
-/** Splits [rows, parts·width] into `parts` matrices [rows, width]. */
-export function splitColumns(x: Matrix, rows: number, width: number, parts: number): Matrix[] {
-  const out = Array.from({ length: parts }, () => new Float64Array(rows * width));
-  for (let r = 0; r < rows; r++) {
-    for (let p = 0; p < parts; p++) out[p].set(x.subarray(r * parts * width + p * width, r * parts * width + (p + 1) * width), r * width);
-  }
-  return out;
 }
