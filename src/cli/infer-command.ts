@@ -1,0 +1,171 @@
+// `npm run cli -- infer --model <dir|hub:owner/repo@revision> --image <file> --question "…"`
+// Loads a Moondream model onto WebGPU (the `webgpu` package; SwiftShader with
+// MOONTUNE_SWIFTSHADER=1), encodes the image and prints the answer.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { decodeImage } from '../dataset/decode-image.ts';
+import { Engine } from '../gpu/engine.ts';
+import { acquireNodeDevice } from '../gpu/node-device.ts';
+import { parseHubLocation } from '../model/hub.ts';
+import { hubModelFiles, type ModelFiles } from '../model/model-source.ts';
+import { loadMoondream } from '../model/moondream.ts';
+import { openFileStream } from '../model/node-file-source.ts';
+import { rgbImage } from '../model/rgb-image.ts';
+import type { WeightPrecision } from '../model/weights.ts';
+
+export const usage = `usage: npm run cli -- infer --model <folder|hub:owner/repo@revision> --image <file> --question "<text>" [options]
+
+Answers a question about an image with a Moondream model on WebGPU.
+
+  --model <folder>           a folder with model.safetensors and config.json (or --revision), tokenizer.json optional
+  --model hub:<repo>@<rev>   download from the Hugging Face hub, e.g. hub:vikhyatk/moondream2@2025-06-21
+  --image <file>             a PNG or JPEG image
+  --question <text>          the question (the tiny test model takes whitespace-separated token ids)
+  --max-tokens <n>           stop after n answer tokens (default: the revision's)
+  --temperature <t>          0 = greedy (default: the revision's)
+  --top-p <p>                nucleus mass for sampling (default: the revision's)
+  --revision <id>            revision preset when the model's config does not describe it (2025-06-21, 2025-04-14, 2024-04-02)
+  --precision <auto|f16|f32> weight storage on the GPU (default auto: big matrices f16)
+  --verbose                  print timings, the GPU adapter and memory (on stderr)
+  --help                     this text
+
+Exit code 0 with the answer on stdout, 2 on invalid input, 1 when the GPU fails.`;
+
+interface InferArguments {
+  model: string;
+  image: string;
+  question: string;
+  maxTokens?: number;
+  temperature?: number;
+  topP?: number;
+  revision?: string;
+  precision: WeightPrecision;
+  verbose: boolean;
+}
+
+class UsageError extends Error {}
+
+function parseArguments(args: string[]): InferArguments | 'help' {
+  const parsed: Partial<InferArguments> = { precision: 'auto', verbose: false };
+  const value = (index: number, flag: string) => {
+    const next = args[index + 1];
+    if (next === undefined || (next.startsWith('--') && flag !== '--question')) throw new UsageError(`${flag} needs a value`);
+    return next;
+  };
+  const number = (text: string, flag: string, check: (n: number) => boolean, what: string) => {
+    const parsedNumber = Number(text);
+    if (text.trim() === '' || !Number.isFinite(parsedNumber) || !check(parsedNumber)) throw new UsageError(`${flag} must be ${what} (got "${text}")`);
+    return parsedNumber;
+  };
+  for (let index = 0; index < args.length; index++) {
+    const arg = args[index];
+    if (arg === '--help' || arg === '-h') return 'help';
+    else if (arg === '--verbose') parsed.verbose = true;
+    else if (arg === '--model') parsed.model = value(index++, arg);
+    else if (arg === '--image') parsed.image = value(index++, arg);
+    else if (arg === '--question') parsed.question = value(index++, arg);
+    else if (arg === '--revision') parsed.revision = value(index++, arg);
+    else if (arg === '--max-tokens') parsed.maxTokens = number(value(index++, arg), arg, (n) => Number.isInteger(n) && n >= 1, 'a whole number ≥ 1');
+    else if (arg === '--temperature') parsed.temperature = number(value(index++, arg), arg, (n) => n >= 0, 'a number ≥ 0');
+    else if (arg === '--top-p') parsed.topP = number(value(index++, arg), arg, (n) => n > 0 && n <= 1, 'a number in (0, 1]');
+    else if (arg === '--precision') {
+      const precision = value(index++, arg);
+      if (precision !== 'auto' && precision !== 'f16' && precision !== 'f32') throw new UsageError(`--precision must be auto, f16 or f32 (got "${precision}")`);
+      parsed.precision = precision;
+    } else throw new UsageError(`unexpected argument ${arg}`);
+  }
+  for (const flag of ['model', 'image', 'question'] as const) {
+    if (parsed[flag] === undefined) throw new UsageError(`--${flag} is required`);
+  }
+  if (parsed.question!.trim() === '') throw new UsageError('--question is empty');
+  return parsed as InferArguments;
+}
+
+/** A local folder as ModelFiles (files opened as streams, absent files → undefined). */
+function folderModelFiles(folder: string): ModelFiles {
+  if (!existsSync(folder) || !statSync(folder).isDirectory()) {
+    throw new UsageError(`--model ${folder} is not a folder (give a folder with model.safetensors, or hub:owner/repo@revision)`);
+  }
+  return {
+    name: folder,
+    async open(file) {
+      const path = join(folder, file);
+      if (!existsSync(path)) return undefined;
+      return openFileStream(path);
+    },
+  };
+}
+
+function oneLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean)
+    .join(' ');
+}
+
+export async function run(args: string[]): Promise<number> {
+  let options: InferArguments | 'help';
+  let files: ModelFiles;
+  let image;
+  try {
+    options = parseArguments(args);
+    if (options === 'help') {
+      console.log(usage);
+      return 0;
+    }
+    files = options.model.startsWith('hub:') ? hubModelFiles(parseHubLocation(options.model)) : folderModelFiles(options.model);
+    if (!existsSync(options.image)) throw new UsageError(`--image ${options.image} does not exist`);
+    const decoded = decodeImage(new Uint8Array(readFileSync(options.image)), options.image);
+    image = rgbImage(decoded.width, decoded.height, decoded.rgb);
+  } catch (error) {
+    console.error(`infer: ${oneLine(error)}${error instanceof UsageError ? '; see --help.' : ''}`);
+    return 2;
+  }
+
+  let engine: Engine;
+  try {
+    engine = new Engine(await acquireNodeDevice());
+  } catch (error) {
+    console.error(`infer: ${oneLine(error)}`);
+    return 1;
+  }
+  const log = (line: string) => options.verbose && console.error(line);
+  const info = engine.context.adapterInfo;
+  log(`adapter: ${[info.vendor, info.architecture, info.description || info.device].filter(Boolean).join(' / ') || 'unknown'} (shader-f16: ${engine.hasF16 ? 'yes' : 'no'})`);
+
+  const loadStarted = performance.now();
+  let model;
+  try {
+    model = await loadMoondream(engine, files, { revisionId: options.revision, precision: options.precision });
+  } catch (error) {
+    // A missing or mismatched model file is the user's input to fix.
+    console.error(`infer: ${oneLine(error)}`);
+    return 2;
+  }
+  log(`model: ${model.revision.description} (revision ${model.revision.id}), loaded in ${(performance.now() - loadStarted).toFixed(0)} ms`);
+  log(`adapter weights: none (base model)`);
+  log(`GPU memory: weights ${formatBytes(model.weights.gpuBytes)}, KV cache ${formatBytes(model.gpuBytes - model.weights.gpuBytes)}` +
+    (model.weights.clampedToF16 > 0 ? `, ${model.weights.clampedToF16} weights clamped to the f16 range` : ''));
+
+  try {
+    const result = await model.query(image, options.question, { maxTokens: options.maxTokens, temperature: options.temperature, topP: options.topP });
+    console.log(result.answer);
+    const { encodeMs, prefillMs, decodeMs, promptTokens } = result.timings;
+    const decoded = Math.max(result.tokens.length - 1, 0);
+    log(`image: ${image.width}×${image.height}, encoded in ${encodeMs.toFixed(0)} ms`);
+    log(`prefill: ${promptTokens} prompt tokens in ${prefillMs.toFixed(0)} ms`);
+    log(`decode: ${result.tokens.length} tokens in ${decodeMs.toFixed(0)} ms` + (decoded > 0 ? ` (${((decoded * 1000) / decodeMs).toFixed(1)} tokens/s)` : '') + (result.hitEos ? ', stopped at EOS' : ', stopped at max tokens'));
+  } catch (error) {
+    console.error(`infer: ${oneLine(error)}`);
+    return 2;
+  } finally {
+    model.dispose();
+  }
+  return 0;
+}
+
+function formatBytes(bytes: number): string {
+  return bytes >= 1 << 30 ? `${(bytes / 2 ** 30).toFixed(2)} GiB` : `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+}
