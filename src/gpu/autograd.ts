@@ -100,7 +100,7 @@ export class Tape {
 
   /**
    * Back-propagates from a scalar loss (dLoss/dLoss = 1), or from `seed` = dLoss/dOutput when the
-   * op producing `output` already folded the loss in (the fused cross-entropy does).
+   * loss is a sum against a known gradient (the tape takes ownership of `seed`).
    */
   backward(output: Tensor, seed?: Tensor): void {
     if (this.backwardDone) throw new Error('backward() runs once per tape.');
