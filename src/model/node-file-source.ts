@@ -10,7 +10,9 @@ export interface FileStream {
 
 /** Opens `path` for streaming in chunks of `chunkSize` bytes (default 4 MiB). */
 export async function openFileStream(path: string, chunkSize = 4 << 20): Promise<FileStream> {
-  const handle = await open(path, 'r');
+  const handle = await open(path, 'r').catch((error: Error) => {
+    throw new Error(`Cannot open the weights file ${path}: ${error.message}. Check the path.`);
+  });
   const { size } = await handle.stat();
   let position = 0;
   const close = () => handle.close().catch(() => undefined);

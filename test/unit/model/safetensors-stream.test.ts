@@ -142,5 +142,6 @@ describe('streaming safetensors reader', () => {
     expect(tensors).toHaveLength(96);
     const wte = tensors.find((tensor) => tensor.info.name === 'model.text.wte')!;
     expect(Buffer.compare(wte.bytes, f32.tensorBytes('model.text.wte'))).toBe(0);
+    await expect(openFileStream(fixturePath('missing.safetensors'))).rejects.toThrow(/Cannot open the weights file .*missing\.safetensors: ENOENT/);
   });
 });
