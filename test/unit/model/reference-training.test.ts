@@ -89,3 +89,29 @@ describe('CPU reference: detect and point decoding (spec §8.6)', () => {
     expect(result.stepPositions).toEqual(Array.from(golden.int32('point_step_positions')));
   });
 });
+
+describe('CPU reference: KV cache consistency under the 2024 causal mask', () => {
+  it('feeding a causal sequence at once or one position at a time gives the same hidden states (within 1e-12)', () => {
+    const golden = goldenFile();
+    const revision = { ...revisionFromConfig(parseConfig(fixtureJson('config.json'))), maskMode: 'causal' as const };
+    const weights = ReferenceWeights.fromSafetensors(weightsFile(), revision);
+    const ids = [0, 1, 15, 2, 40, 41, 42, 43, 3, 3];
+    const whole = new TextDecoderReference(revision, weights);
+    const all = whole.forward(whole.embed(ids));
+    const stepwise = new TextDecoderReference(revision, weights);
+    const rows = ids.map((id) => stepwise.forward(stepwise.embed([id])));
+    const joined = new Float64Array(all.length);
+    rows.forEach((row, index) => joined.set(row, index * 64));
+    expect(maxAbsDifference(joined, all)).toBeLessThan(1e-12);
+    // The prefix mask is not causal: BOS attends to the image rows fed with it.
+    const prefixRevision = revisionFromConfig(parseConfig(fixtureJson('config.json')));
+    const prefix = new TextDecoderReference(prefixRevision, weights);
+    const input = new Float64Array(17 * 64);
+    input.set(prefix.embed([0]));
+    input.set(golden.float32('image_embeddings'), 64);
+    const prefixHidden = prefix.forward(input);
+    const causal = new TextDecoderReference(revision, weights);
+    const causalHidden = causal.forward(input);
+    expect(maxAbsDifference(prefixHidden.subarray(0, 64), causalHidden.subarray(0, 64))).toBeGreaterThan(1e-3); // BOS sees the image only under the prefix mask
+  });
+});
