@@ -2,6 +2,7 @@
 // from the last position's logits with no suppression, then feed one token at a time, setting
 // the suppressed ids (the answer id) to −∞ before every later sample, until EOS (never emitted)
 // or max tokens. Logits are read back per token.
+import type { AttentionMask } from '../gpu/ops/attention.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import type { KVCache } from './kv-cache.ts';
 import { sampleToken, type SamplingOptions } from './sampling.ts';
@@ -15,6 +16,8 @@ export interface GenerateOptions extends SamplingOptions {
   suppressedTokens: readonly number[];
   /** Uniform [0, 1) source for sampling (seeded for reproducible runs); unused when greedy. */
   random?: () => number;
+  /** Attention mask; default the decoder's revision mask (pass decoder.mask(false) for a query without an image, spec §7). */
+  mask?: AttentionMask;
   /** Called with each emitted token, in order (streaming). */
   onToken?: (token: number, index: number) => void;
 }
@@ -53,7 +56,7 @@ export async function generate(
   });
   const nextLogits = async (input: Int32Array | Tensor): Promise<Float32Array> => {
     const embeddings = input instanceof Int32Array ? decoder.embed(null, input) : input;
-    const hidden = decoder.forward(null, embeddings, { cache });
+    const hidden = decoder.forward(null, embeddings, { cache, mask: options.mask });
     if (embeddings !== input) embeddings.dispose();
     const logitsTensor = decoder.lastLogits(hidden);
     hidden.dispose();

@@ -5,6 +5,7 @@
 import type { Engine } from '../gpu/engine.ts';
 import type { LayerCache } from '../gpu/autograd-ops.ts';
 import type { Tensor } from '../gpu/tensor.ts';
+import type { MoondreamConfig } from './config.ts';
 
 /** A copy of the first `length` rows of every layer's K and V. */
 export interface KVSnapshot {
@@ -23,6 +24,11 @@ export class KVCache {
       keys: engine.keep(engine.empty([maxContext, dim], 'f32', `kv.${layer}.keys`)),
       values: engine.keep(engine.empty([maxContext, dim], 'f32', `kv.${layer}.values`)),
     }));
+  }
+
+  /** A cache for the text decoder of a config: n_layers × [max_context, dim]. */
+  static forConfig(engine: Engine, config: MoondreamConfig): KVCache {
+    return new KVCache(engine, config.text.n_layers, config.text.max_context, config.text.dim);
   }
 
   /** Room left for new positions. */
