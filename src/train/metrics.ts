@@ -28,9 +28,9 @@ export interface EvaluationReport {
   exactMatches: number;
   /** exactMatches / samples (0 for no samples). */
   exactMatchAccuracy: number;
-  /** Fraction of predictions that parse as a JSON object of integer counts. */
+  /** Fraction of predictions that parse as a JSON object of integer counts (over samples whose answer is counts). */
   parseableFraction: number;
-  /** Per class, over all samples; an unparseable prediction is wrong for every class. */
+  /** Per class, over samples whose answer is counts; an unparseable prediction is wrong for every class. */
   perClassAccuracy: ClassAccuracy[];
   /**
    * Mean |predicted − true| over (parseable sample, class) pairs; null when no prediction parsed.
@@ -39,6 +39,11 @@ export interface EvaluationReport {
   meanAbsoluteCountError: number | null;
   /** Parseable predictions that name a class the dataset does not have. */
   predictionsWithUnknownClasses: number;
+  /**
+   * Samples whose expected answer is not a JSON object of counts (a custom question): scored by
+   * exact match only, left out of the count metrics.
+   */
+  answersWithoutCounts: number;
   /** Per sample: whether it matched exactly, for the report's table. */
   results: (EvaluatedSample & { exactMatch: boolean; parseable: boolean })[];
 }
@@ -105,15 +110,21 @@ export function evaluatePredictions(classNames: readonly string[], samples: read
   let parseable = 0;
   let absoluteErrorSum = 0;
   let withUnknownClasses = 0;
+  let withoutCounts = 0;
+  let countSamples = 0;
   const results: EvaluationReport['results'] = [];
 
   for (const sample of samples) {
     const exactMatch = isExactMatch(sample.predicted, sample.expected);
     if (exactMatch) exactMatches++;
     const truth = parseCounts(sample.expected);
-    if (truth === null) throw new Error(`The dataset answer for ${sample.path} is not a JSON object of counts: ${JSON.stringify(sample.expected)}. Rebuild the questions from the annotations.`);
     const predicted = parseCounts(sample.predicted);
     results.push({ ...sample, exactMatch, parseable: predicted !== null });
+    if (truth === null) {
+      withoutCounts++;
+      continue;
+    }
+    countSamples++;
     if (predicted === null) continue;
     parseable++;
     if ([...predicted.keys()].some((key) => !classSet.has(key))) withUnknownClasses++;
@@ -129,10 +140,11 @@ export function evaluatePredictions(classNames: readonly string[], samples: read
     samples: n,
     exactMatches,
     exactMatchAccuracy: n === 0 ? 0 : exactMatches / n,
-    parseableFraction: n === 0 ? 0 : parseable / n,
-    perClassAccuracy: classNames.map((className, index) => ({ className, accuracy: n === 0 ? 0 : correctPerClass[index] / n })),
+    parseableFraction: countSamples === 0 ? 0 : parseable / countSamples,
+    perClassAccuracy: classNames.map((className, index) => ({ className, accuracy: countSamples === 0 ? 0 : correctPerClass[index] / countSamples })),
     meanAbsoluteCountError: parseable === 0 || classNames.length === 0 ? null : absoluteErrorSum / (parseable * classNames.length),
     predictionsWithUnknownClasses: withUnknownClasses,
+    answersWithoutCounts: withoutCounts,
     results,
   };
 }

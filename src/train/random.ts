@@ -28,7 +28,7 @@ export class Xoshiro128 {
     }
     // splitmix32 is a bijection of its counter, so four outputs are never all zero in practice;
     // keep the guarantee anyway.
-    if (state.every((word) => word === 0)) state[0] = 1;
+    if (!state.some((word) => word !== 0)) state[0] = 1;
     return new Xoshiro128(state as RandomState);
   }
 

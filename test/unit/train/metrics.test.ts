@@ -94,7 +94,15 @@ describe('evaluatePredictions', () => {
     expect(empty.meanAbsoluteCountError).toBeNull();
   });
 
-  it('refuses a dataset answer that is not counts, saying what to do', () => {
-    expect(() => evaluatePredictions(classes, [{ path: 'x.jpg', expected: 'three', predicted: '{}' }])).toThrow(/x\.jpg.*Rebuild the questions/);
+  it('scores answers that are not counts (custom questions) by exact match only', () => {
+    const mixed = evaluatePredictions(classes, [
+      { path: 'x.jpg', expected: 'three coins', predicted: ' three coins ' },
+      { path: 'y.jpg', expected: '{}', predicted: '{"penny": 1}' },
+    ]);
+    expect(mixed.exactMatches).toBe(1);
+    expect(mixed.answersWithoutCounts).toBe(1);
+    expect(mixed.parseableFraction).toBe(1); // over the one sample with counts
+    expect(mixed.perClassAccuracy).toEqual([{ className: 'penny', accuracy: 0 }, { className: 'dime', accuracy: 1 }]);
+    expect(mixed.meanAbsoluteCountError).toBe(0.5);
   });
 });
