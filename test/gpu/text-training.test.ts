@@ -85,6 +85,7 @@ describe('training the tiny text decoder through the tape', () => {
       const optimizer = createAdamWState(engine, parameters);
       const expectedLosses = golden.float32(`${variant}.loss`);
       const before = engine.poolStats().liveBuffers;
+      let createdAfterFirstStep = 0;
       for (let step = 1; step <= 3; step++) {
         const tape = new Tape(engine);
         tape.watch(...parameters);
@@ -108,6 +109,9 @@ describe('training the tiny text decoder through the tape', () => {
         inputs.dispose();
         loss.dispose();
         expect(engine.poolStats().liveBuffers, `live buffers after step ${step}`).toBe(before);
+        // Steps after the first reuse pooled buffers only: no new GPU allocations in the loop.
+        if (step === 1) createdAfterFirstStep = engine.poolStats().created;
+        else expect(engine.poolStats().created, `buffers created by step ${step}`).toBe(createdAfterFirstStep);
         const exported = await adapters.export(engine);
         for (const layer of layerNames) {
           const values = exported.get(layer)!;
