@@ -128,7 +128,7 @@ export class Moondream {
     while (tokens.length < maxTokens) {
       // spec §8.5: the first answer token is chosen unsuppressed, later ones never pick the answer id.
       if (tokens.length > 0) for (const id of suppressedTokens) logits[id] = -Infinity;
-      const token = sampleToken(logits, { temperature, topP }, settings.random);
+      const token = sampleToken(logits, { temperature, topP }, settings.random ?? Math.random);
       if (token === eosId) {
         hitEos = true;
         break;

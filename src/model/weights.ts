@@ -181,6 +181,21 @@ function uploadParts(
     values = toFloat32(info, bytes);
   }
   if (resolved.transposed) values = transpose2d(values, info);
+  return uploadWeightValues(engine, canonical, shape, values, maxBindingBytes);
+}
+
+/**
+ * Uploads one weight (f32 values, or f16 bits as Uint16Array) as one tensor, or as row blocks
+ * when it exceeds `maxBindingBytes`.
+ */
+export function uploadWeightValues(
+  engine: Engine,
+  canonical: string,
+  shape: readonly number[],
+  values: Float32Array | Uint16Array,
+  maxBindingBytes: number,
+): WeightPart[] {
+  const dtype = values instanceof Uint16Array ? 'f16' : 'f32';
   const elementBytes = dtype === 'f16' ? 2 : 4;
   const rows = shape[0] ?? 1;
   const rowElements = shape.length === 0 ? 1 : values.length / Math.max(rows, 1);
