@@ -8,6 +8,7 @@ import { speedup, type BenchRow } from '../gpu/bench/bench-row.ts';
 import { benchMatmul } from '../gpu/bench/matmul-bench.ts';
 import { startTfjsBaseline, type TfjsBaseline } from '../gpu/bench/tfjs-baseline.ts';
 import { Engine } from '../gpu/engine.ts';
+import { benchModel } from '../model/bench/model-bench.ts';
 
 type AttentionBench = (engine: Engine, options: { full: boolean }) => Promise<BenchRow[]>;
 
@@ -58,6 +59,7 @@ async function main(args: string[]): Promise<number> {
     console.log('attention:');
     rows.push(...(await benchAttention(engine, { full })));
   }
+  rows.push(...(await benchModel(engine, { full, log })));
 
   console.log(`\n${formatTable(rows)}\n`);
   const compared = rows.filter((row) => speedup(row) !== undefined);
