@@ -27,6 +27,14 @@ export interface DispatchOptions {
   label?: string;
 }
 
+/** A WGSL compile error or an invalid GPU command, surfaced at the next read() or sync(). */
+export class GpuValidationError extends Error {
+  constructor(message: string) {
+    super(`GPU validation error: ${message}`);
+    this.name = 'GpuValidationError';
+  }
+}
+
 export class Engine implements TensorOwner {
   readonly device: GPUDevice;
   readonly pool: BufferPool;
@@ -40,6 +48,12 @@ export class Engine implements TensorOwner {
   private readonly scopes: Set<Tensor>[] = [];
   /** Tensors created outside the pool (weights): destroyed on dispose instead of pooled. */
   private readonly unpooled = new WeakSet<Tensor>();
+  /**
+   * The first validation error the device reported since the last sync point. WebGPU reports
+   * shader compile errors and invalid commands asynchronously and otherwise carries on with
+   * garbage results, so read() and sync() throw it instead.
+   */
+  private pendingError: string | null = null;
 
   constructor(readonly context: GpuContext) {
     this.device = context.device;
@@ -48,6 +62,9 @@ export class Engine implements TensorOwner {
       size: this.uniformStaging.byteLength,
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
       label: 'moontune uniforms',
+    });
+    this.device.addEventListener('uncapturederror', (event) => {
+      this.pendingError ??= (event as GPUUncapturedErrorEvent).error.message;
     });
   }
 
@@ -68,6 +85,8 @@ export class Engine implements TensorOwner {
   /** A zero-filled tensor. */
   zeros(shape: readonly number[], dtype: DType = 'f32', label = ''): Tensor {
     const tensor = this.empty(shape, dtype, label);
+    // clearBuffer is an encoder command: it is invalid while a compute pass is open.
+    this.endPass();
     this.commandEncoder().clearBuffer(tensor.buffer, 0, alignedByteLength(tensor));
     return tensor;
   }
@@ -111,6 +130,7 @@ export class Engine implements TensorOwner {
     this.commandEncoder().copyBufferToBuffer(tensor.buffer, 0, staging, 0, byteLength);
     this.flush();
     await staging.mapAsync(GPUMapMode.READ);
+    this.throwPendingError();
     const copy = staging.getMappedRange().slice(0, tensor.byteLength);
     staging.unmap();
     staging.destroy();
@@ -267,6 +287,14 @@ export class Engine implements TensorOwner {
   async sync(): Promise<void> {
     this.flush();
     await this.device.queue.onSubmittedWorkDone();
+    this.throwPendingError();
+  }
+
+  private throwPendingError(): void {
+    const message = this.pendingError;
+    if (message === null) return;
+    this.pendingError = null;
+    throw new GpuValidationError(message);
   }
 
   poolStats(): PoolStats {

@@ -65,3 +65,39 @@ describe('WebGPU in Node', () => {
     ints.dispose();
   });
 });
+
+describe('engine error reporting', () => {
+  it('zeros() inside a run of dispatches gives zeros (no invalid command buffer)', async () => {
+    const engine = await testEngine();
+    const x = engine.upload(Float32Array.from({ length: 64 }, (_, i) => i), [64]);
+    const y = engine.upload(new Float32Array(64).fill(1), [64]);
+    const params = new ArrayBuffer(8);
+    new Uint32Array(params, 0, 1)[0] = 64;
+    new Float32Array(params, 4, 1)[0] = 2;
+    engine.dispatch(engine.pipeline(SAXPY), [x, y], [1], { params }); // opens a compute pass
+    const zeros = engine.zeros([64]);
+    engine.dispatch(engine.pipeline(SAXPY), [x, zeros], [1], { params });
+    const result = await engine.readFloat(zeros);
+    for (let i = 0; i < 64; i++) expect(result[i]).toBe(2 * i);
+    expect(Array.from((await engine.readFloat(y)).slice(0, 3))).toEqual([1, 3, 5]);
+    for (const t of [x, y, zeros]) t.dispose();
+  });
+
+  it('turns a WGSL compile error into an exception at the next read', async () => {
+    const engine = await testEngine();
+    const broken = SAXPY.replace('params.a * x[id.x]', 'params.a * undefinedName[id.x]');
+    const x = engine.upload(new Float32Array(4), [4]);
+    const y = engine.upload(new Float32Array(4), [4]);
+    const params = new ArrayBuffer(8);
+    try {
+      engine.dispatch(engine.pipeline(broken), [x, y], [1], { params });
+    } catch {
+      // Some implementations throw at once; either way the error must not pass silently.
+    }
+    await expect(engine.read(y)).rejects.toThrow(/GPU validation error/);
+    // The engine stays usable afterwards.
+    expect(Array.from(await engine.readFloat(x))).toEqual([0, 0, 0, 0]);
+    x.dispose();
+    y.dispose();
+  });
+});
