@@ -7,7 +7,10 @@ import { matmul } from '../ops/matmul.ts';
 import type { Tensor } from '../tensor.ts';
 import type { BenchRow } from './bench-row.ts';
 import type { TfjsBaseline } from './tfjs-baseline.ts';
-import { medianMs } from './timing.ts';
+import { medianMs, type TimingOptions } from './timing.ts';
+
+// Every shape is run once untimed first (the check against TF.js), so no further warm-up.
+const BENCH_TIMING: TimingOptions = { warmup: 0, minRepetitions: 3, minTotalMs: 1000, maxRepetitions: 20 };
 
 interface MatmulShape {
   name: string;
@@ -62,8 +65,8 @@ export async function benchMatmul(
     let baselineResult: Float32Array | undefined;
     if (baseline) {
       const tfMatmul = baseline.prepareMatmul(aData, bData, M, N, K, transposeB);
-      baselineResult = await tfMatmul.read();
-      baselineMs = await medianMs(tfMatmul.run);
+      baselineResult = await tfMatmul.read(); // doubles as the warm-up run
+      baselineMs = await medianMs(tfMatmul.run, BENCH_TIMING);
       tfMatmul.dispose();
     }
 
@@ -74,8 +77,11 @@ export async function benchMatmul(
         await engine.sync();
         c.dispose();
       };
-      const ms = await medianMs(run);
-      const note = baselineResult ? await compareWithBaseline(engine, a, b, transposeB, baselineResult, dtype) : undefined;
+      // The comparison (or a plain run without a baseline) doubles as the warm-up run.
+      let note: string | undefined;
+      if (baselineResult) note = await compareWithBaseline(engine, a, b, transposeB, baselineResult, dtype);
+      else await run();
+      const ms = await medianMs(run, BENCH_TIMING);
       const row: BenchRow = {
         name: `${shape.name} ${dtype}`,
         ms,

@@ -30,7 +30,8 @@ export async function startTfjsBaseline(benchDevice: BenchDevice): Promise<TfjsB
   const sync = async () => {
     // submitQueue() finishes TF.js's encoder but does not end its open compute pass.
     backend.endComputePassEncoder();
-    if (backend.commandEncoder) backend.submitQueue();
+    // commandEncoder is private in TF.js's typings; it is null when nothing is recorded.
+    if ((backend as unknown as { commandEncoder: GPUCommandEncoder | null }).commandEncoder) backend.submitQueue();
     await benchDevice.context.device.queue.onSubmittedWorkDone();
   };
   return {

@@ -5,7 +5,15 @@
 // B may be packed f16 (frozen weights); A and C are f32 and all accumulation is f32.
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
-import { MATMUL_PARAMS_BYTES, MATMUL_TILE_M, MATMUL_TILE_N, matmulShader, type MatmulWeightFormat } from './matmul.wgsl.ts';
+import {
+  DEFAULT_MATMUL_TILING,
+  MATMUL_PARAMS_BYTES,
+  matmulShader,
+  matmulTileCols,
+  matmulTileRows,
+  type MatmulTiling,
+  type MatmulWeightFormat,
+} from './matmul.wgsl.ts';
 
 export interface MatmulOptions {
   /** A is stored [..., K, M] and used transposed. */
@@ -47,6 +55,8 @@ export interface MatmulCall {
   batchStrideA?: number;
   batchStrideB?: number;
   batchStrideC?: number;
+  /** Register/workgroup blocking; DEFAULT_MATMUL_TILING unless a benchmark says otherwise. */
+  tiling?: MatmulTiling;
 }
 
 /**
@@ -128,7 +138,8 @@ export function recordMatmul(engine: Engine, call: MatmulCall): void {
   checkBindingSize(engine, call.b);
   checkBindingSize(engine, call.c);
   const weightFormat: MatmulWeightFormat = call.b.dtype === 'f16' ? 'f16' : 'f32';
-  const pipeline = engine.pipeline(matmulShader(weightFormat), 'main', {
+  const tiling = call.tiling ?? DEFAULT_MATMUL_TILING;
+  const pipeline = engine.pipeline(matmulShader(weightFormat, tiling), 'main', {
     TRANSPOSE_A: call.transposeA ? 1 : 0,
     TRANSPOSE_B: call.transposeB ? 1 : 0,
     HAS_BIAS: call.bias ? 1 : 0,
@@ -152,7 +163,7 @@ export function recordMatmul(engine: Engine, call: MatmulCall): void {
       placeholderBias.set(engine, bias);
     }
   }
-  const workgroups: [number, number, number] = [Math.ceil(N / MATMUL_TILE_N), Math.ceil(M / MATMUL_TILE_M), batch];
+  const workgroups: [number, number, number] = [Math.ceil(N / matmulTileCols(tiling)), Math.ceil(M / matmulTileRows(tiling)), batch];
   engine.dispatch(pipeline, [call.a, call.b, bias, call.c], workgroups, { params, label: 'matmul' });
 }
 
