@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadMoondream } from '../../src/model/moondream.ts';
+import { loadMoondream, Moondream } from '../../src/model/moondream.ts';
 import { memoryModelFiles } from '../../src/model/model-source.ts';
 import { rgbImage } from '../../src/model/rgb-image.ts';
 import type { WeightsProgress } from '../../src/model/weights.ts';
@@ -66,10 +66,18 @@ describe('Moondream', () => {
     model.dispose();
   });
 
-  it('stops at EOS and rejects questions the tokenizer cannot encode', async () => {
+  it('stops before emitting EOS, and rejects questions the tokenizer cannot encode', async () => {
     const engine = await testEngine();
-    const model = await loadMoondream(engine, fixtureFiles(), { precision: 'f32' });
+    const golden = goldenFile();
+    const loaded = await loadMoondream(engine, fixtureFiles(), { precision: 'f32' });
+    // Same weights, but EOS is the third golden token (239): decoding must stop before it.
+    const greedy = Array.from(golden.int32('greedy_tokens'));
+    const model = new Moondream(engine, { ...loaded.revision, eosId: greedy[2] }, loaded.weights, loaded.tokenizer);
+    const result = await model.query(image(), '40 41 42 43', { temperature: 0, maxTokens: 12 });
+    expect(result.tokens).toEqual(greedy.slice(0, 2));
+    expect(result.hitEos).toBe(true);
     await expect(model.query(image(), 'how many coins?', { temperature: 0, maxTokens: 2 })).rejects.toThrow(/not a token id/);
     model.dispose();
+    loaded.dispose();
   });
 });
