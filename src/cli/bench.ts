@@ -1,23 +1,15 @@
-// `npm run bench [-- --full] [--no-tfjs]`: kernel benchmarks on this machine's WebGPU adapter
-// (MOONTUNE_SWIFTSHADER=1: on the CPU), each against TensorFlow.js's WebGPU backend on the same
-// device. Prints a table of times and GFLOP/s, then the speed-up over the baseline per row.
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+// `npm run bench [-- --full] [--no-tfjs] [--matmul-only]`: kernel and model benchmarks on this
+// machine's WebGPU adapter (MOONTUNE_SWIFTSHADER=1: on the CPU). Matmul rows are compared with
+// TensorFlow.js's WebGPU backend on the same device; attention rows come from attention-bench.ts,
+// model rows from model-bench.ts (both skipped with --matmul-only). Prints a table of times and
+// GFLOP/s, then the speed-up per compared row.
+import { benchAttention } from '../gpu/bench/attention-bench.ts';
 import { acquireBenchDevice } from '../gpu/bench/bench-device.ts';
 import { speedup, type BenchRow } from '../gpu/bench/bench-row.ts';
 import { benchMatmul } from '../gpu/bench/matmul-bench.ts';
 import { startTfjsBaseline, type TfjsBaseline } from '../gpu/bench/tfjs-baseline.ts';
 import { Engine } from '../gpu/engine.ts';
 import { benchModel } from '../model/bench/model-bench.ts';
-
-type AttentionBench = (engine: Engine, options: { full: boolean }) => Promise<BenchRow[]>;
-
-async function loadAttentionBench(): Promise<AttentionBench | undefined> {
-  const path = fileURLToPath(new URL('../gpu/bench/attention-bench.ts', import.meta.url));
-  if (!existsSync(path)) return undefined;
-  const module = (await import(path)) as { benchAttention?: AttentionBench };
-  return module.benchAttention;
-}
 
 function formatTable(rows: BenchRow[]): string {
   const header = ['benchmark', 'ms', 'GFLOP/s', 'baseline ms', 'baseline', 'note'];
@@ -37,6 +29,7 @@ function formatTable(rows: BenchRow[]): string {
 async function main(args: string[]): Promise<number> {
   const full = args.includes('--full');
   const withTfjs = !args.includes('--no-tfjs');
+  const matmulOnly = args.includes('--matmul-only');
   const swiftShader = process.env.MOONTUNE_SWIFTSHADER === '1';
   const benchDevice = await acquireBenchDevice(swiftShader);
   const engine = new Engine(benchDevice.context);
@@ -54,12 +47,11 @@ async function main(args: string[]): Promise<number> {
   const rows: BenchRow[] = [];
   console.log('matmul:');
   rows.push(...(await benchMatmul(engine, baseline, { full, log })));
-  const benchAttention = await loadAttentionBench();
-  if (benchAttention) {
+  if (!matmulOnly) {
     console.log('attention:');
     rows.push(...(await benchAttention(engine, { full })));
+    rows.push(...(await benchModel(engine, { full, log })));
   }
-  rows.push(...(await benchModel(engine, { full, log })));
 
   console.log(`\n${formatTable(rows)}\n`);
   const compared = rows.filter((row) => speedup(row) !== undefined);
