@@ -4,13 +4,13 @@
 // of 16×16 invocations computes a tile of C; each invocation owns a block of it held in
 // registers. The K dimension is walked in steps of tileK: both operands' slices are staged in
 // workgroup memory, laid out k-major as vec4s, so each k step loads (threadRows + threadCols)/4
-// vec4s and does threadRows·threadCols/4 vec4 FMAs. Global loads are
-// arranged so that consecutive invocations read consecutive addresses whatever the transpose
-// flags (coalesced on GPUs; sequential on a CPU). Elements outside the matrix read as 0, so any
-// M, N, K works (tiles need not divide the sizes).
+// vec4s and does threadRows·threadCols/4 vec4 FMAs. Global loads are arranged so that
+// consecutive invocations read consecutive addresses whatever the transpose flags (coalesced on
+// GPUs; sequential on a CPU). Elements outside the matrix read as 0, so any M, N, K works (tiles
+// need not divide the sizes).
 //
-// Everything that shapes the kernel is an override constant or the template's weight format,
-// so each (flags, format) pair is one cached pipeline.
+// The transpose/bias/accumulate flags are override constants; the weight format and the tiling
+// are template arguments (they change declarations). Each combination is one cached pipeline.
 
 /**
  * How the output is tiled: each invocation of a 16×16 workgroup computes a threadRows ×
