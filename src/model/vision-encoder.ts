@@ -94,7 +94,9 @@ export function imageEmbeddings(engine: Engine, weights: ModelWeights, image: Rg
   const { vision } = revision.config;
   const { imageTokens, patchDim } = deriveDimensions(revision.config);
   const crops = prepareCrops(image, revision.cropMode, cropGeometryOf(vision));
-  const patches = cropsToPatches(crops, vision.enc_patch_size);
+  // spec §4.2: the bf16 release normalises pixels in bf16 arithmetic; matching it keeps our input
+  // identical to upstream's for that checkpoint (f32 checkpoints, like the fixture, use f32).
+  const patches = cropsToPatches(crops, vision.enc_patch_size, revision.weights?.dtype === 'BF16' ? 'bf16' : 'f32');
   const embeddings = engine.scope(() =>
     embedPatches(engine, weights, engine.upload(patches, [crops.count, imageTokens, patchDim], 'f32', 'vision.patches'), crops.tiling, trace),
   );
