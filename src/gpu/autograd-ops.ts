@@ -13,39 +13,47 @@ import { embedding as embeddingOp, embeddingBackward } from './ops/embedding.ts'
 import { gelu as geluOp, geluBackward } from './ops/gelu.ts';
 import { layerNorm as layerNormOp, layerNormBackward } from './ops/layer-norm.ts';
 import { matmul } from './ops/matmul.ts';
+import { linear as linearOp, linearBackward, type LinearWeight } from './ops/matmul-linear.ts';
 import { rotary, rotaryBackward } from './ops/rotary.ts';
 import type { Tensor } from './tensor.ts';
 
-/** y = x·Wᵀ + b (+ LoRA: scale·(x·Aᵀ)·Bᵀ), x [T, in], W [out, in] f32 or packed f16. */
-export function linear(engine: Engine, tape: Tape | null, x: Tensor, weight: Tensor, bias?: Tensor, lora?: LoraAdapter): Tensor {
-  const y = matmul(engine, x, weight, { transposeB: true, bias });
+/**
+ * y = x·Wᵀ + b (+ LoRA: scale·(x·Aᵀ)·Bᵀ), x [T, in], W [out, in] f32 or packed f16, whole or in
+ * row chunks (weights over the per-binding limit, see matmul-linear.ts).
+ */
+export function linear(engine: Engine, tape: Tape | null, x: Tensor, weight: LinearWeight, bias?: Tensor, lora?: LoraAdapter): Tensor {
+  const y = linearOp(engine, x, weight, bias);
   let hidden: Tensor | undefined;
   if (lora) {
     // h = x·Aᵀ [T, r]; y += scale·h·Bᵀ.
     hidden = matmul(engine, x, lora.a, { transposeB: true });
     matmul(engine, hidden, lora.b, { transposeB: true, alpha: lora.scale, accumulateInto: y });
   }
-  const recorded = tape?.record([x, weight, bias, lora?.a, lora?.b], [y], ([gradY]) => {
+  const chunks: readonly Tensor[] = Array.isArray(weight) ? weight : [weight as Tensor];
+  const recorded = tape?.record([x, ...chunks, bias, lora?.a, lora?.b], [y], ([gradY]) => {
     const g = gradY!;
-    if (tape.requiresGrad(x)) {
-      const gradX = matmul(engine, g, weight);
-      if (lora) {
+    const weightGradient = chunks.some((chunk) => tape.requiresGrad(chunk));
+    if (tape.requiresGrad(x) || weightGradient) {
+      const grads = linearBackward(engine, g, x, weight, { weightGradient });
+      if (lora && tape.requiresGrad(x)) {
         const gradHidden = matmul(engine, g, lora.b, { alpha: lora.scale });
-        matmul(engine, gradHidden, lora.a, { accumulateInto: gradX });
+        matmul(engine, gradHidden, lora.a, { accumulateInto: grads.gradX });
         gradHidden.dispose();
       }
-      tape.accumulate(x, gradX);
+      tape.accumulate(x, grads.gradX);
+      const gradWeights = grads.gradWeight === undefined ? [] : Array.isArray(grads.gradWeight) ? grads.gradWeight : [grads.gradWeight];
+      gradWeights.forEach((grad, i) => tape.accumulate(chunks[i], grad));
     }
-    if (tape.requiresGrad(weight)) tape.accumulate(weight, matmul(engine, g, x, { transposeA: true }));
     if (bias && tape.requiresGrad(bias)) tape.accumulate(bias, sumToRow(engine, g));
-    if (lora && (tape.requiresGrad(lora.a) || tape.requiresGrad(lora.b))) {
-      // dB = scale·gᵀ·h [out, r]; dA = (scale·g·B)ᵀ·x [r, in].
-      if (tape.requiresGrad(lora.b)) tape.accumulate(lora.b, matmul(engine, g, hidden!, { transposeA: true, alpha: lora.scale }));
-      if (tape.requiresGrad(lora.a)) {
-        const gradHidden = matmul(engine, g, lora.b, { alpha: lora.scale });
-        tape.accumulate(lora.a, matmul(engine, gradHidden, x, { transposeA: true }));
-        gradHidden.dispose();
-      }
+    if (lora && tape.requiresGrad(lora.b)) {
+      // dB = scale·gᵀ·h [out, r].
+      tape.accumulate(lora.b, matmul(engine, g, hidden!, { transposeA: true, alpha: lora.scale }));
+    }
+    if (lora && tape.requiresGrad(lora.a)) {
+      // dA = (scale·g·B)ᵀ·x [r, in].
+      const gradHidden = matmul(engine, g, lora.b, { alpha: lora.scale });
+      tape.accumulate(lora.a, matmul(engine, gradHidden, x, { transposeA: true }));
+      gradHidden.dispose();
     }
   });
   if (recorded) {

@@ -145,6 +145,40 @@ describe('Tape', () => {
     for (const name of NAMES) tensors[name].dispose();
   });
 
+  it('trains a Linear whose weight is split in row chunks (weights over the binding limit) like the whole weight', async () => {
+    const engine = await testEngine();
+    const [rows, inputs, outputs] = [5, 6, 9];
+    const xValues = randomNormals(rows * inputs, 61);
+    const weightValues = randomNormals(outputs * inputs, 62);
+    const gradValues = randomNormals(rows * outputs, 63);
+    const run = async (chunked: boolean) => {
+      const x = engine.upload(xValues, [rows, inputs]);
+      const chunks = chunked
+        ? [engine.upload(weightValues.subarray(0, 4 * inputs), [4, inputs]), engine.upload(weightValues.subarray(4 * inputs), [5, inputs])]
+        : [engine.upload(weightValues, [outputs, inputs])];
+      const tape = new Tape(engine);
+      tape.watch(x, ...chunks);
+      const y = linear(engine, tape, x, chunked ? chunks : chunks[0]);
+      tape.backward(y, engine.upload(gradValues, [rows, outputs]));
+      const gradWeight = new Float32Array(outputs * inputs);
+      let offset = 0;
+      for (const chunk of chunks) {
+        gradWeight.set(await engine.readFloat(tape.grad(chunk)!), offset);
+        offset += chunk.size;
+      }
+      const result = { y: await engine.readFloat(y), gradX: await engine.readFloat(tape.grad(x)!), gradWeight };
+      tape.dispose();
+      for (const tensor of [x, y, ...chunks]) tensor.dispose();
+      return result;
+    };
+    const whole = await run(false);
+    const split = await run(true);
+    // Same products, same f32 summation order per output element: equal to rounding.
+    for (const key of ['y', 'gradX', 'gradWeight'] as const) {
+      for (let i = 0; i < whole[key].length; i++) expect(Math.abs(split[key][i] - whole[key][i]), `${key}[${i}]`).toBeLessThan(1e-5);
+    }
+  });
+
   it('refuses a second backward and a loss that does not depend on watched tensors', async () => {
     const engine = await testEngine();
     const x = engine.upload(Float32Array.of(1, 2), [1, 2]);
