@@ -40,6 +40,12 @@ describe('TextDecoder on the moondream-tiny goldens (f32)', () => {
     embeds.dispose();
   });
 
+  it('rejects ids outside the vocabulary, a missing or mis-sized image, and a split image run', () => {
+    expect(() => decoder.embed(null, Int32Array.of(0, 512))).toThrow(/outside the vocabulary of 512/);
+    expect(() => decoder.embed(null, Int32Array.of(0, -1, -1))).toThrow(/2 image positions need image embeddings \[2, 64\]/);
+    expect(() => decoder.embed(null, Int32Array.of(0, ...new Array(8).fill(-1), 5, ...new Array(8).fill(-1)), image)).toThrow(/contiguous/);
+  });
+
   it('matches the hidden states after each block and the logits at every position (full-sequence forward)', async () => {
     const embeds = decoder.embed(null, ids, image);
     const blocks: Float32Array[] = [];
