@@ -85,6 +85,12 @@ export class ModelWeights {
     return parts;
   }
 
+  /** A Linear weight as matmul-linear.ts's linear() takes it: the tensor, or its row blocks in order. */
+  linearWeight(name: string): Tensor | readonly Tensor[] {
+    const parts = this.rowParts(name);
+    return parts.length === 1 ? parts[0].tensor : parts.map((part) => part.tensor);
+  }
+
   has(name: string): boolean {
     return this.parts.has(name);
   }

@@ -76,6 +76,23 @@ describe('vision encoder', () => {
     weights.dispose();
   });
 
+  it('gives the same embeddings when every big weight is split into row blocks', async () => {
+    const engine = await testEngine();
+    const golden = goldenFile();
+    // An 8 KiB "binding limit": patch_emb [32, 588] f32 (2352 B a row) splits into 16 blocks of
+    // 2 rows, qkv [96, 32] into 2 of 64, proj_mlp.fc1 [128, 64] into 4 of 32 (whose column halves
+    // also serve global ‖ local).
+    const weights = await loadWeights(engine, bytesToStream(fixtureBytes('model.safetensors')), revision, { precision: 'f32', maxBindingBytes: 8192 });
+    expect(weights.rowParts('model.vision.patch_emb.weight')).toHaveLength(16);
+    expect(weights.rowParts('model.vision.blocks.0.attn.qkv.weight')).toHaveLength(2);
+    expect(weights.rowParts('model.vision.proj_mlp.fc1.weight')).toHaveLength(4);
+    const embeddings = engine.scope(() => embedPatches(engine, weights, engine.upload(golden.float32('vision_patches'), [7, 16, 588]), TILING));
+    // Splitting changes which invocation computes an output, not its sum: same tolerance.
+    expect(maxAbsDifference(await engine.readFloat(embeddings), golden.float32('image_embeddings'))).toBeLessThan(TOLERANCE);
+    embeddings.dispose();
+    weights.dispose();
+  });
+
   it('matches bf16w.image_embeddings with the bf16 weights', async () => {
     const engine = await testEngine();
     const golden = goldenFile();

@@ -99,6 +99,9 @@ describe('loadWeights', () => {
     expect(parts.map((p) => [p.rowStart, p.rows])).toEqual([[0, 38], [38, 38], [76, 38], [114, 14]]);
     expect(() => weights.get(name)).toThrow(/split into 4 row blocks/);
     expect(weights.tensors.get(`${name}@rows38`)).toBe(parts[1].tensor);
+    // matmul-linear.ts's linear() takes the row blocks as an array, whole weights as one tensor.
+    expect(weights.linearWeight(name)).toEqual(parts.map((part) => part.tensor));
+    expect(weights.linearWeight('model.vision.blocks.0.attn.proj.weight')).toBe(weights.get('model.vision.blocks.0.attn.proj.weight'));
     const joined: number[] = [];
     for (const part of parts) joined.push(...(await engine.readFloat(part.tensor)));
     expect(joined).toEqual(Array.from(file.float32(name)));
