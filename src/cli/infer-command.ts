@@ -138,7 +138,22 @@ export async function run(args: string[]): Promise<number> {
   const loadStarted = performance.now();
   let model;
   try {
-    model = await loadMoondream(engine, files, { revisionId: options.revision, precision: options.precision });
+    let reportedTenth = -1;
+    model = await loadMoondream(engine, files, {
+      revisionId: options.revision,
+      precision: options.precision,
+      onProgress(progress) {
+        // One line per tenth of the file: enough to watch a multi-GB download without flooding a log.
+        if (!progress.bytesTotal) return;
+        const finished = progress.tensorsTotal !== undefined && progress.tensorsDone === progress.tensorsTotal;
+        // The last step (11) is "every tensor on the GPU", after the bytes reached 100%.
+        const tenth = finished ? 11 : Math.floor((10 * progress.bytesDone) / progress.bytesTotal);
+        if (tenth <= reportedTenth) return;
+        reportedTenth = tenth;
+        const eta = progress.etaSeconds === undefined ? '' : `, ${progress.etaSeconds.toFixed(0)} s left`;
+        log(`weights: ${Math.min(tenth, 10) * 10}% (${formatBytes(progress.bytesDone)} of ${formatBytes(progress.bytesTotal)}, ${progress.tensorsDone}/${progress.tensorsTotal ?? '?'} tensors${eta})`);
+      },
+    });
   } catch (error) {
     // A missing or mismatched model file is the user's input to fix.
     console.error(`infer: ${oneLine(error)}`);

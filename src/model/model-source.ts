@@ -12,7 +12,7 @@
 // hub downloads from their own ModelFiles implementations.
 import { parseConfig } from './config.ts';
 import { hubFileUrl, openDownload, type FetchLike, type HubLocation } from './hub.ts';
-import { DEFAULT_REVISION_ID, getRevision, revisionFromConfig, type Revision } from './revisions.ts';
+import { DEFAULT_REVISION_ID, getRevision, REVISIONS, revisionFromConfig, type Revision } from './revisions.ts';
 import { HubTokenizer, loadTokenizer, type MoondreamTokenizer } from './tokenizer.ts';
 
 export interface OpenedFile {
@@ -27,6 +27,8 @@ export interface ModelFiles {
   readonly name: string;
   /** Opens a file, or resolves undefined when the source has no such file. */
   open(file: string): Promise<OpenedFile | undefined>;
+  /** A revision id the source itself names (a hub branch such as 2025-04-14). */
+  readonly revisionHint?: string;
 }
 
 export const WEIGHTS_FILE = 'model.safetensors';
@@ -44,16 +46,22 @@ export interface ResolvedModelSource {
  */
 export async function resolveModelSource(files: ModelFiles, options: { revisionId?: string } = {}): Promise<ResolvedModelSource> {
   const configJson = await readJson(files, 'config.json');
+  const hintedPreset = files.revisionHint !== undefined && files.revisionHint in REVISIONS ? files.revisionHint : undefined;
   let revision: Revision;
   if (configJson !== undefined && hasModelSections(configJson)) {
     const config = parseConfig(configJson);
     revision = revisionFromConfig(config, { id: options.revisionId ?? files.name, description: `Moondream model from ${files.name}` });
   } else {
-    revision = getRevision(options.revisionId ?? DEFAULT_REVISION_ID);
+    revision = getRevision(options.revisionId ?? hintedPreset ?? DEFAULT_REVISION_ID);
   }
-  const tokenizerFile = await files.open('tokenizer.json');
-  await tokenizerFile?.stream.cancel();
-  const tokenizerFromFiles = tokenizerFile !== undefined;
+  // A hub branch that is a known preset takes the preset's tokenizer source: a tokenizer.json left
+  // in the repository need not be the branch's (2025-06-21 uses moondream/starmie-v1, spec §1.2).
+  let tokenizerFromFiles = false;
+  if (!hintedPreset) {
+    const tokenizerFile = await files.open('tokenizer.json');
+    await tokenizerFile?.stream.cancel();
+    tokenizerFromFiles = tokenizerFile !== undefined;
+  }
   return { revision, files, tokenizerFromFiles };
 }
 
@@ -78,6 +86,7 @@ export async function loadSourceTokenizer(source: ResolvedModelSource, options: 
 export function hubModelFiles(location: HubLocation, options: { fetch?: FetchLike } = {}): ModelFiles {
   return {
     name: `${location.repo}@${location.revision}`,
+    revisionHint: location.revision,
     async open(file) {
       try {
         const download = await openDownload(hubFileUrl(location, file), { fetch: options.fetch });

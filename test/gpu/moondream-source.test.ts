@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { loadSourceTokenizer, memoryModelFiles, openWeights, resolveModelSource } from '../../src/model/model-source.ts';
+import { parseHubLocation } from '../../src/model/hub.ts';
+import { hubModelFiles, loadSourceTokenizer, memoryModelFiles, openWeights, resolveModelSource } from '../../src/model/model-source.ts';
 import { IdTokenizer } from '../../src/model/tokenizer.ts';
 import { fixtureBytes } from '../unit/model/fixture-files.ts';
 
@@ -42,5 +43,20 @@ describe('model sources', () => {
     await expect(openWeights(memoryModelFiles('empty-folder', new Map()))).rejects.toThrow(/empty-folder has no model\.safetensors/);
     const weights = await openWeights(memoryModelFiles('m', new Map([['model.safetensors', new Uint8Array(16)]])));
     expect(weights.byteLength).toBe(16);
+  });
+
+  it('a hub branch named like a preset selects that revision and its tokenizer source', async () => {
+    const requested: string[] = [];
+    const fetch = async (url: string) => {
+      requested.push(url);
+      if (url.endsWith('/config.json')) return new Response(JSON.stringify({ config: {}, model_type: 'moondream1' }));
+      return new Response('not found', { status: 404 });
+    };
+    const files = hubModelFiles(parseHubLocation('hub:vikhyatk/moondream2@2025-04-14'), { fetch });
+    const source = await resolveModelSource(files);
+    expect(source.revision.id).toBe('2025-04-14');
+    expect(source.tokenizerFromFiles).toBe(false);
+    expect(requested).toEqual(['https://huggingface.co/vikhyatk/moondream2/resolve/2025-04-14/config.json']);
+    await expect(openWeights(files)).rejects.toThrow(/vikhyatk\/moondream2@2025-04-14 has no model\.safetensors/);
   });
 });
