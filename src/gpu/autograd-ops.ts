@@ -32,29 +32,21 @@ export function linear(engine: Engine, tape: Tape | null, x: Tensor, weight: Lin
   const chunks: readonly Tensor[] = Array.isArray(weight) ? weight : [weight as Tensor];
   const recorded = tape?.record([x, ...chunks, bias, lora?.a, lora?.b], [y], ([gradY]) => {
     const g = gradY!;
+    // dH = scale·g·B [T, r], shared by dX and dA.
+    const gradHidden = lora && (tape.requiresGrad(x) || tape.requiresGrad(lora.a)) ? matmul(engine, g, lora.b, { alpha: lora.scale }) : undefined;
     const weightGradient = chunks.some((chunk) => tape.requiresGrad(chunk));
     if (tape.requiresGrad(x) || weightGradient) {
       const grads = linearBackward(engine, g, x, weight, { weightGradient });
-      if (lora && tape.requiresGrad(x)) {
-        const gradHidden = matmul(engine, g, lora.b, { alpha: lora.scale });
-        matmul(engine, gradHidden, lora.a, { accumulateInto: grads.gradX });
-        gradHidden.dispose();
-      }
+      if (lora && tape.requiresGrad(x)) matmul(engine, gradHidden!, lora.a, { accumulateInto: grads.gradX });
       tape.accumulate(x, grads.gradX);
       const gradWeights = grads.gradWeight === undefined ? [] : Array.isArray(grads.gradWeight) ? grads.gradWeight : [grads.gradWeight];
       gradWeights.forEach((grad, i) => tape.accumulate(chunks[i], grad));
     }
     if (bias && tape.requiresGrad(bias)) tape.accumulate(bias, sumToRow(engine, g));
-    if (lora && tape.requiresGrad(lora.b)) {
-      // dB = scale·gᵀ·h [out, r].
-      tape.accumulate(lora.b, matmul(engine, g, hidden!, { transposeA: true, alpha: lora.scale }));
-    }
-    if (lora && tape.requiresGrad(lora.a)) {
-      // dA = (scale·g·B)ᵀ·x [r, in].
-      const gradHidden = matmul(engine, g, lora.b, { alpha: lora.scale });
-      tape.accumulate(lora.a, matmul(engine, gradHidden, x, { transposeA: true }));
-      gradHidden.dispose();
-    }
+    // dB = scale·gᵀ·h [out, r]; dA = dHᵀ·x [r, in].
+    if (lora && tape.requiresGrad(lora.b)) tape.accumulate(lora.b, matmul(engine, g, hidden!, { transposeA: true, alpha: lora.scale }));
+    if (lora && tape.requiresGrad(lora.a)) tape.accumulate(lora.a, matmul(engine, gradHidden!, x, { transposeA: true }));
+    gradHidden?.dispose();
   });
   if (recorded) {
     tape!.save(x);
