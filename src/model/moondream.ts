@@ -69,6 +69,14 @@ export class Moondream {
     readonly tokenizer: MoondreamTokenizer,
   ) {
     const { config } = revision;
+    const split = [...weights.parts].find(([name, parts]) => name.startsWith('model.text.') && parts.length > 1);
+    if (split) {
+      // The text decoder takes whole tensors (text-weights.ts); row blocks reach it only through linear().
+      throw new Error(
+        `${split[0]} is ${split[1].length} row blocks: it exceeds this GPU's storage binding size, which the text decoder does not support yet. ` +
+          'Load the weights as f16 (precision "f16" or "auto") to halve it, or use a GPU with a larger maxStorageBufferBindingSize.',
+      );
+    }
     this.decoder = new TextDecoder(engine, textWeightsFrom(weights.tensors, config), config, { maskMode: revision.maskMode });
     this.cache = new KVCache(engine, config.text.n_layers, config.text.max_context, config.text.dim);
   }
