@@ -9,8 +9,10 @@
 //
 // Tensors larger than the device's maxStorageBufferBindingSize are split by rows: a Linear
 // weight [out, in] becomes parts [rows_i, in] covering output features [rowStart, rowStart + rows);
-// linearForward (weights-linear.ts) runs one matmul per part into the matching output columns.
-// wte split by rows covers token ids [rowStart, rowStart + rows).
+// linearForward (weights-linear.ts) runs one matmul per part into the matching output columns,
+// and linearWeight() hands the parts to matmul-linear.ts's linear() as an array. wte split by rows
+// covers token ids [rowStart, rowStart + rows). The text decoder (text-weights.ts) takes whole
+// tensors only, so Moondream refuses split text weights with an explanation.
 import type { Engine } from '../gpu/engine.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import type { SafetensorsHeader, TensorInfo } from './safetensors.ts';
