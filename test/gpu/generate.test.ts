@@ -54,6 +54,14 @@ describe('generate', () => {
     expect(streamed).toEqual(greedyTokens.flatMap((token, index) => [index, token]));
   });
 
+  it('accepts the prompt as embeddings (e.g. with spliced spatial references) and gives the same answer', async () => {
+    cache.restore(prefix);
+    const embeddings = decoder.embed(null, ids.subarray(17));
+    const result = await generate(decoder, cache, embeddings, { ...greedy, maxTokens: 4 });
+    embeddings.dispose();
+    expect(result.tokens).toEqual(greedyTokens.slice(0, 4));
+  });
+
   it('stops before emitting EOS', async () => {
     // Treat greedy token 5 (id 292) as the end token: the answer is the 5 tokens before it.
     cache.restore(prefix);
