@@ -38,7 +38,7 @@ export interface LoraAdapterData {
 }
 
 export class LoraAdapters {
-  private constructor(readonly config: LoraConfig, private readonly adapters: Map<string, LoraAdapter>) {}
+  private constructor(private readonly engine: Engine, readonly config: LoraConfig, private readonly adapters: Map<string, LoraAdapter>) {}
 
   /**
    * Fresh adapters for the given layers (name → [out, in] of its frozen weight): A drawn from a
@@ -57,7 +57,7 @@ export class LoraAdapters {
         scale: config.alpha / config.rank,
       });
     }
-    return new LoraAdapters(config, adapters);
+    return new LoraAdapters(engine, config, adapters);
   }
 
   /** Adapters from exported arrays (a checkpoint or an adapter file). */
@@ -74,7 +74,7 @@ export class LoraAdapters {
         scale: config.alpha / config.rank,
       });
     }
-    return new LoraAdapters(config, adapters);
+    return new LoraAdapters(engine, config, adapters);
   }
 
   /** The adapter of a layer (canonical name without `.weight`), if it has one. */
@@ -116,6 +116,9 @@ export class LoraAdapters {
   }
 
   dispose(): void {
+    // The adapters have their own (unpooled) buffers, destroyed on dispose: submit recorded work
+    // that still reads them first.
+    this.engine.flush();
     for (const adapter of this.adapters.values()) {
       adapter.a.dispose();
       adapter.b.dispose();
