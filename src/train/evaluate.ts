@@ -1,0 +1,67 @@
+// Evaluation: answer every test question with greedy decoding (temperature 0, as the counting
+// guide measured) on the model as it is now (adapters included), then score the answers
+// (metrics.ts). Each image's prefix (BOS + image embeddings) is prefilled into a KV cache sized
+// for the longest sample rather than the whole context, then `generate` runs the prompt and the
+// answer (spec §8).
+import { generate } from '../model/generate.ts';
+import { deriveDimensions } from '../model/config.ts';
+import { KVCache } from '../model/kv-cache.ts';
+import { queryPromptIds } from '../model/revisions.ts';
+import type { ImageFeatureCache } from './feature-cache.ts';
+import { evaluatePredictions, type EvaluatedSample, type EvaluationReport } from './metrics.ts';
+import type { TrainerModel, TrainingSample } from './trainer.ts';
+import { IMAGE_POSITION } from './training-sequence.ts';
+
+export interface EvaluateOptions {
+  /** Tokens generated per answer at most (TrainingConfig.evalMaxTokens). */
+  maxTokens: number;
+  onProgress?: (done: number, total: number) => void;
+  /** Checked between samples: true stops early and scores the samples answered so far. */
+  shouldStop?: () => boolean;
+}
+
+export async function evaluateSamples(
+  model: TrainerModel,
+  features: ImageFeatureCache,
+  samples: readonly TrainingSample[],
+  classNames: readonly string[],
+  options: EvaluateOptions,
+): Promise<EvaluationReport> {
+  const { engine, decoder, revision, tokenizer } = model;
+  const { text } = revision.config;
+  const { imageTokens } = deriveDimensions(revision.config);
+  const prefixLength = 1 + imageTokens;
+  const prompts = samples.map((sample) => Int32Array.from(queryPromptIds(revision, tokenizer, sample.question)));
+  const longestPrompt = Math.max(0, ...prompts.map((prompt) => prompt.length));
+  const room = text.max_context - prefixLength - longestPrompt;
+  if (samples.length > 0 && room < 1) throw new Error(`The image and a ${longestPrompt}-token question fill the model's ${text.max_context}-position context; shorten the question.`);
+  const maxTokens = Math.min(options.maxTokens, room);
+  const cache = new KVCache(engine, text.n_layers, Math.min(text.max_context, prefixLength + longestPrompt + maxTokens), text.dim);
+  const prefixIds = new Int32Array(prefixLength).fill(IMAGE_POSITION);
+  prefixIds[0] = revision.bosId;
+
+  const evaluated: EvaluatedSample[] = [];
+  try {
+    for (const [index, sample] of samples.entries()) {
+      if (options.shouldStop?.()) break;
+      const image = await features.get(sample.imagePath);
+      cache.truncate(0);
+      engine.scope(() => {
+        decoder.forward(null, decoder.embed(null, prefixIds, image), { cache });
+      });
+      image.dispose();
+      const { tokens } = await generate(decoder, cache, prompts[index], {
+        temperature: 0,
+        topP: 1,
+        maxTokens,
+        eosId: revision.eosId,
+        suppressedTokens: revision.suppressedTokens,
+      });
+      evaluated.push({ path: sample.imagePath, expected: sample.answer, predicted: tokenizer.decode(tokens) });
+      options.onProgress?.(index + 1, samples.length);
+    }
+  } finally {
+    cache.dispose();
+  }
+  return evaluatePredictions(classNames, evaluated);
+}

@@ -1,0 +1,81 @@
+// What a run trains (ARCHITECTURE.md decision 3): LoRA adapters on the chosen layers of every
+// text block, or — for full fine-tuning — every text-model parameter (spec §11.1). Either way the
+// optimizer sees one list of f32 tensors with stable names, which is also how they are stored in
+// checkpoints.
+import type { Engine } from '../gpu/engine.ts';
+import { LoraAdapters, type LoraTarget } from '../gpu/lora.ts';
+import type { Tensor } from '../gpu/tensor.ts';
+import type { TextDecoder } from '../model/text-decoder.ts';
+import { namedTextParameters, type TextBlockWeights } from '../model/text-weights.ts';
+import type { CheckpointTensor } from './checkpoint-store.ts';
+import type { TrainingConfig } from './config.ts';
+
+export interface TrainableParameters {
+  /** Checkpoint names: `<layer>.lora_A` / `.lora_B`, or the canonical weight names. */
+  names: string[];
+  tensors: Tensor[];
+  /** The adapters (LoRA runs), also installed as the decoder's `lora`. */
+  adapters?: LoraAdapters;
+  /** Removes the adapters from the decoder and frees them (full fine-tuning frees nothing: the weights are the model's). */
+  dispose(): void;
+}
+
+const TARGET_WEIGHTS: Record<LoraTarget, keyof Omit<TextBlockWeights, 'ln'>> = {
+  'attn.qkv': 'qkv',
+  'attn.proj': 'proj',
+  'mlp.fc1': 'fc1',
+  'mlp.fc2': 'fc2',
+};
+
+/** LoRA adapters (A drawn from `random`, B zero) installed on the decoder, or its own weights. */
+export function createTrainableParameters(engine: Engine, decoder: TextDecoder, config: TrainingConfig, random: () => number): TrainableParameters {
+  if (config.fullFineTune) {
+    const named = namedTextParameters(decoder.weights);
+    const packed = named.filter(([, tensor]) => tensor.dtype !== 'f32');
+    if (packed.length > 0) {
+      throw new Error(`Full fine-tuning needs the text weights in f32, but ${packed.length} are stored as ${packed[0][1].dtype} (e.g. ${packed[0][0]}); load the model with precision 'f32' or train LoRA adapters.`);
+    }
+    return { names: named.map(([name]) => name), tensors: named.map(([, tensor]) => tensor), dispose() {} };
+  }
+  if (decoder.lora) throw new Error('The text decoder already carries LoRA adapters; dispose the previous run before starting another on this model.');
+  const layers = new Map<string, readonly [number, number]>();
+  decoder.weights.blocks.forEach((block, index) => {
+    for (const target of config.loraTargets) {
+      const [outFeatures, inFeatures] = block[TARGET_WEIGHTS[target]].weight.shape;
+      layers.set(`model.text.blocks.${index}.${target}`, [outFeatures, inFeatures]);
+    }
+  });
+  const adapters = LoraAdapters.create(engine, { rank: config.loraRank, alpha: config.loraAlpha, targets: config.loraTargets }, layers, random);
+  decoder.lora = adapters;
+  return {
+    names: adapters.names.flatMap((layer) => [`${layer}.lora_A`, `${layer}.lora_B`]),
+    tensors: adapters.parameters(),
+    adapters,
+    dispose() {
+      if (decoder.lora === adapters) decoder.lora = undefined;
+      adapters.dispose();
+    },
+  };
+}
+
+/** Reads tensors back to the host under the given names. */
+export async function readTensors(engine: Engine, names: readonly string[], tensors: readonly Tensor[]): Promise<CheckpointTensor[]> {
+  const out: CheckpointTensor[] = [];
+  for (let i = 0; i < tensors.length; i++) {
+    out.push({ name: names[i], shape: [...tensors[i].shape], values: await engine.readFloat(tensors[i]) });
+  }
+  return out;
+}
+
+/** Writes saved values into tensors, after checking that names and sizes match one for one. */
+export function writeTensors(engine: Engine, names: readonly string[], tensors: readonly Tensor[], saved: readonly CheckpointTensor[], what: string): void {
+  if (saved.length !== tensors.length) {
+    throw new Error(`The checkpoint holds ${saved.length} ${what} but this run has ${tensors.length}; it was saved for another model or LoRA setup. Start a new run.`);
+  }
+  saved.forEach((entry, i) => {
+    if (entry.name !== names[i] || entry.values.length !== tensors[i].size) {
+      throw new Error(`The checkpoint's ${what} ${i} is ${entry.name} with ${entry.values.length} values, but this run expects ${names[i]} with ${tensors[i].size}; it was saved for another model. Start a new run.`);
+    }
+    engine.write(tensors[i], entry.values);
+  });
+}
