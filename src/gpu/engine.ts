@@ -54,6 +54,8 @@ export class Engine implements TensorOwner {
    * garbage results, so read() and sync() throw it instead.
    */
   private pendingError: string | null = null;
+  /** Unpooled buffers disposed while recorded work may still use them: destroyed after submit. */
+  private destroyAfterSubmit: GPUBuffer[] = [];
 
   constructor(readonly context: GpuContext) {
     this.device = context.device;
@@ -158,8 +160,9 @@ export class Engine implements TensorOwner {
 
   releaseTensor(tensor: Tensor): void {
     for (const scope of this.scopes) scope.delete(tensor);
-    if (this.unpooled.has(tensor)) tensor.buffer.destroy();
-    else this.pool.release(tensor.buffer);
+    if (!this.unpooled.has(tensor)) this.pool.release(tensor.buffer);
+    else if (this.encoder) this.destroyAfterSubmit.push(tensor.buffer);
+    else tensor.buffer.destroy();
   }
 
   // ---- lifetime scopes -------------------------------------------------------------------------
@@ -281,6 +284,9 @@ export class Engine implements TensorOwner {
     }
     this.device.queue.submit([this.encoder.finish()]);
     this.encoder = null;
+    // Destroying after submit is allowed: the GPU finishes the submitted work first.
+    for (const buffer of this.destroyAfterSubmit) buffer.destroy();
+    this.destroyAfterSubmit = [];
   }
 
   /** Flushes and waits until the GPU has finished all submitted work. */

@@ -137,5 +137,6 @@ function checkedCount(info: TensorInfo, bytes: Uint8Array): number {
 /** The bytes as a whole ArrayBuffer (zero-copy when they already are one; else a copy). */
 function ownBuffer(bytes: Uint8Array): ArrayBuffer {
   if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) return bytes.buffer;
-  return bytes.slice().buffer;
+  // Uint8Array.prototype.slice copies; Node's Buffer.slice would return a view of the whole file.
+  return Uint8Array.prototype.slice.call(bytes).buffer as ArrayBuffer;
 }
