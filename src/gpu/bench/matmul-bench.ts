@@ -7,9 +7,10 @@ import { matmul } from '../ops/matmul.ts';
 import type { Tensor } from '../tensor.ts';
 import type { BenchRow } from './bench-row.ts';
 import type { TfjsBaseline } from './tfjs-baseline.ts';
-import { medianMs, type TimingOptions } from './timing.ts';
+import { interleavedMedianMs, type TimingOptions } from './timing.ts';
 
 // Every shape is run once untimed first (the check against TF.js), so no further warm-up.
+// Ours (f32, f16) and TF.js are timed in alternation: the CPU this runs on in CI is shared.
 const BENCH_TIMING: TimingOptions = { warmup: 0, minRepetitions: 3, minTotalMs: 1000, maxRepetitions: 20 };
 
 interface MatmulShape {
@@ -61,39 +62,39 @@ export async function benchMatmul(
     const a = engine.upload(aData, [M, K]);
     const bShape = transposeB ? [N, K] : [K, N];
 
-    let baselineMs: number | undefined;
-    let baselineResult: Float32Array | undefined;
-    if (baseline) {
-      const tfMatmul = baseline.prepareMatmul(aData, bData, M, N, K, transposeB);
-      baselineResult = await tfMatmul.read(); // doubles as the warm-up run
-      baselineMs = await medianMs(tfMatmul.run, BENCH_TIMING);
-      tfMatmul.dispose();
+    const dtypes = shape.withF16 ? (['f32', 'f16'] as const) : (['f32'] as const);
+    const weights = dtypes.map((dtype) => engine.upload(bData, bShape, dtype));
+    const runs = weights.map((b) => async () => {
+      const c = matmul(engine, a, b, { transposeB });
+      await engine.sync();
+      c.dispose();
+    });
+    // One untimed run each first: TF.js's result, and ours compared with it (or just run).
+    const notes: (string | undefined)[] = [];
+    const tfMatmul = baseline?.prepareMatmul(aData, bData, M, N, K, transposeB);
+    const baselineResult = await tfMatmul?.read();
+    for (const [index, b] of weights.entries()) {
+      if (baselineResult) notes.push(await compareWithBaseline(engine, a, b, transposeB, baselineResult, dtypes[index]));
+      else await runs[index]();
     }
+    const times = await interleavedMedianMs(tfMatmul ? [...runs, tfMatmul.run] : runs, BENCH_TIMING);
+    const baselineMs = tfMatmul ? times[runs.length] : undefined;
+    tfMatmul?.dispose();
 
-    for (const dtype of shape.withF16 ? (['f32', 'f16'] as const) : (['f32'] as const)) {
-      const b = engine.upload(bData, bShape, dtype);
-      const run = async () => {
-        const c = matmul(engine, a, b, { transposeB });
-        await engine.sync();
-        c.dispose();
-      };
-      // The comparison (or a plain run without a baseline) doubles as the warm-up run.
-      let note: string | undefined;
-      if (baselineResult) note = await compareWithBaseline(engine, a, b, transposeB, baselineResult, dtype);
-      else await run();
-      const ms = await medianMs(run, BENCH_TIMING);
+    for (const [index, dtype] of dtypes.entries()) {
+      const ms = times[index];
       const row: BenchRow = {
         name: `${shape.name} ${dtype}`,
         ms,
         gflops: flops / ms / 1e6,
         baselineMs,
         baselineName: baseline ? (dtype === 'f16' ? 'tfjs-webgpu f32' : 'tfjs-webgpu') : undefined,
-        note,
+        note: notes[index],
       };
       rows.push(row);
       options.log?.(`  ${row.name}: ${ms.toFixed(1)} ms${baselineMs !== undefined ? `, tfjs ${baselineMs.toFixed(1)} ms` : ''}`);
-      b.dispose();
     }
+    for (const b of weights) b.dispose();
     a.dispose();
   }
   return rows;

@@ -26,7 +26,35 @@ export async function medianMs(run: () => Promise<void>, options: TimingOptions 
     await run();
     samples.push(performance.now() - before);
   }
-  samples.sort((x, y) => x - y);
-  const middle = samples.length >> 1;
-  return samples.length % 2 ? samples[middle] : (samples[middle - 1] + samples[middle]) / 2;
+  return median(samples);
+}
+
+/**
+ * Median milliseconds of each run, timed in alternation (A, B, C, A, B, C, ...) so that load
+ * from other processes and clock drift fall on all of them alike. The comparison against a
+ * baseline uses this rather than timing one implementation after the other.
+ */
+export async function interleavedMedianMs(
+  runs: readonly (() => Promise<void>)[],
+  options: TimingOptions = DEFAULT_TIMING,
+): Promise<number[]> {
+  for (let i = 0; i < options.warmup; i++) for (const run of runs) await run();
+  const samples: number[][] = runs.map(() => []);
+  const started = performance.now();
+  let rounds = 0;
+  while (rounds < options.minRepetitions || (performance.now() - started < options.minTotalMs && rounds < options.maxRepetitions)) {
+    for (const [index, run] of runs.entries()) {
+      const before = performance.now();
+      await run();
+      samples[index].push(performance.now() - before);
+    }
+    rounds++;
+  }
+  return samples.map(median);
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
