@@ -168,7 +168,7 @@ export async function run(args: string[]): Promise<number> {
     const result = await model.query(image, options.question, { maxTokens: options.maxTokens, temperature: options.temperature, topP: options.topP });
     console.log(result.answer);
     const { encodeMs, prefillMs, decodeMs, promptTokens } = result.timings;
-    const decoded = Math.max(result.tokens.length - 1, 0);
+    const decoded = result.tokens.length; // each emitted token is fed back once (generate.ts)
     log(`image: ${image.width}×${image.height}, encoded in ${encodeMs.toFixed(0)} ms`);
     log(`prefill: ${promptTokens} prompt tokens in ${prefillMs.toFixed(0)} ms`);
     log(`decode: ${result.tokens.length} tokens in ${decodeMs.toFixed(0)} ms` + (decoded > 0 ? ` (${((decoded * 1000) / decodeMs).toFixed(1)} tokens/s)` : '') + (result.hitEos ? ', stopped at EOS' : ', stopped at max tokens'));

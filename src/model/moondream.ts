@@ -1,15 +1,15 @@
 // The whole model for inference: weights on the GPU, vision encoder, text decoder with a KV
 // cache, and the query loop of spec §8 — encode an image once (crops → ViT → image embeddings →
 // prefill of BOS + image tokens), then answer questions about it by prefilling the prompt after
-// that prefix and decoding token by token.
+// that prefix and decoding token by token (generate.ts).
 import type { Engine } from '../gpu/engine.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { deriveDimensions } from './config.ts';
+import { generate } from './generate.ts';
 import { KVCache, type KVSnapshot } from './kv-cache.ts';
 import { loadSourceTokenizer, openWeights, resolveModelSource, type ModelFiles } from './model-source.ts';
 import { queryPromptIds, type Revision } from './revisions.ts';
 import type { RgbImage } from './rgb-image.ts';
-import { sampleToken } from './sampling.ts';
 import { TextDecoder } from './text-decoder.ts';
 import { textWeightsFrom } from './text-weights.ts';
 import type { MoondreamTokenizer } from './tokenizer.ts';
@@ -49,8 +49,6 @@ export interface QueryResult {
   readonly tokens: number[];
   /** Whether decoding stopped at EOS (else at maxTokens). */
   readonly hitEos: boolean;
-  /** Logits after the prompt prefill (the distribution of the first answer token). */
-  readonly firstLogits: Float32Array;
   readonly timings: { encodeMs: number; prefillMs: number; decodeMs: number; promptTokens: number };
 }
 
@@ -78,7 +76,7 @@ export class Moondream {
       );
     }
     this.decoder = new TextDecoder(engine, textWeightsFrom(weights.tensors, config), config, { maskMode: revision.maskMode });
-    this.cache = new KVCache(engine, config.text.n_layers, config.text.max_context, config.text.dim);
+    this.cache = KVCache.forConfig(engine, config);
   }
 
   /** Bytes of GPU memory the weights and the KV cache hold. */
@@ -114,46 +112,44 @@ export class Moondream {
     return encodedImage;
   }
 
-  /** Answers a question about an image (spec §8.2–§8.5). */
+  /** Answers a question about an image (spec §8.2–§8.5), decoding with generate.ts. */
   async query(image: RgbImage | EncodedImage, question: string, settings: QuerySettings = {}): Promise<QueryResult> {
     const encodeStarted = performance.now();
     const encodedImage = 'prefix' in image ? image : await this.encodeImage(image);
     const encodeMs = performance.now() - encodeStarted;
-    const promptIds = queryPromptIds(this.revision, this.tokenizer, question);
-    const prefillStarted = performance.now();
-    this.cache.restore(encodedImage.prefix);
-    let logits = await this.step(Int32Array.from(promptIds));
-    const firstLogits = logits;
-    const prefillMs = performance.now() - prefillStarted;
-
+    const prompt = Int32Array.from(queryPromptIds(this.revision, this.tokenizer, question));
     const { sampling, eosId, suppressedTokens } = this.revision;
-    const temperature = settings.temperature ?? sampling.temperature;
-    const topP = settings.topP ?? sampling.topP;
-    const maxTokens = settings.maxTokens ?? sampling.maxTokens;
-    const tokens: number[] = [];
-    let hitEos = false;
-    const decodeStarted = performance.now();
-    while (tokens.length < maxTokens) {
-      // spec §8.5: the first answer token is chosen unsuppressed, later ones never pick the answer id.
-      if (tokens.length > 0) for (const id of suppressedTokens) logits[id] = -Infinity;
-      const token = sampleToken(logits, { temperature, topP }, settings.random ?? Math.random);
-      if (token === eosId) {
-        hitEos = true;
-        break;
-      }
-      tokens.push(token);
-      if (tokens.length === maxTokens) break;
-      if (this.cache.remaining < 1) break; // context full: the answer ends here
-      logits = await this.step(Int32Array.of(token));
-    }
-    const decodeMs = performance.now() - decodeStarted;
-    return { answer: this.tokenizer.decode(tokens), tokens, hitEos, firstLogits, timings: { encodeMs, prefillMs, decodeMs, promptTokens: promptIds.length } };
+    this.cache.restore(encodedImage.prefix);
+    // The answer ends where the context does (spec §8.5: prefix + prompt + answer ≤ max_context).
+    const room = this.cache.remaining - prompt.length;
+    if (room < 1) throw new Error(`The question is ${prompt.length} tokens: it leaves no room for an answer in the ${this.cache.maxContext}-position context. Ask a shorter question.`);
+    const maxTokens = Math.min(settings.maxTokens ?? sampling.maxTokens, room);
+    const started = performance.now();
+    let firstTokenAt: number | undefined;
+    const { tokens, hitEos } = await generate(this.decoder, this.cache, prompt, {
+      temperature: settings.temperature ?? sampling.temperature,
+      topP: settings.topP ?? sampling.topP,
+      maxTokens,
+      eosId,
+      suppressedTokens,
+      random: settings.random ?? Math.random,
+      onToken: (_token, index) => {
+        if (index === 0) firstTokenAt = performance.now();
+      },
+    });
+    const ended = performance.now();
+    // The first token comes from the prompt prefill's logits: time up to it is prefill.
+    const prefillMs = (firstTokenAt ?? ended) - started;
+    return { answer: this.tokenizer.decode(tokens), tokens, hitEos, timings: { encodeMs, prefillMs, decodeMs: ended - started - prefillMs, promptTokens: prompt.length } };
   }
 
-  /** Feeds ids at the cache's next positions; returns the logits of the last one. */
-  private async step(ids: Int32Array): Promise<Float32Array> {
+  /** Logits after the prompt of a question (the first answer token's distribution), e.g. for scoring. */
+  async promptLogits(image: RgbImage | EncodedImage, question: string): Promise<Float32Array> {
+    const encodedImage = 'prefix' in image ? image : await this.encodeImage(image);
+    const prompt = Int32Array.from(queryPromptIds(this.revision, this.tokenizer, question));
+    this.cache.restore(encodedImage.prefix);
     const { engine, decoder } = this;
-    const logits = engine.scope(() => decoder.lastLogits(decoder.forward(null, decoder.embed(null, ids), { cache: this.cache })));
+    const logits = engine.scope(() => decoder.lastLogits(decoder.forward(null, decoder.embed(null, prompt), { cache: this.cache })));
     const values = await engine.readFloat(logits);
     logits.dispose();
     return values;

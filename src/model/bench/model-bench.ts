@@ -111,7 +111,8 @@ async function benchOne(engine: Engine, name: string, base: Revision, precision:
     const encodeMs = performance.now() - encodeStarted;
     const result = await model.query(encoded, question, { temperature: 0, maxTokens: decodeTokens });
     const { prefillMs, decodeMs, promptTokens } = result.timings;
-    const decodedSteps = result.tokens.length - 1; // the first token comes from the prefill's logits
+    // generate.ts feeds every emitted token once (the first token comes from the prefill's logits).
+    const decodedSteps = result.tokens.length;
     const perToken = textFlopsPerToken(revision.config);
     return [
       { name: `${name} image encode (${encoded.crops} crops + ${1 + revision.config.vision.crop_size ** 2 / revision.config.vision.enc_patch_size ** 2}-position prefill)`, ms: encodeMs },
