@@ -122,11 +122,16 @@ export class TrainingRun {
     const run = new TrainingRun(options, checkpoint.config, order, Xoshiro128.fromSeed(checkpoint.config.seed, LORA_INIT_STREAM), [...checkpoint.metricHistory]);
     const { engine } = options.model;
     const { names, tensors } = run.parameters;
-    writeTensors(engine, names, tensors, checkpoint.parameters, 'trainable tensors');
-    writeTensors(engine, names, run.optimizer.firstMoments, checkpoint.firstMoments, 'first moments');
-    writeTensors(engine, names, run.optimizer.secondMoments, checkpoint.secondMoments, 'second moments');
+    try {
+      writeTensors(engine, names, tensors, checkpoint.parameters, 'trainable tensors');
+      writeTensors(engine, names, run.optimizer.firstMoments, checkpoint.firstMoments, 'first moments');
+      writeTensors(engine, names, run.optimizer.secondMoments, checkpoint.secondMoments, 'second moments');
+      run.random = new Xoshiro128(checkpoint.randomState);
+    } catch (error) {
+      run.dispose(); // leave the model as it was: no half-restored adapters on the decoder
+      throw error;
+    }
     run.optimizer.step = checkpoint.step;
-    run.random = new Xoshiro128(checkpoint.randomState);
     return run;
   }
 

@@ -143,8 +143,10 @@ describe('TrainingRun on the tiny model', () => {
   });
 
   it('refuses to resume on another dataset', async () => {
-    const checkpoint = await store.latest('interrupted');
-    expect(() => TrainingRun.resume(options({ datasetFingerprint: 'fp-2' }), checkpoint!)).toThrow(/another dataset/);
+    const run = TrainingRun.start(options({ runId: 'other-data' }), CONFIG);
+    const checkpoint = await run.checkpoint();
+    run.dispose();
+    expect(() => TrainingRun.resume(options({ datasetFingerprint: 'fp-2' }), checkpoint)).toThrow(/another dataset .*load the dataset the run started with/);
   });
 
   it('evaluates with greedy decoding: the untrained model gives the golden greedy tokens', async () => {
@@ -165,4 +167,64 @@ describe('TrainingRun on the tiny model', () => {
     expect(report.parseableFraction).toBe(0); // id tokens are no JSON
     expect(report.perClassAccuracy).toEqual([{ className: 'penny', accuracy: 0 }]);
   }, 300_000);
+
+  it('refuses a checkpoint saved for other trainable tensors, and leaves the decoder without adapters', async () => {
+    const run = TrainingRun.start(options({ runId: 'renamed' }), CONFIG);
+    const checkpoint = await run.checkpoint();
+    run.dispose();
+    const renamed = { ...checkpoint, parameters: checkpoint.parameters.map((t, i) => (i === 0 ? { ...t, name: 'model.text.blocks.0.attn.qkv.lora_X' } : t)) };
+    expect(() => TrainingRun.resume(options({ runId: 'renamed' }), renamed)).toThrow(/lora_X .*saved for another model\. Start a new run/);
+    const otherRank = await (async () => {
+      const other = TrainingRun.start(options({ runId: 'rank2' }), trainingConfig({ ...CONFIG, loraRank: 2 }));
+      const saved = await other.checkpoint();
+      other.dispose();
+      return { ...saved, config: CONFIG }; // tensors of rank 2 under a rank-4 config
+    })();
+    expect(() => TrainingRun.resume(options({ runId: 'rank2' }), otherRank)).toThrow(/saved for another model/);
+    expect(model.decoder.lora).toBeUndefined();
+  });
+});
+
+describe('TrainingRun, full fine-tuning of the tiny text model', () => {
+  const fresh = async (engine: Engine) =>
+    loadMoondream(engine, memoryModelFiles('moondream-tiny', new Map([['config.json', fixtureBytes('config.json')], ['model.safetensors', fixtureBytes('model.safetensors')]])), { precision: 'f32' });
+
+  it('trains every text parameter and resumes to bit-identical weights', { timeout: 400_000 }, async () => {
+    const engine = await testEngine();
+    const features = new ImageFeatureCache(engine, async (path) => {
+      const random = Xoshiro128.fromSeed(path.charCodeAt(0));
+      return engine.upload(Float32Array.from({ length: IMAGE_TOKENS * DIM }, () => random.nextFloat() * 2 - 1), [IMAGE_TOKENS, DIM]);
+    });
+    const store = await CheckpointStore.open('train-loop-full-test');
+    const samples = SAMPLES.slice(0, 3);
+    const config = trainingConfig({ ...CONFIG, fullFineTune: true, learningRate: 1e-3 });
+    const weightsOf = async (model: Moondream) => Promise.all([model.decoder.weights.wte, model.decoder.weights.lmHead.weight, model.decoder.weights.blocks[1].fc2.weight].map((t) => engine.readFloat(t)));
+    const runOptions = (model: Moondream, runId: string): TrainingRunOptions => ({ runId, model, samples, features, datasetFingerprint: 'fp-full', store });
+
+    const straightModel = await fresh(engine);
+    const initial = await weightsOf(straightModel);
+    const straight = TrainingRun.start(runOptions(straightModel, 'full'), config);
+    expect(straight.totalSteps).toBe(3);
+    await straight.run();
+    const expected = await weightsOf(straightModel);
+    expect(expected[1]).not.toEqual(initial[1]); // lm_head moved
+    straight.dispose();
+    straightModel.dispose();
+
+    const firstModel = await fresh(engine);
+    const first = TrainingRun.start(runOptions(firstModel, 'full-resumed'), config);
+    await first.trainStep();
+    await first.save();
+    first.dispose();
+    firstModel.dispose();
+
+    const resumedModel = await fresh(engine); // the weights as loaded: the checkpoint restores them
+    const resumed = TrainingRun.resume(runOptions(resumedModel, 'full-resumed'), (await store.latest('full-resumed', 'fp-full'))!);
+    await resumed.run();
+    const actual = await weightsOf(resumedModel);
+    actual.forEach((values, index) => expect(values, `weight ${index}`).toEqual(expected[index]));
+    resumed.dispose();
+    resumedModel.dispose();
+    store.close();
+  });
 });
