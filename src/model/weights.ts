@@ -15,11 +15,9 @@
 // tensors only, so Moondream refuses split text weights with an explanation.
 import type { Engine } from '../gpu/engine.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import type { SafetensorsHeader, TensorInfo } from './safetensors.ts';
-import { readSafetensorsStream, type StreamProgress } from './safetensors-stream.ts';
-import { expectedWeightsOf, type Revision } from './revisions.ts';
-import { assertWeightsResolved, resolveWeights, type ResolvedWeight } from './weight-names.ts';
-import { toFloat16, toFloat32 } from './weight-conversion.ts';
+import type { StreamProgress } from './safetensors-stream.ts';
+import type { Revision } from './revisions.ts';
+import { streamWeights } from './weight-stream.ts';
 
 /**
  * 'auto': packed f16 for Linear weight matrices and wte with at least F16_MIN_ELEMENTS values,
@@ -112,28 +110,30 @@ export class ModelWeights {
   }
 }
 
-/** Streams a safetensors file onto the GPU, keyed by canonical weight name. */
+/**
+ * Streams a safetensors file onto the GPU, keyed by canonical weight name. weight-stream.ts does
+ * the header check and the dtype conversion; this adds the storage precision per weight, the
+ * split by rows and the GPU byte count.
+ */
 export async function loadWeights(
   engine: Engine,
   stream: ReadableStream<Uint8Array>,
   revision: Revision,
   options: LoadWeightsOptions = {},
 ): Promise<ModelWeights> {
-  const sourceName = options.sourceName ?? 'the weights file';
   const precision = options.precision ?? 'auto';
   const maxBindingBytes = options.maxBindingBytes ?? engine.device.limits.maxStorageBufferBindingSize;
   const weights = new ModelWeights(revision);
-  let byFileName = new Map<string, ResolvedWeight>();
   try {
-    await readSafetensorsStream(stream, {
+    await streamWeights(stream, {
+      revision,
+      expectedTensors: options.expectedTensors,
       expectedByteLength: options.expectedByteLength,
-      onHeader(header) {
-        byFileName = checkHeader(header, options.expectedTensors ?? expectedWeightsOf(revision), sourceName);
-      },
-      onTensor({ info, bytes }) {
-        const resolved = byFileName.get(info.name)!;
-        const dtype = storageDtype(resolved, precision);
-        weights.add(resolved.canonical, uploadParts(engine, resolved, bytes, dtype, maxBindingBytes, weights));
+      source: options.sourceName,
+      format: (weight) => storageDtype(weight, precision),
+      onWeight({ canonical, shape, data, clampedCount }) {
+        weights.clampedToF16 += clampedCount;
+        weights.add(canonical, uploadWeightValues(engine, canonical, shape, data, maxBindingBytes));
       },
       onProgress(progress) {
         options.onProgress?.({ ...progress, gpuBytes: weights.gpuBytes, clampedToF16: weights.clampedToF16 });
@@ -146,20 +146,6 @@ export async function loadWeights(
   return weights;
 }
 
-/** Validates the header against the revision (one error listing every problem) → file name → resolved weight. */
-function checkHeader(header: SafetensorsHeader, expected: ReadonlyMap<string, readonly number[]>, sourceName: string): Map<string, ResolvedWeight> {
-  const resolution = resolveWeights(header, expected);
-  assertWeightsResolved(resolution, sourceName);
-  const notFloat = header.tensors.filter((info) => !['F32', 'F16', 'BF16'].includes(info.dtype));
-  if (notFloat.length > 0) {
-    throw new Error(
-      `The weights in ${sourceName} hold non-float tensors (${notFloat.slice(0, 5).map((info) => `${info.name}: ${info.dtype}`).join(', ')}); ` +
-        'moontune loads F32, F16 and BF16 checkpoints only (int4-quantised files are not supported).',
-    );
-  }
-  return new Map([...resolution.weights.values()].map((resolved) => [resolved.info.name, resolved]));
-}
-
 /** The dtype a weight is stored in on the GPU under a precision policy. */
 export function storageDtype(weight: { canonical: string; shape: readonly number[] }, precision: WeightPrecision): 'f32' | 'f16' {
   if (precision === 'f32') return 'f32';
@@ -169,27 +155,6 @@ export function storageDtype(weight: { canonical: string; shape: readonly number
   if (weight.canonical.endsWith('_features')) return 'f32';
   if (precision === 'f16') return 'f16';
   return weight.shape[0] * weight.shape[1] >= F16_MIN_ELEMENTS ? 'f16' : 'f32';
-}
-
-function uploadParts(
-  engine: Engine,
-  resolved: ResolvedWeight,
-  bytes: Uint8Array,
-  dtype: 'f32' | 'f16',
-  maxBindingBytes: number,
-  weights: ModelWeights,
-): WeightPart[] {
-  const { info, shape, canonical } = resolved;
-  let values: Float32Array | Uint16Array;
-  if (dtype === 'f16') {
-    const converted = toFloat16(info, bytes);
-    weights.clampedToF16 += converted.clampedCount;
-    values = converted.bits;
-  } else {
-    values = toFloat32(info, bytes);
-  }
-  if (resolved.transposed) values = transpose2d(values, info);
-  return uploadWeightValues(engine, canonical, shape, values, maxBindingBytes);
 }
 
 /**
@@ -227,12 +192,4 @@ export function uploadWeightValues(
     parts.push({ tensor, rowStart, rows: partRows });
   }
   return parts;
-}
-
-/** Legacy Fourier feature tables are stored [in, out] and used [out, in] (spec §3.2). */
-function transpose2d<T extends Float32Array | Uint16Array>(values: T, info: TensorInfo): T {
-  const [rows, cols] = info.shape;
-  const out = new (values.constructor as { new (length: number): T })(values.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = values[r * cols + c];
-  return out;
 }

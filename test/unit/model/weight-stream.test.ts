@@ -83,4 +83,24 @@ describe('streamWeights', () => {
     const bytes = buildSafetensors([{ name: 'region_model.size_features.weight', dtype: 'F32', shape: [3, 2], data: f32Bytes([1, 2, 3, 4, 5, 6]) }]);
     await expect(streamWeights(bytesToStream(bytes), { revision, format: 'f32', onWeight: () => undefined })).rejects.toThrow(/region_model\.size_features\.weight: \[3, 2\], expected \[2, 8\]/);
   });
+
+  it('chooses the format per weight when given a function', async () => {
+    const formats = new Map<string, string>();
+    await streamWeights(bytesToStream(fixtureBytes('model.safetensors'), 1 << 14), {
+      revision,
+      format: ({ shape }) => (shape.length === 2 ? 'f16' : 'f32'),
+      onWeight: (w) => void formats.set(w.canonical, `${w.format}:${w.data.constructor.name}`),
+    });
+    expect(formats.get('model.text.wte')).toBe('f16:Uint16Array');
+    expect(formats.get('model.text.post_ln.bias')).toBe('f32:Float32Array');
+  });
+
+  it('rejects a non-float tensor with the header, naming it', async () => {
+    const expectedTensors = new Map([['model.vision.patch_emb.weight', [2, 2]]]);
+    const bytes = buildSafetensors([{ name: 'model.vision.patch_emb.weight', dtype: 'I32', shape: [2, 2], data: new Uint8Array(16) }]);
+    const delivered: string[] = [];
+    await expect(streamWeights(bytesToStream(bytes), { revision, expectedTensors, format: 'f32', source: 'q.safetensors', onWeight: (w) => void delivered.push(w.canonical) }))
+      .rejects.toThrow(/The weights in q\.safetensors hold non-float tensors \(model\.vision\.patch_emb\.weight: I32\)/);
+    expect(delivered).toEqual([]);
+  });
 });
