@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { float16BitsToFloat32, float32ToFloat16Bits } from '../../src/gpu/f16.ts';
-import { embedding, embeddingBackward, embeddingBackwardReference, embeddingReference } from '../../src/gpu/ops/embedding.ts';
+import { embedding, embeddingBackward, embeddingBackwardReference, embeddingReference, embeddingRowBlocks } from '../../src/gpu/ops/embedding.ts';
 import { testEngine } from './gpu-context.ts';
 import { randomFloats } from './random.ts';
 
@@ -81,5 +81,59 @@ describe('embedding', () => {
     for (let i = 0; i < gathered.length; i++) left += gathered[i] * grad[i];
     for (let i = 0; i < scattered.length; i++) right += table[i] * scattered[i];
     expect(Math.abs(left - right)).toBeLessThan(1e-12);
+  });
+
+  for (const [dim, blockRows] of [[7, [4, 4, 5]], [130, [2, 11]], [5, [13]]] as const) {
+    it(`gathers over row blocks ${blockRows.join('+')} (D = ${dim}) like the whole table, into a dirty buffer`, async () => {
+      const engine = await testEngine();
+      const tableValues = randomFloats(VOCAB * dim, 40 + dim);
+      // A garbage-filled pool buffer of the output's size, freed so the gather's output may reuse
+      // it: positions no block writes would show it.
+      engine.upload(new Float32Array(IDS.length * dim).fill(Number.NaN), [IDS.length, dim]).dispose();
+      const out = engine.scope(() => {
+        let rowStart = 0;
+        const blocks = blockRows.map((rows) => {
+          const block = { table: engine.upload(tableValues.subarray(rowStart * dim, (rowStart + rows) * dim), [rows, dim]), rowStart };
+          rowStart += rows;
+          return block;
+        });
+        return embeddingRowBlocks(engine, blocks, engine.upload(IDS, [IDS.length], 'i32'));
+      });
+      // A gather copies values: exact, including the zero rows of ids −1 and 13.
+      expect(Array.from(await engine.readFloat(out))).toEqual(Array.from(embeddingReference(tableValues, IDS, VOCAB, dim)));
+      out.dispose();
+    });
+  }
+
+  it('gathers over packed f16 row blocks (odd D)', async () => {
+    const engine = await testEngine();
+    const dim = 3;
+    const halves = Uint16Array.from(randomFloats(VOCAB * dim, 77), (value) => float32ToFloat16Bits(value));
+    const widened = Float32Array.from(halves, (bits) => float16BitsToFloat32(bits));
+    const out = engine.scope(() =>
+      embeddingRowBlocks(
+        engine,
+        [
+          { table: engine.upload(halves.subarray(0, 6 * dim), [6, dim], 'f16'), rowStart: 0 },
+          { table: engine.upload(halves.subarray(6 * dim), [7, dim], 'f16'), rowStart: 6 },
+        ],
+        engine.upload(IDS, [IDS.length], 'i32'),
+      ),
+    );
+    // f16 → f32 widening is exact.
+    expect(Array.from(await engine.readFloat(out))).toEqual(Array.from(embeddingReference(widened, IDS, VOCAB, dim)));
+    out.dispose();
+  });
+
+  it('rejects row blocks with a gap', async () => {
+    const engine = await testEngine();
+    engine.scope(() => {
+      const ids = engine.upload(IDS, [IDS.length], 'i32');
+      const blocks = [
+        { table: engine.upload(new Float32Array(8), [4, 2]), rowStart: 0 },
+        { table: engine.upload(new Float32Array(8), [4, 2]), rowStart: 6 },
+      ];
+      expect(() => embeddingRowBlocks(engine, blocks, ids)).toThrow(/starts at row 6, but the blocks before it end at row 4/);
+    });
   });
 });

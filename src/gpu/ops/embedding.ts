@@ -2,6 +2,12 @@
 // of the output gradient into the rows of the table. Ids outside [0, V) give a zero row forward
 // and are skipped backward.
 //
+// A table too big for one storage binding is held as row blocks (model/weights.ts);
+// embeddingRowBlocks gathers from them with one dispatch per block: block b covers ids
+// [rowStart_b, rowStart_b + rows_b) and writes only those positions, after the first block has
+// also zeroed the positions whose id it does not hold. Dispatches in one pass run in order, so
+// every position ends with its row or zero.
+//
 // The backward pass is atomic-free: one workgroup per position t; if the same id appeared at an
 // earlier position, the workgroup exits; otherwise it owns that table row and sums the gradient
 // of every position with the same id (t and later), then writes the row. Every row is therefore
@@ -23,7 +29,9 @@ function gatherShader(packedF16: boolean): string {
   // Packed f16: element e is half (e & 1) of word e / 2 (little-endian, unpack2x16float's order).
   const read = packedF16 ? 'unpack2x16float(table[index / 2u])[index & 1u]' : 'table[index]';
   return /* wgsl */ `
-struct Params { positions: u32, vocab: u32, dim: u32, rowWidth: u32 }
+// rowStart: the id of the table's first row (row blocks); zeroOutside: write 0 for other ids
+// (1) or leave those positions untouched (0).
+struct Params { positions: u32, vocab: u32, dim: u32, rowWidth: u32, rowStart: u32, zeroOutside: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(0) var<storage, read> table: ${tableType};
 @group(0) @binding(1) var<storage, read> ids: array<i32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
@@ -38,9 +46,13 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
   let position = element / params.dim;
   let column = element % params.dim;
   let token = ids[position];
-  var value = 0.0;
-  if (token >= 0 && u32(token) < params.vocab) { value = readTable(u32(token) * params.dim + column); }
-  out[element] = value;
+  // Negative ids stay negative after the shift (row − rowStart < 0), so they never match a row.
+  let row = token - i32(params.rowStart);
+  if (token >= 0 && row >= 0 && u32(row) < params.vocab) {
+    out[element] = readTable(u32(row) * params.dim + column);
+  } else if (params.zeroOutside != 0u) {
+    out[element] = 0.0;
+  }
 }
 `;
 }
@@ -100,16 +112,48 @@ export function embedding(engine: Engine, table: Tensor, ids: Tensor): Tensor {
     throw new Error(`embedding: the table must be a 2-D f32 or f16 tensor [V, D], got ${table}`);
   }
   if (ids.dtype !== 'i32' || ids.shape.length !== 1) throw new Error(`embedding: ids must be a 1-D i32 tensor, got ${ids}`);
+  const positions = ids.shape[0];
+  const out = engine.empty([positions, table.shape[1]], 'f32', 'embedding.out');
+  dispatchGather(engine, table, ids, out, 0, true);
+  return out;
+}
+
+/** One row block of a table: its rows are the table's rows [rowStart, rowStart + table.shape[0]). */
+export interface EmbeddingRowBlock {
+  readonly table: Tensor;
+  readonly rowStart: number;
+}
+
+/**
+ * out [T, D] = table[ids] for a table held as row blocks in row order (blocks [rows_b, D], f32 or
+ * packed f16, the first starting at row 0 and each where the previous ends). Ids outside every
+ * block give zero rows, as in embedding(). Forward only: split tables are frozen weights.
+ */
+export function embeddingRowBlocks(engine: Engine, blocks: readonly EmbeddingRowBlock[], ids: Tensor): Tensor {
+  if (blocks.length === 0) throw new Error('embeddingRowBlocks: the table has no row blocks.');
+  if (ids.dtype !== 'i32' || ids.shape.length !== 1) throw new Error(`embeddingRowBlocks: ids must be a 1-D i32 tensor, got ${ids}`);
+  const dim = blocks[0].table.shape[1];
+  let nextRow = 0;
+  for (const { table, rowStart } of blocks) {
+    if ((table.dtype !== 'f32' && table.dtype !== 'f16') || table.shape.length !== 2 || table.shape[1] !== dim) {
+      throw new Error(`embeddingRowBlocks: every block must be a 2-D f32 or f16 tensor [rows, ${dim}], got ${table}`);
+    }
+    if (rowStart !== nextRow) throw new Error(`embeddingRowBlocks: a block starts at row ${rowStart}, but the blocks before it end at row ${nextRow}; pass the blocks in row order without gaps.`);
+    nextRow += table.shape[0];
+  }
+  const out = engine.empty([ids.shape[0], dim], 'f32', 'embedding.out');
+  blocks.forEach(({ table, rowStart }, index) => dispatchGather(engine, table, ids, out, rowStart, index === 0));
+  return out;
+}
+
+function dispatchGather(engine: Engine, table: Tensor, ids: Tensor, out: Tensor, rowStart: number, zeroOutside: boolean): void {
   const [vocab, dim] = table.shape;
   const positions = ids.shape[0];
-  const out = engine.empty([positions, dim], 'f32', 'embedding.out');
-  const groups = Math.ceil((positions * dim) / WORKGROUP);
-  const [x, y] = fold(groups);
+  const [x, y] = fold(Math.ceil((positions * dim) / WORKGROUP));
   engine.dispatch(engine.pipeline(gatherShader(table.dtype === 'f16')), [table, ids, out], [x, y], {
-    params: new Uint32Array([positions, vocab, dim, x * WORKGROUP]),
+    params: new Uint32Array([positions, vocab, dim, x * WORKGROUP, rowStart, zeroOutside ? 1 : 0, 0, 0]),
     label: 'embedding',
   });
-  return out;
 }
 
 /** gradTable [V, D] f32: Σ over positions t with ids[t] = v of gradOut[t]. */
