@@ -14,6 +14,7 @@ import { deriveDimensions } from '../model/config.ts';
 import type { Revision } from '../model/revisions.ts';
 import type { TextDecoder } from '../model/text-decoder.ts';
 import type { MoondreamTokenizer } from '../model/tokenizer.ts';
+import { writeAdapterFile } from './adapter-export.ts';
 import { CheckpointDatasetMismatchError, type Checkpoint, type CheckpointStore, type CheckpointSummary, type MetricPoint } from './checkpoint-store.ts';
 import { samplesPerStep, totalOptimizerSteps, validateTrainingConfig, type TrainingConfig } from './config.ts';
 import { DataOrder } from './data-order.ts';
@@ -83,6 +84,7 @@ export class TrainingRun {
   private readonly zeros: Float32Array;
   private readonly imageTokens: number;
   private pauseRequested = false;
+  private running = false;
   private timing = { seconds: 0, tokens: 0, steps: 0 };
 
   private constructor(
@@ -160,18 +162,26 @@ export class TrainingRun {
 
   /** Trains until the last step or a pause; checkpoints on the way and when it stops. */
   async run(): Promise<'finished' | 'paused'> {
+    if (this.running) throw new Error(`Run "${this.runId}" is already training; pause it and wait for run() to return first.`);
+    this.running = true;
     this.pauseRequested = false;
-    const { checkpointInterval } = this.config;
-    while (!this.finished) {
-      if (this.pauseRequested) {
-        await this.save();
-        return 'paused';
+    try {
+      const { checkpointInterval } = this.config;
+      while (!this.finished) {
+        if (this.pauseRequested) {
+          await this.save();
+          return 'paused';
+        }
+        await this.trainStep();
+        // A failed save (e.g. CheckpointQuotaError) rejects here with the previous checkpoint
+        // intact; the run's state is consistent, so run() may simply be called again.
+        if (checkpointInterval > 0 && this.step % checkpointInterval === 0 && !this.finished) await this.save();
       }
-      await this.trainStep();
-      if (checkpointInterval > 0 && this.step % checkpointInterval === 0 && !this.finished) await this.save();
+      await this.save();
+      return 'finished';
+    } finally {
+      this.running = false;
     }
-    await this.save();
-    return 'finished';
   }
 
   /** One optimizer step over the next `batchSize × gradientAccumulation` samples. */
@@ -253,6 +263,14 @@ export class TrainingRun {
     const summary = await this.options.store.save(await this.checkpoint());
     this.options.onCheckpoint?.(summary);
     return summary;
+  }
+
+  /** The trained adapters as a safetensors file (LoRA runs; full fine-tuning changes the model's own weights). */
+  async exportAdapterFile(): Promise<Uint8Array> {
+    const { adapters } = this.parameters;
+    if (!adapters) throw new Error('This run fine-tunes every text weight, so there are no adapters to export; save the checkpoint instead.');
+    const { engine, revision } = this.options.model;
+    return writeAdapterFile({ config: adapters.config, revision: revision.id, adapters: await adapters.export(engine) });
   }
 
   /** Frees the optimizer state and gradient buffers and removes the adapters from the decoder. */

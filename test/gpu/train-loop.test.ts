@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/gpu/engine.ts';
 import { loadMoondream, type Moondream } from '../../src/model/moondream.ts';
 import { memoryModelFiles } from '../../src/model/model-source.ts';
+import { readAdapterFile } from '../../src/train/adapter-export.ts';
 import { CheckpointStore } from '../../src/train/checkpoint-store.ts';
 import { trainingConfig, type TrainingConfig } from '../../src/train/config.ts';
 import { evaluateSamples } from '../../src/train/evaluate.ts';
@@ -139,6 +140,9 @@ describe('TrainingRun on the tiny model', () => {
     expect(resumed.history).toEqual(expectedHistory);
     expect((await store.latest('interrupted'))!.step).toBe(4);
     expect(resumed.history.every((point) => point.gradientNorm! > 0)).toBe(true);
+    const exported = readAdapterFile(await resumed.exportAdapterFile());
+    expect(exported.config).toEqual({ rank: 4, alpha: 8, targets: ['attn.qkv', 'attn.proj', 'mlp.fc1', 'mlp.fc2'] });
+    expect([...exported.adapters.values()].flatMap(({ a, b }) => [a, b])).toEqual(expected);
     resumed.dispose();
   });
 
