@@ -28,9 +28,11 @@ function roundToF16(values: Float32Array): Float32Array {
 }
 
 describe('matmul', () => {
-  // Odd sizes: 1, 7, 33, 130 are not multiples of the 64×64×16 tiles.
+  // Odd sizes: 1, 7, 33, 130 are not multiples of the 128×64×16 (or, for M ≤ 4, 4×256×16) tiles.
   const shapes: [number, number, number][] = [
     [1, 1, 1],
+    [1, 300, 40], // M ≤ 4: the small-M tiling (4×256 tiles), several column tiles and K steps
+    [3, 7, 130],
     [7, 33, 5],
     [33, 7, 130],
     [130, 65, 17],

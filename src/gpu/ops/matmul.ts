@@ -8,6 +8,7 @@ import type { Tensor } from '../tensor.ts';
 import {
   DEFAULT_MATMUL_TILING,
   MATMUL_PARAMS_BYTES,
+  SMALL_M_MATMUL_TILING,
   matmulShader,
   matmulTileCols,
   matmulTileRows,
@@ -55,7 +56,7 @@ export interface MatmulCall {
   batchStrideA?: number;
   batchStrideB?: number;
   batchStrideC?: number;
-  /** Register/workgroup blocking; DEFAULT_MATMUL_TILING unless a benchmark says otherwise. */
+  /** Register/workgroup blocking; default: SMALL_M_MATMUL_TILING for M ≤ 4, else DEFAULT_MATMUL_TILING. */
   tiling?: MatmulTiling;
 }
 
@@ -138,7 +139,7 @@ export function recordMatmul(engine: Engine, call: MatmulCall): void {
   checkBindingSize(engine, call.b);
   checkBindingSize(engine, call.c);
   const weightFormat: MatmulWeightFormat = call.b.dtype === 'f16' ? 'f16' : 'f32';
-  const tiling = call.tiling ?? DEFAULT_MATMUL_TILING;
+  const tiling = call.tiling ?? (M <= 4 ? SMALL_M_MATMUL_TILING : DEFAULT_MATMUL_TILING);
   const pipeline = engine.pipeline(matmulShader(weightFormat, tiling), 'main', {
     TRANSPOSE_A: call.transposeA ? 1 : 0,
     TRANSPOSE_B: call.transposeB ? 1 : 0,

@@ -1,7 +1,7 @@
 // WGSL for the batched matmul C = op(A)·op(B) (+ bias) (+ C), op = identity or transpose.
 //
 // Tiling (MatmulTiling below; default 8×4 per invocation → 128×64 per workgroup): a workgroup
-// of 16×16 invocations (by default) computes a tile of C; each invocation owns a block of it held in
+// of 16×16 invocations (by default; see SMALL_M_MATMUL_TILING) computes a tile of C; each invocation owns a block of it held in
 // registers. The K dimension is walked in steps of tileK: both operands' slices are staged in
 // workgroup memory, laid out k-major as vec4s, so each k step loads (threadRows + threadCols)/4
 // vec4s and does threadRows·threadCols/4 vec4 FMAs. Global loads are arranged so that
@@ -13,32 +13,42 @@
 // are template arguments (they change declarations). Each combination is one cached pipeline.
 
 /**
- * How the output is tiled: each invocation of a side×side workgroup computes a threadRows ×
- * threadCols block in registers, so a workgroup covers (side·threadRows) × (side·threadCols)
- * of C; tileK is the depth staged in workgroup memory per step. threadRows and threadCols are
- * multiples of 4 (vec4 registers); both tiles' element counts must divide by side².
+ * How the output is tiled: each invocation of a workgroupRows × workgroupCols workgroup
+ * computes a threadRows × threadCols block in registers, so a workgroup covers
+ * (workgroupRows·threadRows) × (workgroupCols·threadCols) of C; tileK is the depth staged in
+ * workgroup memory per step. threadRows and threadCols are multiples of 4 (vec4 registers);
+ * both staged tiles' element counts must divide by the workgroup's invocation count.
  */
 export interface MatmulTiling {
   threadRows: number;
   threadCols: number;
   tileK: number;
-  /** Workgroup side (default 16: 256 invocations). */
-  workgroupSide?: number;
+  /** Invocations along the rows of C (default 16). */
+  workgroupRows?: number;
+  /** Invocations along the columns of C (default 16). */
+  workgroupCols?: number;
 }
 
 const DEFAULT_WORKGROUP_SIDE = 16;
 // 8×4 per invocation (128×64 per workgroup) measured fastest on SwiftShader among 4×4, 4×8,
 // 8×4, 8×8 with tileK 8/16/32 (512³ and 730×512·512×1536, same process, best of 3); it is also
 // a common register budget on GPUs (32 accumulators). 8×8 blocks in 8×8 workgroups were within
-// measurement noise of it on SwiftShader, with a quarter of the invocations per workgroup.
+// measurement noise of it on SwiftShader.
 export const DEFAULT_MATMUL_TILING: MatmulTiling = { threadRows: 8, threadCols: 4, tileK: 16 };
 
+/**
+ * For products with at most 4 rows (decoding one token: a matrix-vector product): a 4-row
+ * tile, so the default 128-row tile does not compute 127 rows of padding, and a wide row of
+ * 64 invocations that share each staged slice of A.
+ */
+export const SMALL_M_MATMUL_TILING: MatmulTiling = { threadRows: 4, threadCols: 4, tileK: 16, workgroupRows: 1, workgroupCols: 64 };
+
 export function matmulTileRows(tiling: MatmulTiling): number {
-  return (tiling.workgroupSide ?? DEFAULT_WORKGROUP_SIDE) * tiling.threadRows;
+  return (tiling.workgroupRows ?? DEFAULT_WORKGROUP_SIDE) * tiling.threadRows;
 }
 
 export function matmulTileCols(tiling: MatmulTiling): number {
-  return (tiling.workgroupSide ?? DEFAULT_WORKGROUP_SIDE) * tiling.threadCols;
+  return (tiling.workgroupCols ?? DEFAULT_WORKGROUP_SIDE) * tiling.threadCols;
 }
 
 /** The B operand's storage: plain f32, or packed f16 (two halves per u32, low half first). */
@@ -50,8 +60,12 @@ export const MATMUL_PARAMS_BYTES = 64;
 export function matmulShader(weightFormat: MatmulWeightFormat, tiling: MatmulTiling = DEFAULT_MATMUL_TILING): string {
   const tileM = matmulTileRows(tiling);
   const tileN = matmulTileCols(tiling);
-  const side = tiling.workgroupSide ?? DEFAULT_WORKGROUP_SIDE;
-  const threads = side * side;
+  const workgroupRows = tiling.workgroupRows ?? DEFAULT_WORKGROUP_SIDE;
+  const workgroupCols = tiling.workgroupCols ?? DEFAULT_WORKGROUP_SIDE;
+  const threads = workgroupRows * workgroupCols;
+  if ((tileM * tiling.tileK) % threads !== 0 || (tileN * tiling.tileK) % threads !== 0) {
+    throw new Error(`Matmul tiling ${JSON.stringify(tiling)}: staged tiles do not divide among ${threads} invocations`);
+  }
   const unrolled = unrolledBlock(tiling);
   const bDeclaration =
     weightFormat === 'f16'
@@ -134,7 +148,7 @@ fn storeFour(baseC: u32, row: u32, col: u32, values: vec4<f32>) {
   }
 }
 
-@compute @workgroup_size(${side}, ${side})
+@compute @workgroup_size(${workgroupCols}, ${workgroupRows})
 fn main(
   @builtin(workgroup_id) group: vec3u,
   @builtin(local_invocation_id) local: vec3u,
