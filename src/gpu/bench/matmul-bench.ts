@@ -42,10 +42,24 @@ function shapes(full: boolean): MatmulShape[] {
     withF16: true,
   });
   if (full) {
-    return [square(256), square(512), square(1024), linear(730, 2048, 6144, 'qkv'), linear(730, 2048, 8192, 'fc1')];
+    return [
+      square(256),
+      square(512),
+      square(1024),
+      linear(730, 2048, 6144, 'qkv'),
+      linear(730, 2048, 8192, 'fc1'),
+      linear(1, 2048, 8192, 'fc1 decode'),
+    ];
   }
-  // Quarter-width model shapes: same token count, K and N divided by 4.
-  return [square(256), square(512), linear(730, 512, 1536, 'qkv/4'), linear(730, 512, 2048, 'fc1/4')];
+  // Quarter-width model shapes: same token count, K and N divided by 4; one decode step
+  // (a single token: the matrix-vector case) at full width.
+  return [
+    square(256),
+    square(512),
+    linear(730, 512, 1536, 'qkv/4'),
+    linear(730, 512, 2048, 'fc1/4'),
+    linear(1, 2048, 2048, 'decode'),
+  ];
 }
 
 export async function benchMatmul(
