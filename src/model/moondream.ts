@@ -21,6 +21,8 @@ export interface LoadMoondreamOptions {
   readonly revisionId?: string;
   readonly precision?: WeightPrecision;
   readonly onProgress?: (progress: WeightsProgress) => void;
+  /** Per-tensor byte limit before a weight is split by rows; default the device's maxStorageBufferBindingSize. */
+  readonly maxBindingBytes?: number;
   /** For hub tokenizers. */
   readonly fetch?: typeof fetch;
 }
@@ -67,15 +69,7 @@ export class Moondream {
     readonly tokenizer: MoondreamTokenizer,
   ) {
     const { config } = revision;
-    const split = [...weights.parts].find(([name, parts]) => name.startsWith('model.text.') && parts.length > 1);
-    if (split) {
-      // The text decoder takes whole tensors (text-weights.ts); row blocks reach it only through linear().
-      throw new Error(
-        `${split[0]} is ${split[1].length} row blocks: it exceeds this GPU's storage binding size, which the text decoder does not support yet. ` +
-          'Load the weights as f16 (precision "f16" or "auto") to halve it, or use a GPU with a larger maxStorageBufferBindingSize.',
-      );
-    }
-    this.decoder = new TextDecoder(engine, textWeightsFrom(weights.tensors, config), config, { maskMode: revision.maskMode });
+    this.decoder = new TextDecoder(engine, textWeightsFrom(weights.byName(), config), config, { maskMode: revision.maskMode });
     this.cache = KVCache.forConfig(engine, config);
   }
 
@@ -174,6 +168,7 @@ export async function loadMoondream(engine: Engine, files: ModelFiles, options: 
   const weights = await loadWeights(engine, weightsFile.stream, source.revision, {
     precision: options.precision,
     onProgress: options.onProgress,
+    maxBindingBytes: options.maxBindingBytes,
     expectedByteLength: weightsFile.byteLength,
     sourceName: `${files.name}/model.safetensors`,
   });

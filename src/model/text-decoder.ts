@@ -10,11 +10,12 @@ import { add, crossEntropy, embedding, gelu, layerNorm, linear, selfAttention } 
 import type { Engine } from '../gpu/engine.ts';
 import type { LoraAdapters } from '../gpu/lora.ts';
 import type { AttentionMask } from '../gpu/ops/attention.ts';
+import { embeddingRowBlocks } from '../gpu/ops/embedding.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { deriveDimensions, type MoondreamConfig } from './config.ts';
 import type { KVCache } from './kv-cache.ts';
 import type { MaskMode } from './revisions.ts';
-import type { TextWeights } from './text-weights.ts';
+import { isSplit, linearWeightOf, type TextWeights } from './text-weights.ts';
 
 export interface TextDecoderOptions {
   /** 'prefix' (2025 revisions) or 'causal' (2024), spec §7. */
@@ -73,7 +74,11 @@ export class TextDecoder {
 
   private embedTokens(tape: Tape | null, ids: Int32Array): Tensor {
     const idTensor = this.engine.upload(ids, [ids.length], 'i32');
-    const out = embedding(this.engine, tape, this.weights.wte, idTensor);
+    const { wte } = this.weights;
+    // A split wte is frozen (namedTextParameters refuses to train it): a plain gather, nothing to record.
+    const out = isSplit(wte)
+      ? embeddingRowBlocks(this.engine, wte.parts.map((part) => ({ table: part.tensor, rowStart: part.rowStart })), idTensor)
+      : embedding(this.engine, tape, wte, idTensor);
     if (tape) {
       tape.save(idTensor);
       tape.release(idTensor);
@@ -112,12 +117,12 @@ export class TextDecoder {
       const name = `model.text.blocks.${index}`;
       const adapter = (layer: string) => this.lora?.get(`${name}.${layer}`);
       const a = layerNorm(engine, tape, hidden, block.ln.weight, block.ln.bias);
-      const qkv = linear(engine, tape, a, block.qkv.weight, block.qkv.bias, adapter('attn.qkv'));
+      const qkv = linear(engine, tape, a, linearWeightOf(block.qkv.weight), block.qkv.bias, adapter('attn.qkv'));
       const attended = selfAttention(engine, tape, qkv, attentionOptions, cache?.layers[index]);
-      const attentionOut = linear(engine, tape, attended, block.proj.weight, block.proj.bias, adapter('attn.proj'));
-      const up = linear(engine, tape, a, block.fc1.weight, block.fc1.bias, adapter('mlp.fc1'));
+      const attentionOut = linear(engine, tape, attended, linearWeightOf(block.proj.weight), block.proj.bias, adapter('attn.proj'));
+      const up = linear(engine, tape, a, linearWeightOf(block.fc1.weight), block.fc1.bias, adapter('mlp.fc1'));
       const activated = gelu(engine, tape, up);
-      const mlpOut = linear(engine, tape, activated, block.fc2.weight, block.fc2.bias, adapter('mlp.fc2'));
+      const mlpOut = linear(engine, tape, activated, linearWeightOf(block.fc2.weight), block.fc2.bias, adapter('mlp.fc2'));
       const withAttention = add(engine, tape, hidden, attentionOut);
       const next = add(engine, tape, withAttention, mlpOut);
       release(tape, a, qkv, attended, attentionOut, up, activated, mlpOut, withAttention);
@@ -133,7 +138,7 @@ export class TextDecoder {
   logits(tape: Tape | null, hidden: Tensor): Tensor {
     const { engine, weights } = this;
     const normed = layerNorm(engine, tape, hidden, weights.postLn.weight, weights.postLn.bias);
-    const logits = linear(engine, tape, normed, weights.lmHead.weight, weights.lmHead.bias);
+    const logits = linear(engine, tape, normed, linearWeightOf(weights.lmHead.weight), weights.lmHead.bias);
     release(tape, normed);
     return logits;
   }

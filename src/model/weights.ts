@@ -11,10 +11,11 @@
 // weight [out, in] becomes parts [rows_i, in] covering output features [rowStart, rowStart + rows);
 // linearForward (weights-linear.ts) runs one matmul per part into the matching output columns,
 // and linearWeight() hands the parts to matmul-linear.ts's linear() as an array. wte split by rows
-// covers token ids [rowStart, rowStart + rows). The text decoder (text-weights.ts) takes whole
-// tensors only, so Moondream refuses split text weights with an explanation.
+// covers token ids [rowStart, rowStart + rows). The text decoder takes split weights as
+// SplitWeights (byName(), text-weights.ts): Linears through linear()'s row blocks, wte through
+// embeddingRowBlocks.
 import type { Engine } from '../gpu/engine.ts';
-import type { Tensor } from '../gpu/tensor.ts';
+import type { DType, Tensor } from '../gpu/tensor.ts';
 import type { StreamProgress } from './safetensors-stream.ts';
 import type { Revision } from './revisions.ts';
 import { streamWeights } from './weight-stream.ts';
@@ -56,6 +57,13 @@ export interface WeightPart {
   readonly rows: number;
 }
 
+/** A weight split by rows: its whole shape and dtype, and its row blocks in order. */
+export interface SplitWeight {
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+  readonly parts: readonly WeightPart[];
+}
+
 export class ModelWeights {
   /**
    * Canonical name → tensor for every weight held in one piece. A split weight is absent here;
@@ -89,6 +97,21 @@ export class ModelWeights {
   linearWeight(name: string): Tensor | readonly Tensor[] {
     const parts = this.rowParts(name);
     return parts.length === 1 ? parts[0].tensor : parts.map((part) => part.tensor);
+  }
+
+  /** Canonical name → the tensor of a whole weight, or the SplitWeight of one split by rows. */
+  byName(): Map<string, Tensor | SplitWeight> {
+    const out = new Map<string, Tensor | SplitWeight>();
+    for (const [name, parts] of this.parts) {
+      if (parts.length === 1) {
+        out.set(name, parts[0].tensor);
+      } else {
+        const [first] = parts;
+        const rows = parts.reduce((total, part) => total + part.rows, 0);
+        out.set(name, { shape: [rows, ...first.tensor.shape.slice(1)], dtype: first.tensor.dtype, parts });
+      }
+    }
+    return out;
   }
 
   has(name: string): boolean {
