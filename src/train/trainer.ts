@@ -7,7 +7,7 @@
 import { Tape } from '../gpu/autograd.ts';
 import type { Engine } from '../gpu/engine.ts';
 import { adamwStep, createAdamWState, type AdamWState } from '../gpu/ops/adamw.ts';
-import { clipGradNorm } from '../gpu/ops/clip.ts';
+import { clipGradNorm, scaleInPlace } from '../gpu/ops/clip.ts';
 import { accumulate } from '../gpu/ops/elementwise.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { deriveDimensions } from '../model/config.ts';
@@ -81,7 +81,8 @@ export class TrainingRun {
   private readonly optimizer: AdamWState;
   /** Gradient sums of a step, allocated once (ordered like the parameters). */
   private readonly gradients: Tensor[];
-  private readonly zeros: Float32Array;
+  /** [1] holding 0: gradient sums are cleared by scaling in place on the GPU, so no host buffer the size of the largest weight is needed. */
+  private readonly zero: Tensor;
   private readonly imageTokens: number;
   private pauseRequested = false;
   private running = false;
@@ -105,7 +106,7 @@ export class TrainingRun {
     this.parameters = createTrainableParameters(engine, decoder, config, () => random.nextFloat());
     this.optimizer = createAdamWState(engine, this.parameters.tensors);
     this.gradients = this.parameters.tensors.map((tensor) => engine.keep(engine.zeros(tensor.shape, 'f32', `grad sum ${tensor.label}`)));
-    this.zeros = new Float32Array(Math.max(...this.parameters.tensors.map((tensor) => tensor.size)));
+    this.zero = engine.keep(engine.upload(Float32Array.of(0), [1], 'f32', 'zero'));
   }
 
   /** A new run: fresh adapters (seeded), zero moments, the data order at its start. */
@@ -192,7 +193,7 @@ export class TrainingRun {
     const { tensors } = this.parameters;
     const batch = this.order.nextBatch(samplesPerStep(this.config));
     const learningRate = learningRateForStep(this.step, this.totalSteps, this.config.learningRate, this.config.warmupFraction);
-    this.gradients.forEach((gradient) => engine.write(gradient, this.zeros.subarray(0, gradient.size)));
+    for (const gradient of this.gradients) scaleInPlace(engine, gradient, this.zero);
 
     const losses: Tensor[] = [];
     let tokens = 0;
@@ -275,7 +276,7 @@ export class TrainingRun {
 
   /** Frees the optimizer state and gradient buffers and removes the adapters from the decoder. */
   dispose(): void {
-    for (const tensor of [...this.gradients, ...this.optimizer.firstMoments, ...this.optimizer.secondMoments]) tensor.dispose();
+    for (const tensor of [...this.gradients, ...this.optimizer.firstMoments, ...this.optimizer.secondMoments, this.zero]) tensor.dispose();
     this.parameters.dispose();
   }
 

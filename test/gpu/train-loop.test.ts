@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/gpu/engine.ts';
 import { loadMoondream, type Moondream } from '../../src/model/moondream.ts';
 import { memoryModelFiles } from '../../src/model/model-source.ts';
+import { namedTextParameters } from '../../src/model/text-weights.ts';
 import { readAdapterFile } from '../../src/train/adapter-export.ts';
 import { CheckpointStore } from '../../src/train/checkpoint-store.ts';
 import { trainingConfig, type TrainingConfig } from '../../src/train/config.ts';
@@ -114,15 +115,20 @@ describe('TrainingRun on the tiny model', () => {
   it('paused, checkpointed and resumed in a new run, ends with bit-identical adapters', { timeout: 400_000 }, async () => {
     // Clipping on here, so the resumed run must also reproduce the clipped steps.
     const config = trainingConfig({ ...CONFIG, gradientClip: 0.5 });
-    const uninterrupted = TrainingRun.start(options({ runId: 'straight' }), config);
+    const saved: number[] = [];
+    const uninterrupted = TrainingRun.start(options({ runId: 'straight', onCheckpoint: (s) => saved.push(s.step) }), trainingConfig({ ...config, checkpointInterval: 1 }));
     expect(await uninterrupted.run()).toBe('finished');
+    expect(saved).toEqual([1, 2, 3, 4]); // every step, the last one once
+    expect((await store.list('straight')).map((s) => s.step)).toEqual([4]); // older ones replaced
     const expected = await adapterValues(uninterrupted);
     const expectedHistory = uninterrupted.history;
     uninterrupted.dispose();
 
     let first: TrainingRun | undefined;
     first = TrainingRun.start(options({ runId: 'interrupted', onProgress: (p) => p.step === 2 && first!.pause() }), config);
-    expect(await first.run()).toBe('paused');
+    const running = first.run();
+    await expect(first.run()).rejects.toThrow(/already training/);
+    expect(await running).toBe('paused');
     expect(first.step).toBe(2);
     first.dispose(); // as a page reload would
 
@@ -202,7 +208,10 @@ describe('TrainingRun, full fine-tuning of the tiny text model', () => {
     const store = await CheckpointStore.open('train-loop-full-test');
     const samples = SAMPLES.slice(0, 3);
     const config = trainingConfig({ ...CONFIG, fullFineTune: true, learningRate: 1e-3 });
-    const weightsOf = async (model: Moondream) => Promise.all([model.decoder.weights.wte, model.decoder.weights.lmHead.weight, model.decoder.weights.blocks[1].fc2.weight].map((t) => engine.readFloat(t)));
+    const weightsOf = async (model: Moondream) => {
+      const named = new Map(namedTextParameters(model.decoder.weights));
+      return Promise.all(['model.text.wte', 'model.text.lm_head.weight', 'model.text.blocks.1.mlp.fc2.weight'].map((name) => engine.readFloat(named.get(name)!)));
+    };
     const runOptions = (model: Moondream, runId: string): TrainingRunOptions => ({ runId, model, samples, features, datasetFingerprint: 'fp-full', store });
 
     const straightModel = await fresh(engine);
