@@ -4,8 +4,9 @@ import { testEngine } from './gpu-context.ts';
 import { randomFloats } from './random.ts';
 
 describe('reductions', () => {
-  // 1, 7, 130 fit one workgroup's first pass; 70_001 makes every stage-1 workgroup stride.
-  for (const count of [1, 7, 130, 70_001]) {
+  // 1, 7, 130 fit one workgroup's first pass; 70_001 uses 18 stage-1 workgroups that each
+  // stride; 1_200_000 hits the cap of 256 partials.
+  for (const count of [1, 7, 130, 70_001, 1_200_000]) {
     it(`sum and sum of squares match float64 (${count} elements)`, async () => {
       const engine = await testEngine();
       const values = randomFloats(count, count);
@@ -26,10 +27,19 @@ describe('reductions', () => {
   it('reduces a list of tensors in one final pass (exact on small integers)', async () => {
     const engine = await testEngine();
     const out = engine.scope(() =>
-      reduceAll(engine, [engine.upload([1, 2, 3], [3]), engine.upload([-4], [1]), engine.upload(new Float32Array(1000).fill(0.5), [1000])], true),
+      reduceAll(
+        engine,
+        [
+          engine.upload([1, 2, 3], [3]),
+          engine.upload(new Float32Array(10_000).fill(2), [10_000]), // 3 partials: offsets must chain
+          engine.upload([-4], [1]),
+          engine.upload(new Float32Array(1000).fill(0.5), [1000]),
+        ],
+        true,
+      ),
     );
-    // 1 + 4 + 9 + 16 + 1000·0.25 = 280.
-    expect((await engine.readFloat(out))[0]).toBe(280);
+    // 1 + 4 + 9 + 10000·4 + 16 + 1000·0.25 = 40280.
+    expect((await engine.readFloat(out))[0]).toBe(40280);
     out.dispose();
   });
 });

@@ -4,7 +4,7 @@
 // and replayed.
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
-import { REDUCE_PARTIALS, reduceFinal, reducePartials } from './reduce.ts';
+import { reduceAll } from './reduce.ts';
 
 const WORKGROUP = 256;
 
@@ -51,9 +51,7 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
 export function clipGradNorm(engine: Engine, grads: readonly Tensor[], maxNorm: number): { norm: Tensor; scale: Tensor } {
   if (!(maxNorm > 0)) throw new Error(`clipGradNorm: maxNorm must be positive, got ${maxNorm}`);
   for (const grad of grads) if (grad.dtype !== 'f32') throw new Error(`clipGradNorm: gradients must be f32, got ${grad}`);
-  const partials = engine.empty([Math.max(1, grads.length) * REDUCE_PARTIALS], 'f32', 'clip.partials');
-  grads.forEach((grad, index) => reducePartials(engine, grad, partials, index * REDUCE_PARTIALS, true));
-  const total = reduceFinal(engine, partials, grads.length * REDUCE_PARTIALS);
+  const total = reduceAll(engine, grads, true);
   const norm = engine.empty([1], 'f32', 'clip.norm');
   const scale = engine.empty([1], 'f32', 'clip.scale');
   engine.dispatch(engine.pipeline(CLIP_SCALE_SHADER), [total, norm, scale], [1], {
@@ -61,7 +59,6 @@ export function clipGradNorm(engine: Engine, grads: readonly Tensor[], maxNorm: 
     label: 'clip.scale',
   });
   for (const grad of grads) scaleInPlace(engine, grad, scale);
-  partials.dispose();
   total.dispose();
   return { norm, scale };
 }

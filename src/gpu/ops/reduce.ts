@@ -8,8 +8,19 @@ import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
 
 const WORKGROUP = 256;
-/** Partials per tensor (workgroups of stage 1). */
+/** At most this many partials per tensor (workgroups of stage 1). */
 export const REDUCE_PARTIALS = 256;
+/**
+ * Elements each stage-1 invocation sums before the workgroup tree, at least. Small tensors get
+ * one workgroup instead of REDUCE_PARTIALS mostly idle ones: on CPU-emulated GPUs each
+ * workgroup barrier is costly, and a LoRA step reduces dozens of small gradients.
+ */
+const ELEMENTS_PER_INVOCATION = 16;
+
+/** Stage-1 workgroups (and so partials) used for a tensor of `count` elements. */
+export function partialCount(count: number): number {
+  return Math.min(REDUCE_PARTIALS, Math.max(1, Math.ceil(count / (WORKGROUP * ELEMENTS_PER_INVOCATION))));
+}
 
 /**
  * Stage 1. Workgroup w sums elements w·WORKGROUP + lane + k·(groups·WORKGROUP) (squared when
@@ -71,18 +82,19 @@ fn main(@builtin(local_invocation_index) lane: u32) {
 
 /**
  * Writes the stage-1 partial sums (of squares, when `square`) of x into
- * partials[offset .. offset + REDUCE_PARTIALS); slots it does not need are set to 0.
+ * partials[offset .. offset + partialCount(x.size)) and returns that count.
  */
-export function reducePartials(engine: Engine, x: Tensor, partials: Tensor, offset: number, square: boolean): void {
+export function reducePartials(engine: Engine, x: Tensor, partials: Tensor, offset: number, square: boolean): number {
   if (x.dtype !== 'f32') throw new Error(`reduce: expected an f32 tensor, got ${x}`);
-  if (partials.dtype !== 'f32' || offset + REDUCE_PARTIALS > partials.size) {
-    throw new Error(`reduce: partials ${partials} has no room for ${REDUCE_PARTIALS} values at offset ${offset}`);
+  const groups = partialCount(x.size);
+  if (partials.dtype !== 'f32' || offset + groups > partials.size) {
+    throw new Error(`reduce: partials ${partials} has no room for ${groups} values at offset ${offset}`);
   }
-  // Always REDUCE_PARTIALS workgroups, so every slot is written (empty shares write 0).
-  engine.dispatch(engine.pipeline(REDUCE_PARTIALS_SHADER, 'main', { SQUARE: square ? 1 : 0 }), [x, partials], [REDUCE_PARTIALS], {
+  engine.dispatch(engine.pipeline(REDUCE_PARTIALS_SHADER, 'main', { SQUARE: square ? 1 : 0 }), [x, partials], [groups], {
     params: new Uint32Array([x.size, offset]),
     label: square ? 'sumOfSquares.partials' : 'sum.partials',
   });
+  return groups;
 }
 
 /** out [1] = Σ partials[0..count). */
@@ -104,9 +116,11 @@ export function sumOfSquares(engine: Engine, x: Tensor): Tensor {
 
 /** Σ over every element of every tensor (squared when `square`), as a [1] tensor. */
 export function reduceAll(engine: Engine, tensors: readonly Tensor[], square: boolean): Tensor {
-  const partials = engine.empty([Math.max(1, tensors.length) * REDUCE_PARTIALS], 'f32', 'reduce.partials');
-  tensors.forEach((tensor, index) => reducePartials(engine, tensor, partials, index * REDUCE_PARTIALS, square));
-  const out = reduceFinal(engine, partials, tensors.length * REDUCE_PARTIALS);
+  const total = tensors.reduce((count, tensor) => count + partialCount(tensor.size), 0);
+  const partials = engine.empty([Math.max(1, total)], 'f32', 'reduce.partials');
+  let offset = 0;
+  for (const tensor of tensors) offset += reducePartials(engine, tensor, partials, offset, square);
+  const out = reduceFinal(engine, partials, offset);
   partials.dispose();
   return out;
 }
