@@ -1,11 +1,25 @@
 // The worker's one session: holds the loaded dataset's source so the page can browse images
 // and rebuild questions without sending the upload again. Runs in a dedicated worker (so the
-// page never freezes while a zip is parsed); the engine will later run here too.
+// page never freezes while a zip is parsed); the model, evaluation and training run here too
+// (model-session.ts).
 import { transfer } from 'comlink';
 import { buildQuestion, loadDataset, readImageBytes } from '../src/dataset/load.ts';
-import { acquireBrowserDevice } from '../src/gpu/device.ts';
+import { acquireBrowserDevice, type GpuContext } from '../src/gpu/device.ts';
 import type { CountingDataset, DatasetSource, LoadProgress, QuestionTemplate, SourceFile } from '../src/dataset/types.ts';
-import type { TrainerSessionApi, UploadSource, WebGpuReport } from './session-api.ts';
+import { ModelSession } from './model-session.ts';
+import type {
+  EvaluationResult,
+  ModelLoadProgress,
+  ModelSource,
+  ModelSummary,
+  ResumeOffer,
+  TrainerSessionApi,
+  TrainingOutcome,
+  TrainingSettings,
+  TrainingUpdate,
+  UploadSource,
+  WebGpuReport,
+} from './session-api.ts';
 
 /** Progress messages cross a thread; a few per second are plenty for a progress bar. */
 const PROGRESS_INTERVAL_MS = 50;
@@ -55,9 +69,9 @@ function throttled(onProgress: (progress: LoadProgress) => void): (progress: Loa
   };
 }
 
-async function probeWebGpu(): Promise<WebGpuReport> {
+async function probeWebGpu(gpu: Promise<GpuContext>): Promise<WebGpuReport> {
   try {
-    const context = await acquireBrowserDevice();
+    const context = await gpu;
     const { limits } = context.device;
     return {
       available: true,
@@ -78,6 +92,12 @@ export class TrainerSession implements TrainerSessionApi {
   private source: DatasetSource | undefined;
   private dataset: CountingDataset | undefined;
   private webgpu: Promise<WebGpuReport> | undefined;
+  /** One device per worker, shared by the WebGPU report and the engine. */
+  private gpu: Promise<GpuContext> | undefined;
+  private readonly model = new ModelSession(
+    () => this.device(),
+    () => (this.source && this.dataset ? { source: this.source, dataset: this.dataset } : undefined),
+  );
   /** Counts loads: when two overlap, the one asked for last is kept, as the page keeps it. */
   private loadNumber = 0;
 
@@ -92,6 +112,7 @@ export class TrainerSession implements TrainerSessionApi {
     if (thisLoad === this.loadNumber) {
       this.source = source;
       this.dataset = dataset;
+      this.model.datasetChanged();
     }
     return dataset;
   }
@@ -116,7 +137,46 @@ export class TrainerSession implements TrainerSessionApi {
 
   webgpuReport(): Promise<WebGpuReport> {
     // One probe per worker: the device it opens stays with the worker for the engine.
-    this.webgpu ??= probeWebGpu();
+    this.webgpu ??= probeWebGpu(this.device());
     return this.webgpu;
+  }
+
+  private device(): Promise<GpuContext> {
+    this.gpu ??= acquireBrowserDevice();
+    // A failed request may be retried by the next call (e.g. after closing other GPU tabs).
+    this.gpu.catch(() => (this.gpu = undefined));
+    return this.gpu;
+  }
+
+  loadModel(source: ModelSource, onProgress?: (progress: ModelLoadProgress) => void): Promise<ModelSummary> {
+    return this.model.loadModel(source, onProgress);
+  }
+
+  evaluate(split: string, limit: number | undefined, maxTokens: number, onProgress?: (done: number, total: number) => void): Promise<EvaluationResult> {
+    return this.model.evaluate(split, limit, maxTokens, onProgress);
+  }
+
+  findCheckpoint(): Promise<ResumeOffer | null> {
+    return this.model.findCheckpoint();
+  }
+
+  startTraining(settings: TrainingSettings, onProgress?: (update: TrainingUpdate) => void): Promise<TrainingOutcome> {
+    return this.model.startTraining(settings, onProgress);
+  }
+
+  resumeTraining(onProgress?: (update: TrainingUpdate) => void): Promise<TrainingOutcome> {
+    return this.model.resumeTraining(onProgress);
+  }
+
+  pauseTraining(): Promise<void> {
+    return this.model.pauseTraining();
+  }
+
+  exportAdapter(): Promise<Uint8Array> {
+    return this.model.exportAdapter();
+  }
+
+  watchDevice(listener: (message: string) => void): Promise<void> {
+    return this.model.watchDevice(listener);
   }
 }
