@@ -1,0 +1,214 @@
+// Page state for step 3: the model, the two accuracy measurements, and the training run. The
+// worker does all the work; this store asks, records what comes back, and turns failures into
+// messages. A failure never clears what is already done (results, curve, checkpoints).
+import { proxy } from 'comlink';
+import type {
+  EvaluationResult,
+  ModelLoadProgress,
+  ModelSource,
+  ModelSummary,
+  ResumeOffer,
+  TrainingSettings,
+  TrainingUpdate,
+} from '../../workers/session-api.ts';
+import { onWorkerCrash, trainerSession } from './session-client.ts';
+
+export type ModelState = 'none' | 'loading' | 'ready' | 'failed';
+export type TrainingState = 'idle' | 'training' | 'pausing' | 'paused' | 'finished' | 'failed';
+export type Measurement = 'before' | 'after';
+
+/** Served from public/demo-model/ next to the page. */
+export const DEMO_MODEL_PATH = './demo-model/';
+export const DEFAULT_HUB_MODEL = 'vikhyatk/moondream2@2025-06-21';
+
+export const DEFAULT_SETTINGS: TrainingSettings = {
+  fullFineTune: false,
+  loraRank: 8,
+  loraAlpha: 16,
+  learningRate: 1e-4,
+  epochs: 3,
+  batchSize: 1,
+  gradientAccumulation: 8,
+  evalMaxTokens: 32,
+};
+
+class ModelStore {
+  state = $state<ModelState>('none');
+  progress = $state.raw<ModelLoadProgress | undefined>();
+  summary = $state.raw<ModelSummary | undefined>();
+  failure = $state<string | undefined>();
+  /** What was asked to load, for the status line. */
+  sourceName = $state('');
+
+  evaluating = $state<Measurement | undefined>();
+  evaluationProgress = $state<{ done: number; total: number } | undefined>();
+  results = $state.raw<Partial<Record<Measurement, EvaluationResult>>>({});
+  evaluationFailure = $state<string | undefined>();
+
+  training = $state<TrainingState>('idle');
+  update = $state.raw<TrainingUpdate | undefined>();
+  losses = $state.raw<{ step: number; loss: number }[]>([]);
+  trainingFailure = $state<string | undefined>();
+  /** A stored checkpoint for this dataset and model, offered after a load or reload. */
+  resumeOffer = $state.raw<ResumeOffer | undefined>();
+  /** Set once the GPU device is lost: nothing more can run until a reload. */
+  deviceLost = $state<string | undefined>();
+
+  private loadNumber = 0;
+  private watching = false;
+
+  constructor() {
+    onWorkerCrash((message) => {
+      // A new worker has no model: it must be loaded again. Checkpoints stay in IndexedDB.
+      this.loadNumber++;
+      if (this.state !== 'none') {
+        this.state = 'failed';
+        this.failure = `${message} Load the model again; saved training checkpoints are kept.`;
+      }
+      this.summary = undefined;
+      this.evaluating = undefined;
+      if (this.training === 'training' || this.training === 'pausing') this.training = 'paused';
+      this.watching = false;
+    });
+  }
+
+  get busy(): boolean {
+    return this.state === 'loading' || this.evaluating !== undefined || this.training === 'training' || this.training === 'pausing';
+  }
+
+  async load(source: ModelSource, name: string): Promise<void> {
+    const thisLoad = ++this.loadNumber;
+    this.state = 'loading';
+    this.sourceName = name;
+    this.progress = undefined;
+    this.failure = undefined;
+    this.summary = undefined;
+    this.results = {};
+    this.losses = [];
+    this.update = undefined;
+    this.training = 'idle';
+    this.resumeOffer = undefined;
+    this.watchDevice();
+    const onProgress = proxy((progress: ModelLoadProgress) => {
+      if (thisLoad === this.loadNumber) this.progress = progress;
+    });
+    try {
+      const summary = await trainerSession().loadModel(source, onProgress);
+      if (thisLoad !== this.loadNumber) return;
+      this.summary = summary;
+      this.state = 'ready';
+      await this.checkForCheckpoint();
+    } catch (error) {
+      if (thisLoad !== this.loadNumber) return;
+      this.failure = messageOf(error);
+      this.state = 'failed';
+    }
+  }
+
+  loadDemo(): Promise<void> {
+    // Absolute, because the worker resolves relative URLs against its own script's location.
+    return this.load({ kind: 'demo', baseUrl: new URL(DEMO_MODEL_PATH, document.baseURI).href }, 'demo model');
+  }
+
+  /** Looks for a checkpoint of the loaded dataset and model (after a model load, or a dataset change). */
+  async checkForCheckpoint(): Promise<void> {
+    if (this.state !== 'ready') return;
+    try {
+      const offer = await trainerSession().findCheckpoint();
+      this.resumeOffer = offer ?? undefined;
+      if (offer && this.losses.length === 0) {
+        this.losses = offer.losses;
+        this.training = offer.step >= offer.totalSteps ? 'finished' : 'paused';
+        this.update = undefined;
+      }
+    } catch (error) {
+      this.trainingFailure = `Could not look for saved checkpoints: ${messageOf(error)}`;
+    }
+  }
+
+  async evaluate(which: Measurement, limit: number | undefined, maxTokens: number): Promise<void> {
+    this.evaluating = which;
+    this.evaluationProgress = undefined;
+    this.evaluationFailure = undefined;
+    const onProgress = proxy((done: number, total: number) => {
+      this.evaluationProgress = { done, total };
+    });
+    try {
+      const result = await trainerSession().evaluate('test', limit, maxTokens, onProgress);
+      this.results = { ...this.results, [which]: result };
+    } catch (error) {
+      this.evaluationFailure = messageOf(error);
+    } finally {
+      this.evaluating = undefined;
+    }
+  }
+
+  async startTraining(settings: TrainingSettings): Promise<void> {
+    this.losses = [];
+    this.update = undefined;
+    this.resumeOffer = undefined;
+    await this.train(() => trainerSession().startTraining(settings, this.progressProxy()));
+  }
+
+  async resumeTraining(): Promise<void> {
+    await this.train(() => trainerSession().resumeTraining(this.progressProxy()));
+  }
+
+  async pauseTraining(): Promise<void> {
+    if (this.training !== 'training') return;
+    this.training = 'pausing';
+    await trainerSession().pauseTraining();
+  }
+
+  /** The adapter as a file download (a Blob URL clicked once). */
+  async downloadAdapter(): Promise<void> {
+    try {
+      const bytes = await trainerSession().exportAdapter();
+      const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
+      const link = document.createElement('a');
+      link.href = url;
+      link.download = `moontune-adapter-${this.summary?.revision.replace(/[^\w.-]+/g, '_') ?? 'model'}.safetensors`;
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    } catch (error) {
+      this.trainingFailure = messageOf(error);
+    }
+  }
+
+  private progressProxy() {
+    return proxy((update: TrainingUpdate) => {
+      this.update = update;
+      this.losses = [...this.losses.filter((point) => point.step < update.step), { step: update.step, loss: update.loss }];
+    });
+  }
+
+  private async train(call: () => Promise<'finished' | 'paused'>): Promise<void> {
+    this.training = 'training';
+    this.trainingFailure = undefined;
+    try {
+      this.training = await call();
+      if (this.training === 'paused') await this.checkForCheckpoint();
+      else this.resumeOffer = undefined;
+    } catch (error) {
+      this.trainingFailure = `${messageOf(error)} Steps already saved in a checkpoint are kept: resume to continue from them.`;
+      this.training = 'failed';
+      await this.checkForCheckpoint();
+    }
+  }
+
+  private watchDevice(): void {
+    if (this.watching) return;
+    this.watching = true;
+    void trainerSession().watchDevice(
+      proxy((message: string) => {
+        this.deviceLost = message;
+      }),
+    );
+  }
+}
+
+function messageOf(error: unknown): string {
+  return (error as Error)?.message ?? String(error);
+}
+
+export const modelStore = new ModelStore();
