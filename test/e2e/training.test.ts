@@ -1,0 +1,184 @@
+// Step 3 in headless Chromium (WebGPU on SwiftShader): the demo model loads in the page's worker,
+// accuracy is measured on 2 test images, training runs a few steps with a live loss and step
+// count, a reload finds the checkpoint and resume continues at the saved step, and the adapter
+// downloads as a safetensors file. A truncated model file gives a clear error and the page keeps
+// working. Kept short: 2 test images, 4 train images of one step each.
+import { existsSync, readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { DIST_DIR, launchChromium, openPage, serveDist, type ServedPage } from './browser.ts';
+import { waitForDataset } from './page-report.ts';
+
+const DEMO_DATASET = 'coins.coco.zip';
+const DEMO_MODEL_DIR = `${DIST_DIR}/demo-model`;
+/** A broken model: the tiny fixture's weights cut in half (test/fixtures/moondream-tiny). */
+const FIXTURE_DIR = 'test/fixtures/moondream-tiny';
+const TRAIN_IMAGES = 4;
+/** Step 1 can take a while on SwiftShader: the vision encoder runs once per image first. */
+const STEP_TIMEOUT_MS = 150_000;
+
+let served: ServedPage;
+let browser: Browser;
+
+beforeAll(async () => {
+  served = await serveDist();
+  browser = await launchChromium();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await served?.stop();
+});
+
+async function loadModelFromPicker(page: Page, files: { name: string; buffer: Buffer }[]): Promise<void> {
+  await page.getByTestId('model-kind-files').check();
+  await page.getByTestId('model-files-input').setInputFiles(files.map((file) => ({ ...file, mimeType: 'application/octet-stream' })));
+  await page.getByTestId('model-load-button').click();
+}
+
+async function waitForModel(page: Page, state: 'ready' | 'failed'): Promise<void> {
+  await page.waitForSelector(`[data-testid=model-status][data-state=${state}]`, { timeout: 120_000 });
+}
+
+async function loadDemoModel(page: Page): Promise<void> {
+  await page.waitForSelector('[data-testid=webgpu-status][data-state=available]', { timeout: 60_000 });
+  await page.getByTestId('model-kind-demo').check();
+  await page.getByTestId('model-load-button').click();
+  await waitForModel(page, 'ready');
+}
+
+async function numberOf(page: Page, testId: string): Promise<number> {
+  return Number(await page.getByTestId(testId).first().textContent());
+}
+
+describe('a broken model file', () => {
+  test('a truncated model.safetensors gives a clear error and the page keeps working', async () => {
+    const { page, pageErrors } = await openPage(browser, served.url);
+    await waitForDataset(page, DEMO_DATASET);
+    await page.waitForSelector('[data-testid=webgpu-status][data-state=available]', { timeout: 60_000 });
+    const weights = readFileSync(`${FIXTURE_DIR}/model.safetensors`);
+    await loadModelFromPicker(page, [
+      { name: 'config.json', buffer: readFileSync(`${FIXTURE_DIR}/config.json`) },
+      { name: 'model.safetensors', buffer: weights.subarray(0, weights.length >> 1) },
+    ]);
+    await waitForModel(page, 'failed');
+    const message = await page.getByTestId('model-failure').textContent();
+    // It names the file and says it ended early (the header promises more bytes than arrived).
+    expect(message).toMatch(/model\.safetensors/);
+    expect(message).toMatch(/truncat|ended|short|bytes/i);
+    // The page still works: the dataset report is there and the chooser accepts another load.
+    expect(await page.getByTestId('report').count()).toBe(1);
+    expect(await page.getByTestId('model-load-button').isEnabled()).toBe(true);
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  });
+});
+
+describe('measure, train, reload and resume, download on the demo model', () => {
+  let page: Page;
+  let pageErrors: string[];
+  let pausedAt = 0;
+
+  beforeAll(async () => {
+    if (!existsSync(`${DEMO_MODEL_DIR}/model.safetensors`)) {
+      throw new Error(`${DEMO_MODEL_DIR}/model.safetensors is missing: the build copies the demo model from public/demo-model/.`);
+    }
+    ({ page, pageErrors } = await openPage(browser, served.url));
+    await waitForDataset(page, DEMO_DATASET);
+  });
+
+  afterAll(() => page?.close());
+
+  test('the demo model loads in the page and says what it is', async () => {
+    await loadDemoModel(page);
+    expect(await page.getByTestId('model-summary').textContent()).toMatch(/parameters/);
+    expect(await page.getByTestId('demo-model-note').textContent()).toMatch(/untrained/);
+  });
+
+  test('measuring 2 test images shows exact match equal to the answers shown', async () => {
+    await page.getByTestId('evaluate-before-limit').fill('2');
+    await page.getByTestId('evaluate-before-button').click();
+    const evaluation = page.getByTestId('evaluation-before');
+    await evaluation.waitFor({ timeout: 120_000 });
+    const fraction = Number(await evaluation.getByTestId('exact-match').getAttribute('data-value'));
+    const matches = Number(await evaluation.getByTestId('exact-matches').textContent());
+    const samples = Number(await evaluation.getByTestId('evaluated-samples').textContent());
+    expect(samples).toBe(2);
+    expect(fraction).toBeGreaterThanOrEqual(0);
+    expect(fraction).toBeLessThanOrEqual(1);
+    expect(fraction).toBe(matches / samples);
+    // Recount from the table: an answer matches when it equals the expected answer after trim.
+    const expected = await evaluation.getByTestId('row-expected').allTextContents();
+    const answers = await evaluation.getByTestId('row-answer').allTextContents();
+    const exact = await evaluation.getByTestId('row-exact').allTextContents();
+    expect(expected).toHaveLength(2);
+    const recounted = answers.map((answer, index) => answer.trim() === expected[index].trim());
+    expect(exact).toEqual(recounted.map((match) => (match ? 'yes' : 'no')));
+    expect(recounted.filter(Boolean).length).toBe(matches);
+    expect(expected.every((answer) => answer.startsWith('{'))).toBe(true); // the dataset's JSON counts
+  });
+
+  test('training shows a loss and an advancing step count, and pauses with a checkpoint', async () => {
+    await page.getByTestId('setting-epochs').fill('1');
+    await page.getByTestId('setting-batch').fill('1');
+    await page.getByTestId('setting-accumulation').fill('1');
+    await page.getByTestId('setting-train-limit').fill(String(TRAIN_IMAGES));
+    await page.getByTestId('train-button').click();
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid=train-step]')?.textContent) >= 1, null, { timeout: STEP_TIMEOUT_MS });
+    await page.getByTestId('pause-button').click();
+    await page.waitForSelector('[data-testid=training][data-state=paused]', { timeout: STEP_TIMEOUT_MS });
+    pausedAt = await numberOf(page, 'train-step');
+    expect(pausedAt).toBeGreaterThanOrEqual(1);
+    expect(pausedAt).toBeLessThan(TRAIN_IMAGES);
+    const loss = await numberOf(page, 'train-loss');
+    // An untrained model over a vocabulary of V tokens starts near ln V: finite and positive.
+    expect(Number.isFinite(loss) && loss > 0).toBe(true);
+    expect(await page.locator('[data-testid=loss-curve] circle').count()).toBe(pausedAt);
+    expect(await numberOf(page, 'resume-offer-step')).toBe(pausedAt);
+  });
+
+  test('after a reload the checkpoint is found and resume continues at the saved step', async () => {
+    await page.reload();
+    await waitForDataset(page, DEMO_DATASET);
+    await loadDemoModel(page);
+    await page.getByTestId('resume-offer').waitFor({ timeout: 30_000 });
+    expect(await numberOf(page, 'resume-offer-step')).toBe(pausedAt);
+    expect(await page.locator('[data-testid=loss-curve] circle').count()).toBe(pausedAt); // the curve came back too
+    const steps: number[] = [];
+    await page.exposeFunction('recordStep', (step: number) => steps.push(step));
+    await page.evaluate(() => {
+      const observer = new MutationObserver(() => {
+        const text = document.querySelector('[data-testid=train-step]')?.textContent;
+        if (text) (window as unknown as { recordStep(step: number): void }).recordStep(Number(text));
+      });
+      observer.observe(document.body, { subtree: true, childList: true, characterData: true });
+    });
+    await page.getByTestId('resume-button').click();
+    await page.waitForSelector('[data-testid=training][data-state=finished]', { timeout: STEP_TIMEOUT_MS * 2 });
+    expect(await numberOf(page, 'train-step')).toBe(TRAIN_IMAGES);
+    // The first step shown after resuming is the one after the saved step, never step 1 again.
+    const afterResume = steps.filter((step) => step !== pausedAt);
+    expect(afterResume[0]).toBe(pausedAt + 1);
+    expect(await page.locator('[data-testid=loss-curve] circle').count()).toBe(TRAIN_IMAGES);
+  });
+
+  test('the adapter downloads as a file whose header parses as safetensors', async () => {
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-adapter').click()]);
+    expect(download.suggestedFilename()).toMatch(/\.safetensors$/);
+    const bytes = readFileSync(await download.path());
+    // safetensors: u64 little-endian header length, a JSON header, then the tensor data.
+    const headerLength = Number(bytes.readBigUInt64LE(0));
+    expect(8 + headerLength).toBeLessThanOrEqual(bytes.length);
+    const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+    const { __metadata__: metadata, ...tensors } = header as Record<string, never>;
+    expect(metadata).toBeDefined();
+    const entries = Object.entries(tensors) as [string, { dtype: string; shape: number[]; data_offsets: [number, number] }][];
+    expect(entries.length).toBeGreaterThan(0);
+    for (const [name, tensor] of entries) {
+      const elements = tensor.shape.reduce((product, size) => product * size, 1);
+      expect(tensor.data_offsets[1] - tensor.data_offsets[0], name).toBe(elements * (tensor.dtype === 'F32' ? 4 : 2));
+      expect(8 + headerLength + tensor.data_offsets[1]).toBeLessThanOrEqual(bytes.length);
+    }
+    expect(pageErrors).toEqual([]);
+  });
+});
