@@ -239,7 +239,9 @@ export class Engine implements TensorOwner {
     }
     const entries: GPUBindGroupEntry[] = bindings.map((binding, index) => ({
       binding: index,
-      resource: { buffer: binding instanceof Tensor ? binding.buffer : binding },
+      // A pooled buffer may be up to 12.5% larger than its tensor: bind only the tensor's bytes,
+      // so a tensor just under maxStorageBufferBindingSize still binds.
+      resource: binding instanceof Tensor ? { buffer: binding.buffer, size: alignedByteLength(binding) } : { buffer: binding },
     }));
     if (options.params) {
       if (this.uniformSlotsUsed === UNIFORM_SLOTS) this.flush();
