@@ -129,7 +129,8 @@ export class ModelSession {
       totalSteps: totalOptimizerSteps(summary.config, summary.dataOrder.sampleCount),
       savedAt: summary.savedAt,
       settings: settingsOf(summary.config, summary.dataOrder.sampleCount),
-      losses: summary.metricHistory.map(({ step, loss }) => ({ step: step + 1, loss })),
+      // History points carry the completed step count (AdamW's t after the update), as progress does.
+      losses: summary.metricHistory.map(({ step, loss }) => ({ step, loss })),
     };
   }
 
