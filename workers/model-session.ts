@@ -30,6 +30,8 @@ import type {
 
 /** Full fine-tuning keeps weights, gradients and two AdamW moments in f32: 16 bytes a parameter. */
 const FULL_FINE_TUNE_MAX_PARAMETERS = 50_000_000;
+/** Tokens an answer may run past the longest expected answer before evaluation stops it. */
+const EVAL_SPARE_TOKENS = 8;
 /** Progress messages cross a thread; a few per second are plenty. */
 const PROGRESS_INTERVAL_MS = 100;
 
@@ -104,7 +106,11 @@ export class ModelSession {
     const samples = splitSamples(dataset, split as SplitName).slice(0, limit);
     if (samples.length === 0) throw new Error(`The ${split} split has no images to measure on; load a dataset with ${split} images.`);
     const started = performance.now();
-    const report = await evaluateSamples(model, features, samples, dataset.classes.map((datasetClass) => datasetClass.name), { maxTokens, onProgress });
+    // An answer more than a few tokens longer than the longest expected one cannot match exactly;
+    // stopping there keeps a measurement of an untrained model from decoding noise to the limit.
+    const longestAnswer = Math.max(...samples.map((sample) => model.tokenizer.encode(sample.answer).length));
+    const answerTokens = Math.min(maxTokens, longestAnswer + EVAL_SPARE_TOKENS);
+    const report = await evaluateSamples(model, features, samples, dataset.classes.map((datasetClass) => datasetClass.name), { maxTokens: answerTokens, onProgress });
     const questions = new Map(samples.map((sample) => [sample.imagePath, sample.question]));
     return {
       split,

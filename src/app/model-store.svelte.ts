@@ -29,7 +29,7 @@ export const DEFAULT_SETTINGS: TrainingSettings = {
   epochs: 3,
   batchSize: 1,
   gradientAccumulation: 8,
-  evalMaxTokens: 32,
+  evalMaxTokens: 128,
 };
 
 class ModelStore {
