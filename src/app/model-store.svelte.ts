@@ -72,8 +72,9 @@ class ModelStore {
     });
   }
 
-  get busy(): boolean {
-    return this.state === 'loading' || this.evaluating !== undefined || this.training === 'training' || this.training === 'pausing';
+  /** Something is running, or the GPU is gone (then only a reload helps): no new work may start. */
+  get blocked(): boolean {
+    return this.deviceLost !== undefined || this.state === 'loading' || this.evaluating !== undefined || this.training === 'training' || this.training === 'pausing';
   }
 
   async load(source: ModelSource, name: string): Promise<void> {
