@@ -5,26 +5,11 @@
 // GFLOP/s, then the speed-up per compared row.
 import { benchAttention } from '../gpu/bench/attention-bench.ts';
 import { acquireBenchDevice } from '../gpu/bench/bench-device.ts';
-import { speedup, type BenchRow } from '../gpu/bench/bench-row.ts';
+import { formatSpeedups, formatTable, type BenchRow } from '../gpu/bench/bench-row.ts';
 import { benchMatmul } from '../gpu/bench/matmul-bench.ts';
 import { startTfjsBaseline, type TfjsBaseline } from '../gpu/bench/tfjs-baseline.ts';
 import { Engine } from '../gpu/engine.ts';
 import { benchModel } from '../model/bench/model-bench.ts';
-
-function formatTable(rows: BenchRow[]): string {
-  const header = ['benchmark', 'ms', 'GFLOP/s', 'baseline ms', 'baseline', 'note'];
-  const cells = rows.map((row) => [
-    row.name,
-    row.ms.toFixed(2),
-    row.gflops === undefined ? '' : row.gflops.toFixed(2),
-    row.baselineMs === undefined ? '' : row.baselineMs.toFixed(2),
-    row.baselineName ?? '',
-    row.note ?? '',
-  ]);
-  const widths = header.map((title, column) => Math.max(title.length, ...cells.map((line) => line[column].length)));
-  const format = (line: string[]) => line.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd();
-  return [format(header), format(widths.map((width) => '-'.repeat(width))), ...cells.map(format)].join('\n');
-}
 
 async function main(args: string[]): Promise<number> {
   const full = args.includes('--full');
@@ -41,7 +26,7 @@ async function main(args: string[]): Promise<number> {
   console.log(`shapes: ${full ? 'full (model-sized)' : 'default (scaled down; --full for model-sized)'}`);
 
   let baseline: TfjsBaseline | undefined;
-  if (withTfjs) baseline = await startTfjsBaseline(benchDevice);
+  if (withTfjs) baseline = await startTfjsBaseline(benchDevice.context);
 
   const log = (line: string) => console.log(line);
   const rows: BenchRow[] = [];
@@ -54,11 +39,8 @@ async function main(args: string[]): Promise<number> {
   }
 
   console.log(`\n${formatTable(rows)}\n`);
-  const compared = rows.filter((row) => speedup(row) !== undefined);
-  if (compared.length) {
-    console.log('speed-up over the baseline (baseline ms / moontune ms):');
-    for (const row of compared) console.log(`  ${row.name.padEnd(48)} ${speedup(row)!.toFixed(2)}×`);
-  }
+  const speedups = formatSpeedups(rows);
+  if (speedups) console.log(speedups);
   return 0;
 }
 

@@ -24,7 +24,17 @@ interface MatmulShape {
   withF16: boolean;
 }
 
-function shapes(full: boolean): MatmulShape[] {
+export interface MatmulBenchOptions {
+  /** Model-sized shapes rather than the scaled-down defaults. */
+  full: boolean;
+  /** One tiny square product (64³) only: a smoke test of the whole path, e.g. the bench page's ?quick=1. */
+  quick?: boolean;
+  log?: (line: string) => void;
+  /** Called with each row as soon as it is measured (the bench page shows rows as they finish). */
+  onRow?: (row: BenchRow) => void;
+}
+
+function shapes(full: boolean, quick = false): MatmulShape[] {
   const square = (size: number): MatmulShape => ({
     name: `matmul ${size}×${size}·${size}×${size}`,
     M: size,
@@ -41,6 +51,7 @@ function shapes(full: boolean): MatmulShape[] {
     transposeB: true,
     withF16: true,
   });
+  if (quick) return [square(64)];
   if (full) {
     return [
       square(256),
@@ -65,10 +76,10 @@ function shapes(full: boolean): MatmulShape[] {
 export async function benchMatmul(
   engine: Engine,
   baseline: TfjsBaseline | undefined,
-  options: { full: boolean; log?: (line: string) => void },
+  options: MatmulBenchOptions,
 ): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
-  for (const shape of shapes(options.full)) {
+  for (const shape of shapes(options.full, options.quick)) {
     const { M, N, K, transposeB } = shape;
     const flops = 2 * M * N * K;
     const aData = seededFloats(M * K, 1);
@@ -106,6 +117,7 @@ export async function benchMatmul(
         note: notes[index],
       };
       rows.push(row);
+      options.onRow?.(row);
       options.log?.(`  ${row.name}: ${ms.toFixed(1)} ms${baselineMs !== undefined ? `, tfjs ${baselineMs.toFixed(1)} ms` : ''}`);
     }
     for (const b of weights) b.dispose();

@@ -1,6 +1,8 @@
 // TensorFlow.js's WebGPU backend as the baseline, running on the benchmark's own GPUDevice.
 // Its work is synchronised like ours: submit the queue, await onSubmittedWorkDone().
-import type { BenchDevice } from './bench-device.ts';
+// Host-neutral: Node passes the Dawn device from bench-device.ts, the bench page (a worker) the
+// device it got from navigator.gpu. TF.js itself reads navigator.gpu, which both hosts provide.
+import type { GpuContext } from '../device.ts';
 
 type TfCore = typeof import('@tensorflow/tfjs-core');
 type TfTensor2D = import('@tensorflow/tfjs-core').Tensor2D;
@@ -17,10 +19,10 @@ export interface TfjsBaseline {
   ): { run: () => Promise<void>; read: () => Promise<Float32Array>; dispose: () => void };
 }
 
-export async function startTfjsBaseline(benchDevice: BenchDevice): Promise<TfjsBaseline> {
+export async function startTfjsBaseline(context: GpuContext): Promise<TfjsBaseline> {
   const tf: TfCore = await import('@tensorflow/tfjs-core');
   const { WebGPUBackend } = await import('@tensorflow/tfjs-backend-webgpu');
-  const backend = new WebGPUBackend(benchDevice.context.device);
+  const backend = new WebGPUBackend(context.device);
   // The package registered a 'webgpu' factory that would request its own device; replace it so
   // TF.js's kernels (registered for the name 'webgpu') run on our device.
   tf.removeBackend('webgpu');
@@ -32,7 +34,7 @@ export async function startTfjsBaseline(benchDevice: BenchDevice): Promise<TfjsB
     backend.endComputePassEncoder();
     // commandEncoder is private in TF.js's typings; it is null when nothing is recorded.
     if ((backend as unknown as { commandEncoder: GPUCommandEncoder | null }).commandEncoder) backend.submitQueue();
-    await benchDevice.context.device.queue.onSubmittedWorkDone();
+    await context.device.queue.onSubmittedWorkDone();
   };
   return {
     prepareMatmul(aData, bData, M, N, K, transposeB) {
