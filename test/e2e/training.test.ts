@@ -202,3 +202,36 @@ describe('measure, train, reload and resume, download on the demo model', () => 
     expect(pageErrors).toEqual([]);
   });
 });
+
+describe('a worker that dies while training', () => {
+  test('is reported, and the checkpoints it saved are offered after loading again', async () => {
+    if (!existsSync(`${DEMO_MODEL_DIR}/model.safetensors`)) {
+      throw new Error(`${DEMO_MODEL_DIR}/model.safetensors is missing: the build copies the demo model from public/demo-model/.`);
+    }
+    const { page } = await openPage(browser, served.url);
+    await waitForDataset(page, DEMO_DATASET);
+    await loadDemoModel(page);
+    await page.getByTestId('setting-epochs').fill('1');
+    await page.getByTestId('setting-accumulation').fill('1');
+    await page.getByTestId('setting-train-limit').fill(String(TRAIN_IMAGES));
+    await page.getByTestId('train-button').click();
+    // Step 2's progress comes after step 1's checkpoint is saved (the save ends step 1).
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid=train-step]')?.textContent) >= 2, null, { timeout: STEP_TIMEOUT_MS });
+    const [worker] = page.workers();
+    await worker.evaluate(() => {
+      setTimeout(() => {
+        throw new Error('simulated crash');
+      });
+    });
+    await waitForModel(page, 'failed');
+    expect(await page.getByTestId('model-failure').textContent()).toMatch(/background worker stopped.*checkpoints are kept/);
+    // The page saves a checkpoint every step, so at least step 1 survives the crash.
+    await page.getByTestId('demo-button').click();
+    await waitForDataset(page, DEMO_DATASET);
+    await loadDemoModel(page);
+    await page.getByTestId('resume-offer').waitFor({ timeout: 30_000 });
+    expect(await numberOf(page, 'resume-offer-step')).toBeGreaterThanOrEqual(1);
+    expect(await page.getByTestId('resume-button').isEnabled()).toBe(true);
+    await page.close();
+  });
+});
