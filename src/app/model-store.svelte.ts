@@ -202,7 +202,8 @@ class ModelStore {
     this.watching = true;
     void trainerSession().watchDevice(
       proxy((message: string) => {
-        this.deviceLost = message;
+        // Nothing on the GPU survives; the checkpoints in IndexedDB do.
+        this.deviceLost = /reload/i.test(message) ? message : `${message} Reload the page to continue; saved training checkpoints are kept.`;
       }),
     );
   }

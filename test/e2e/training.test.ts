@@ -235,3 +235,39 @@ describe('a worker that dies while training', () => {
     await page.close();
   });
 });
+
+describe('a GPU device lost while training', () => {
+  test('shows the loss and the training error, and a reload offers the saved checkpoint', async () => {
+    if (!existsSync(`${DEMO_MODEL_DIR}/model.safetensors`)) {
+      throw new Error(`${DEMO_MODEL_DIR}/model.safetensors is missing: the build copies the demo model from public/demo-model/.`);
+    }
+    const { page } = await openPage(browser, served.url);
+    await waitForDataset(page, DEMO_DATASET);
+    await loadDemoModel(page);
+    await page.getByTestId('setting-epochs').fill('1');
+    await page.getByTestId('setting-accumulation').fill('1');
+    await page.getByTestId('setting-train-limit').fill(String(TRAIN_IMAGES));
+    await page.getByTestId('train-button').click();
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid=train-step]')?.textContent) >= 2, null, { timeout: STEP_TIMEOUT_MS });
+    // Lose the device for real: the next command encoder the engine asks for destroys it.
+    const [worker] = page.workers();
+    await worker.evaluate(() => {
+      const create = GPUDevice.prototype.createCommandEncoder;
+      GPUDevice.prototype.createCommandEncoder = function (this: GPUDevice, ...args: Parameters<GPUDevice['createCommandEncoder']>) {
+        this.destroy();
+        return create.apply(this, args);
+      };
+    });
+    await page.getByTestId('device-lost').waitFor({ timeout: STEP_TIMEOUT_MS });
+    expect(await page.getByTestId('device-lost').textContent()).toMatch(/GPU device.*Reload the page/);
+    await page.waitForSelector('[data-testid=training][data-state=failed]', { timeout: STEP_TIMEOUT_MS });
+    expect(await page.getByTestId('training-failure').textContent()).toMatch(/checkpoint/);
+    expect(await page.getByTestId('train-button').isDisabled()).toBe(true);
+    await page.reload();
+    await waitForDataset(page, DEMO_DATASET);
+    await loadDemoModel(page);
+    await page.getByTestId('resume-offer').waitFor({ timeout: 30_000 });
+    expect(await numberOf(page, 'resume-offer-step')).toBeGreaterThanOrEqual(1);
+    await page.close();
+  });
+});
