@@ -104,7 +104,7 @@ function finish(rows: BenchRow[], table: string, speedups: string, options: Benc
   if (link.href) URL.revokeObjectURL(link.href);
   link.href = URL.createObjectURL(new Blob([json], { type: 'application/json' }));
   element('result').hidden = false;
-  statusLine.textContent = `done: ${rows.length} rows.`;
+  statusLine.textContent = `done: ${rows.length} ${rows.length === 1 ? 'row' : 'rows'}.`;
 }
 
 function adapterLine(): string {

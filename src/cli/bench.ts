@@ -1,8 +1,9 @@
-// `npm run bench [-- --full] [--no-tfjs] [--matmul-only]`: kernel and model benchmarks on this
+// `npm run bench [-- --full] [--no-tfjs] [--matmul-only] [--quick]`: kernel and model benchmarks on this
 // machine's WebGPU adapter (MOONTUNE_SWIFTSHADER=1: on the CPU). Matmul rows are compared with
 // TensorFlow.js's WebGPU backend on the same device; attention rows come from attention-bench.ts,
 // model rows from model-bench.ts (both skipped with --matmul-only). Prints a table of times and
-// GFLOP/s, then the speed-up per compared row.
+// GFLOP/s, then the speed-up per compared row. --quick: one 64³ matmul row only (a smoke test,
+// the same as the bench page's ?quick=1).
 import { benchAttention } from '../gpu/bench/attention-bench.ts';
 import { acquireBenchDevice } from '../gpu/bench/bench-device.ts';
 import { formatSpeedups, formatTable, type BenchRow } from '../gpu/bench/bench-row.ts';
@@ -14,7 +15,8 @@ import { benchModel } from '../model/bench/model-bench.ts';
 async function main(args: string[]): Promise<number> {
   const full = args.includes('--full');
   const withTfjs = !args.includes('--no-tfjs');
-  const matmulOnly = args.includes('--matmul-only');
+  const quick = args.includes('--quick');
+  const matmulOnly = quick || args.includes('--matmul-only');
   const swiftShader = process.env.MOONTUNE_SWIFTSHADER === '1';
   const benchDevice = await acquireBenchDevice(swiftShader);
   const engine = new Engine(benchDevice.context);
@@ -23,7 +25,7 @@ async function main(args: string[]): Promise<number> {
     `adapter: ${[info.vendor, info.architecture, info.description || info.device].filter(Boolean).join(' / ') || 'unknown'}` +
       ` (shader-f16: ${benchDevice.context.hasF16 ? 'yes' : 'no'}, maxStorageBufferBindingSize ${engine.device.limits.maxStorageBufferBindingSize})`,
   );
-  console.log(`shapes: ${full ? 'full (model-sized)' : 'default (scaled down; --full for model-sized)'}`);
+  console.log(`shapes: ${quick ? 'quick (one 64³ matmul)' : full ? 'full (model-sized)' : 'default (scaled down; --full for model-sized)'}`);
 
   let baseline: TfjsBaseline | undefined;
   if (withTfjs) baseline = await startTfjsBaseline(benchDevice.context);
@@ -31,7 +33,7 @@ async function main(args: string[]): Promise<number> {
   const log = (line: string) => console.log(line);
   const rows: BenchRow[] = [];
   console.log('matmul:');
-  rows.push(...(await benchMatmul(engine, baseline, { full, log })));
+  rows.push(...(await benchMatmul(engine, baseline, { full, quick, log })));
   if (!matmulOnly) {
     console.log('attention:');
     rows.push(...(await benchAttention(engine, { full })));
