@@ -51,6 +51,11 @@ class ModelStore {
   trainingFailure = $state<string | undefined>();
   /** A stored checkpoint for this dataset and model, offered after a load or reload. */
   resumeOffer = $state.raw<ResumeOffer | undefined>();
+  /**
+   * Whether the worker's model carries this run's trained weights (a run trained or resumed since
+   * the model loaded). A checkpoint found after a reload is not on the model until resumed.
+   */
+  trainedWeightsLoaded = $state(false);
   /** Set once the GPU device is lost: nothing more can run until a reload. */
   deviceLost = $state<string | undefined>();
 
@@ -67,6 +72,7 @@ class ModelStore {
       }
       this.summary = undefined;
       this.evaluating = undefined;
+      this.trainedWeightsLoaded = false;
       if (this.training === 'training' || this.training === 'pausing') this.training = 'paused';
       this.watching = false;
     });
@@ -89,6 +95,7 @@ class ModelStore {
     this.update = undefined;
     this.training = 'idle';
     this.resumeOffer = undefined;
+    this.trainedWeightsLoaded = false;
     this.watchDevice();
     const onProgress = proxy((progress: ModelLoadProgress) => {
       if (thisLoad === this.loadNumber) this.progress = progress;
@@ -186,6 +193,7 @@ class ModelStore {
   private async train(call: () => Promise<'finished' | 'paused'>): Promise<void> {
     this.training = 'training';
     this.trainingFailure = undefined;
+    this.trainedWeightsLoaded = true;
     try {
       this.training = await call();
       if (this.training === 'paused') await this.checkForCheckpoint();

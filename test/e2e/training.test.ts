@@ -98,6 +98,7 @@ describe('measure, train, reload and resume, download on the demo model', () => 
   let page: Page;
   let pageErrors: string[];
   let pausedAt = 0;
+  let adapterBytes: Buffer | undefined;
 
   beforeAll(async () => {
     if (!existsSync(`${DEMO_MODEL_DIR}/model.safetensors`)) {
@@ -186,6 +187,7 @@ describe('measure, train, reload and resume, download on the demo model', () => 
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-adapter').click()]);
     expect(download.suggestedFilename()).toMatch(/\.safetensors$/);
     const bytes = readFileSync(await download.path());
+    adapterBytes = bytes;
     // safetensors: u64 little-endian header length, a JSON header, then the tensor data.
     const headerLength = Number(bytes.readBigUInt64LE(0));
     expect(8 + headerLength).toBeLessThanOrEqual(bytes.length);
@@ -199,6 +201,23 @@ describe('measure, train, reload and resume, download on the demo model', () => 
       expect(tensor.data_offsets[1] - tensor.data_offsets[0], name).toBe(elements * (tensor.dtype === 'F32' ? 4 : 2));
       expect(8 + headerLength + tensor.data_offsets[1]).toBeLessThanOrEqual(bytes.length);
     }
+    expect(pageErrors).toEqual([]);
+  });
+
+  test('after another reload the finished run is loaded back and downloads the same adapter', async () => {
+    expect(adapterBytes, 'the download test must run first').toBeDefined();
+    await page.reload();
+    await waitForDataset(page, DEMO_DATASET);
+    await loadDemoModel(page);
+    await page.getByTestId('resume-offer').waitFor({ timeout: 30_000 });
+    expect(await numberOf(page, 'resume-offer-step')).toBe(TRAIN_IMAGES);
+    expect(await page.getByTestId('download-adapter').isDisabled()).toBe(true); // not on the model yet
+    await page.getByTestId('resume-button').click();
+    await page.waitForSelector('[data-testid=training][data-state=finished] >> nth=0', { timeout: 60_000 });
+    await page.waitForFunction(() => !(document.querySelector('[data-testid=download-adapter]') as HTMLButtonElement | null)?.disabled, null, { timeout: 60_000 });
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-adapter').click()]);
+    // The same weights, restored from the checkpoint: the file is identical byte for byte.
+    expect(readFileSync(await download.path()).equals(adapterBytes!)).toBe(true);
     expect(pageErrors).toEqual([]);
   });
 });
