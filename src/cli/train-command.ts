@@ -71,6 +71,9 @@ export const CHECKPOINT_JSON = 'checkpoint.json';
 export const CHECKPOINT_TENSORS = 'checkpoint.safetensors';
 export const ADAPTER_FILE = 'adapter.safetensors';
 export const REPORT_FILE = 'report.json';
+/** The data flags of a run (limits, noun, answer tokens), so --resume sees the same samples. */
+export const SETTINGS_FILE = 'train-settings.json';
+const DATA_FLAGS = ['limitTrain', 'limitTest', 'maxTokens', 'noun'] as const;
 
 function parseArguments(args: string[]): TrainArguments | 'help' {
   const parsed: Partial<TrainArguments> = { out: 'train-out', full: false, resume: false };
@@ -213,6 +216,12 @@ export async function run(args: string[]): Promise<number> {
     }
     files = options.model.startsWith('hub:') ? hubModelFiles(parseHubLocation(options.model)) : folderModelFiles(options.model);
     if (!existsSync(options.dataset)) throw new UsageError(`--dataset ${options.dataset} does not exist`);
+    const settingsPath = join(options.out, SETTINGS_FILE);
+    if (options.resume && existsSync(settingsPath)) {
+      // Flags given again win; the rest come from the run being resumed.
+      const saved = JSON.parse(readFileSync(settingsPath, 'utf8')) as Partial<TrainArguments>;
+      for (const flag of DATA_FLAGS) if (options[flag] === undefined && saved[flag] !== undefined) Object.assign(options, { [flag]: saved[flag] });
+    }
   } catch (error) {
     console.error(`train: ${oneLine(error)}${error instanceof UsageError ? '; see --help.' : ''}`);
     return 2;
@@ -293,6 +302,8 @@ export async function run(args: string[]): Promise<number> {
         ...(options.maxTokens === undefined ? {} : { evalMaxTokens: options.maxTokens }),
       });
       trainRun = TrainingRun.start(runOptions, config);
+      mkdirSync(out, { recursive: true });
+      writeFileSync(join(out, SETTINGS_FILE), JSON.stringify(Object.fromEntries(DATA_FLAGS.map((flag) => [flag, options[flag]])), null, 1));
     }
     const evalMaxTokens = options.maxTokens ?? config.evalMaxTokens;
     console.log(`model: ${model.revision.description}; dataset: ${dataset.name}, ${trainSamples.length} train and ${testSamples.length} ${testSplit} images; ${config.fullFineTune ? 'full fine-tuning' : `LoRA rank ${config.loraRank}`}, lr ${config.learningRate}, ${trainRun.totalSteps} steps`);
