@@ -186,8 +186,9 @@ function seconds(value: number): string {
   return value >= 90 ? `${Math.floor(value / 60)}m${String(Math.round(value % 60)).padStart(2, '0')}s` : `${value.toFixed(1)}s`;
 }
 
-export function progressLine(progress: TrainingProgress): string {
-  return `step ${progress.step}/${progress.totalSteps}  epoch ${progress.epoch + 1}  loss ${progress.loss.toFixed(4)}  lr ${progress.learningRate.toExponential(2)}  ${progress.tokensPerSecond.toFixed(1)} tokens/s  ETA ${seconds(progress.etaSeconds)}`;
+/** One line per optimizer step; the epoch shown is the one the step's last sample came from. */
+export function progressLine(progress: TrainingProgress, epochs: number): string {
+  return `step ${progress.step}/${progress.totalSteps}  epoch ${Math.min(progress.epoch + 1, epochs)}/${epochs}  loss ${progress.loss.toFixed(4)}  lr ${progress.learningRate.toExponential(2)}  ${progress.tokensPerSecond.toFixed(1)} tokens/s  ETA ${seconds(progress.etaSeconds)}`;
 }
 
 /** The before/after table: exact match first (the headline), then the count metrics. */
@@ -278,7 +279,7 @@ export async function run(args: string[]): Promise<number> {
       // The trainer only calls save(); the folder store stands in for the IndexedDB one.
       store: checkpoints as unknown as CheckpointStore,
       onProgress: (progress) => {
-        console.log(progressLine(progress));
+        console.log(progressLine(progress, trainRun.config.epochs));
         if (options.stopAfter !== undefined && progress.step >= startStep + options.stopAfter && progress.step < progress.totalSteps) trainRun.pause();
       },
       onCheckpoint: (summary) => console.log(`checkpoint: step ${summary.step} → ${join(out, CHECKPOINT_JSON)} (${(summary.tensorBytes / 1024).toFixed(0)} KiB of tensors)`),
