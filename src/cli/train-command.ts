@@ -15,7 +15,7 @@ import { parseHubLocation } from '../model/hub.ts';
 import { hubModelFiles, type ModelFiles } from '../model/model-source.ts';
 import { loadMoondream, type Moondream } from '../model/moondream.ts';
 import { openFileStream } from '../model/node-file-source.ts';
-import type { Checkpoint, CheckpointStore, CheckpointSummary, CheckpointTensor } from '../train/checkpoint-store.ts';
+import type { Checkpoint, CheckpointSummary, CheckpointTensor } from '../train/checkpoint-store.ts';
 import { trainingConfig, type TrainingConfig } from '../train/config.ts';
 import { datasetFingerprint } from '../train/dataset-fingerprint.ts';
 import { datasetImageEmbeddings, splitSamples } from '../train/dataset-samples.ts';
@@ -276,8 +276,7 @@ export async function run(args: string[]): Promise<number> {
       samples: trainSamples,
       features,
       datasetFingerprint: fingerprint,
-      // The trainer only calls save(); the folder store stands in for the IndexedDB one.
-      store: checkpoints as unknown as CheckpointStore,
+      store: checkpoints,
       onProgress: (progress) => {
         console.log(progressLine(progress, trainRun.config.epochs));
         if (options.stopAfter !== undefined && progress.step >= startStep + options.stopAfter && progress.step < progress.totalSteps) trainRun.pause();

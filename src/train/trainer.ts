@@ -65,8 +65,11 @@ export interface TrainingRunOptions {
   features: ImageFeatureCache;
   /** `datasetFingerprint(dataset)`: stored in checkpoints, checked on resume. */
   datasetFingerprint: string;
-  /** Where checkpoints go; without one the run keeps nothing across reloads. */
-  store?: CheckpointStore;
+  /**
+   * Where checkpoints go; without one the run keeps nothing across reloads. Only save() is
+   * used, so the IndexedDB store (browser) and a folder store (CLI) both fit.
+   */
+  store?: Pick<CheckpointStore, 'save'>;
   onProgress?: (progress: TrainingProgress) => void;
   onCheckpoint?: (summary: CheckpointSummary) => void;
 }
