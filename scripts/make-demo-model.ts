@@ -6,7 +6,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadDataset } from '../src/dataset/load.ts';
-import { DEMO_INIT, demoConfig, demoTokenizerJson, demoVocabularySize, demoWeights, learnMerges, writeSafetensors } from '../src/model/demo-model.ts';
+import { DEMO_INIT, demoConfig, demoTokenizerJson, demoVocabularySize, demoWeights, learnMerges } from '../src/model/demo-model.ts';
+import { writeSafetensors } from '../src/model/safetensors-writer.ts';
 import { Xoshiro128 } from '../src/train/random.ts';
 
 const DEMO_MODEL_SEED = 20250621;

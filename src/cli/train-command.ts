@@ -10,7 +10,7 @@ import { sourceFromPath } from '../dataset/node-source.ts';
 import type { SplitName } from '../dataset/types.ts';
 import { Engine } from '../gpu/engine.ts';
 import { acquireNodeDevice } from '../gpu/node-device.ts';
-import { writeSafetensors } from '../model/demo-model.ts';
+import { writeSafetensors } from '../model/safetensors-writer.ts';
 import { parseHubLocation } from '../model/hub.ts';
 import { hubModelFiles, type ModelFiles } from '../model/model-source.ts';
 import { loadMoondream, type Moondream } from '../model/moondream.ts';

@@ -6,6 +6,7 @@
 // Token ids: 0 is `<|endoftext|>` (BOS = EOS, as the 2025 releases), 1…31 are control tokens
 // (the prompt templates of config.tokenizer use them, as the tiny fixture's config does), then the
 // 256 byte tokens, then one token per learned merge.
+import type { NamedTensor } from './safetensors-writer.ts';
 import type { MoondreamConfig } from './config.ts';
 import { expectedWeights } from './weight-names.ts';
 
@@ -186,12 +187,6 @@ export const DEMO_INIT = {
   fourier_features_std: 1.0,
 } as const;
 
-export interface NamedTensor {
-  readonly name: string;
-  readonly shape: readonly number[];
-  readonly values: Float32Array;
-}
-
 /**
  * Seeded random weights for `config` in HF 2025 naming and spec §3.1 order. `nextFloat` returns
  * uniform [0, 1) values (e.g. Xoshiro128.nextFloat); normals come from Box–Muller.
@@ -215,28 +210,4 @@ export function demoWeights(config: MoondreamConfig, nextFloat: () => number): N
     tensors.push({ name, shape, values: Float32Array.from({ length: count }, sample) });
   }
   return tensors;
-}
-
-/** A safetensors file of f32 tensors (header padded with spaces to keep the data 8-byte aligned). */
-export function writeSafetensors(tensors: readonly NamedTensor[], metadata: Record<string, string> = {}): Uint8Array {
-  const header: Record<string, unknown> = Object.keys(metadata).length > 0 ? { __metadata__: metadata } : {};
-  let offset = 0;
-  for (const { name, shape, values } of tensors) {
-    const count = shape.reduce((product, dim) => product * dim, 1);
-    if (values.length !== count) throw new Error(`Tensor ${name} has ${values.length} values for shape [${shape.join(', ')}].`);
-    header[name] = { dtype: 'F32', shape, data_offsets: [offset, offset + values.byteLength] };
-    offset += values.byteLength;
-  }
-  let headerText = JSON.stringify(header);
-  headerText += ' '.repeat((8 - (new TextEncoder().encode(headerText).length % 8)) % 8);
-  const headerBytes = new TextEncoder().encode(headerText);
-  const out = new Uint8Array(8 + headerBytes.length + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
-  out.set(headerBytes, 8);
-  let position = 8 + headerBytes.length;
-  for (const { values } of tensors) {
-    out.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), position);
-    position += values.byteLength;
-  }
-  return out;
 }

@@ -4,6 +4,7 @@
 // moontune reads such a file back with `readAdapterFile` → `LoraAdapters.fromData`.
 import type { LoraAdapterData, LoraConfig, LoraTarget } from '../gpu/lora.ts';
 import { SafetensorsFile } from '../model/safetensors.ts';
+import { writeSafetensors, type NamedTensor } from '../model/safetensors-writer.ts';
 
 export const ADAPTER_FORMAT = 'moontune-lora-v1';
 
@@ -17,33 +18,18 @@ export interface AdapterFile {
 /** Serialises adapters (layer name → A/B arrays) to safetensors bytes. */
 export function writeAdapterFile(file: AdapterFile): Uint8Array {
   const { config, revision, adapters } = file;
-  const entries: { name: string; shape: number[]; values: Float32Array }[] = [];
+  const entries: NamedTensor[] = [];
   for (const [layer, { a, b, inFeatures, outFeatures }] of adapters) {
     entries.push({ name: `${layer}.lora_A`, shape: [config.rank, inFeatures], values: a });
     entries.push({ name: `${layer}.lora_B`, shape: [outFeatures, config.rank], values: b });
   }
-  const header: Record<string, unknown> = {
-    __metadata__: { format: ADAPTER_FORMAT, rank: String(config.rank), alpha: String(config.alpha), targets: config.targets.join(','), revision },
-  };
-  let offset = 0;
-  for (const { name, shape, values } of entries) {
-    if (values.length !== shape[0] * shape[1]) throw new Error(`Adapter ${name} has ${values.length} values for shape [${shape.join(', ')}].`);
-    header[name] = { dtype: 'F32', shape, data_offsets: [offset, offset + values.byteLength] };
-    offset += values.byteLength;
-  }
-  // The header is padded with spaces to a multiple of 8 so the f32 data stays aligned.
-  let headerText = JSON.stringify(header);
-  headerText += ' '.repeat((8 - (new TextEncoder().encode(headerText).length % 8)) % 8);
-  const headerBytes = new TextEncoder().encode(headerText);
-  const out = new Uint8Array(8 + headerBytes.length + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
-  out.set(headerBytes, 8);
-  let position = 8 + headerBytes.length;
-  for (const { values } of entries) {
-    out.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), position);
-    position += values.byteLength;
-  }
-  return out;
+  return writeSafetensors(entries, {
+    format: ADAPTER_FORMAT,
+    rank: String(config.rank),
+    alpha: String(config.alpha),
+    targets: config.targets.join(','),
+    revision,
+  });
 }
 
 /** Reads a file written by writeAdapterFile; refuses other safetensors files with what they are not. */
