@@ -6,6 +6,7 @@ import { sourceFromPath } from '../dataset/node-source.ts';
 import { formatDatasetReport } from '../dataset/report-text.ts';
 import { splitFromFolderName, SPLIT_NAMES } from '../dataset/splits.ts';
 import type { QuestionTemplate, SplitName } from '../dataset/types.ts';
+import { ArgumentReader, UsageError } from './cli-shared.ts';
 
 export const usage = `usage: npm run cli -- dataset <zip-or-folder-or-json> [options]
 
@@ -30,15 +31,10 @@ interface DatasetArguments {
   decodeImages: boolean;
 }
 
-class UsageError extends Error {}
-
 function parseArguments(args: string[]): DatasetArguments | 'help' {
   const parsed: Partial<DatasetArguments> & { question: Partial<QuestionTemplate> } = { question: {}, jsonl: false, decodeImages: false };
-  const value = (index: number, flag: string) => {
-    const next = args[index + 1];
-    if (next === undefined || next.startsWith('--')) throw new UsageError(`${flag} needs a value`);
-    return next;
-  };
+  const reader = new ArgumentReader(args);
+  const value = (index: number, flag: string) => reader.value(index, flag);
   for (let index = 0; index < args.length; index++) {
     const arg = args[index];
     if (arg === '--help' || arg === '-h') return 'help';

@@ -1,17 +1,15 @@
 // `npm run cli -- infer --model <dir|hub:owner/repo@revision> --image <file> --question "…"`
 // Loads a Moondream model onto WebGPU (the `webgpu` package; SwiftShader with
 // MOONTUNE_SWIFTSHADER=1), encodes the image and prints the answer.
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import { decodeImage } from '../dataset/decode-image.ts';
 import { Engine } from '../gpu/engine.ts';
 import { acquireNodeDevice } from '../gpu/node-device.ts';
-import { parseHubLocation } from '../model/hub.ts';
-import { hubModelFiles, type ModelFiles } from '../model/model-source.ts';
+import type { ModelFiles } from '../model/model-source.ts';
 import { loadMoondream } from '../model/moondream.ts';
-import { openFileStream } from '../model/node-file-source.ts';
 import { rgbImage } from '../model/rgb-image.ts';
 import type { WeightPrecision } from '../model/weights.ts';
+import { ArgumentReader, UsageError, modelFilesFromArgument, oneLine } from './cli-shared.ts';
 
 export const usage = `usage: npm run cli -- infer --model <folder|hub:owner/repo@revision> --image <file> --question "<text>" [options]
 
@@ -43,20 +41,11 @@ interface InferArguments {
   verbose: boolean;
 }
 
-class UsageError extends Error {}
-
 function parseArguments(args: string[]): InferArguments | 'help' {
   const parsed: Partial<InferArguments> = { precision: 'auto', verbose: false };
-  const value = (index: number, flag: string) => {
-    const next = args[index + 1];
-    if (next === undefined || (next.startsWith('--') && flag !== '--question')) throw new UsageError(`${flag} needs a value`);
-    return next;
-  };
-  const number = (text: string, flag: string, check: (n: number) => boolean, what: string) => {
-    const parsedNumber = Number(text);
-    if (text.trim() === '' || !Number.isFinite(parsedNumber) || !check(parsedNumber)) throw new UsageError(`${flag} must be ${what} (got "${text}")`);
-    return parsedNumber;
-  };
+  const reader = new ArgumentReader(args, ['--question']);
+  const value = (index: number, flag: string) => reader.value(index, flag);
+  const number = (text: string, flag: string, check: (n: number) => boolean, what: string) => reader.number(text, flag, check, what);
   for (let index = 0; index < args.length; index++) {
     const arg = args[index];
     if (arg === '--help' || arg === '-h') return 'help';
@@ -81,30 +70,6 @@ function parseArguments(args: string[]): InferArguments | 'help' {
   return parsed as InferArguments;
 }
 
-/** A local folder as ModelFiles (files opened as streams, absent files → undefined). */
-function folderModelFiles(folder: string): ModelFiles {
-  if (!existsSync(folder) || !statSync(folder).isDirectory()) {
-    throw new UsageError(`--model ${folder} is not a folder (give a folder with model.safetensors, or hub:owner/repo@revision)`);
-  }
-  return {
-    name: folder,
-    async open(file) {
-      const path = join(folder, file);
-      if (!existsSync(path)) return undefined;
-      return openFileStream(path);
-    },
-  };
-}
-
-function oneLine(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  return message
-    .split('\n')
-    .map((line) => line.trim())
-    .filter(Boolean)
-    .join(' ');
-}
-
 export async function run(args: string[]): Promise<number> {
   let options: InferArguments | 'help';
   let files: ModelFiles;
@@ -115,7 +80,7 @@ export async function run(args: string[]): Promise<number> {
       console.log(usage);
       return 0;
     }
-    files = options.model.startsWith('hub:') ? hubModelFiles(parseHubLocation(options.model)) : folderModelFiles(options.model);
+    files = modelFilesFromArgument(options.model);
     if (!existsSync(options.image)) throw new UsageError(`--image ${options.image} does not exist`);
     const decoded = decodeImage(new Uint8Array(readFileSync(options.image)), options.image);
     image = rgbImage(decoded.width, decoded.height, decoded.rgb);

@@ -3,7 +3,7 @@
 // fine-tunes with progress lines, checkpoints to --out (checkpoint.json + checkpoint.safetensors;
 // the browser's IndexedDB store is not available here), resumes with --resume, measures again,
 // prints a before/after table and writes the LoRA adapter file.
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hasErrors, loadDataset } from '../dataset/load.ts';
 import { sourceFromPath } from '../dataset/node-source.ts';
@@ -11,10 +11,8 @@ import type { SplitName } from '../dataset/types.ts';
 import { Engine } from '../gpu/engine.ts';
 import { acquireNodeDevice } from '../gpu/node-device.ts';
 import { writeSafetensors } from '../model/safetensors-writer.ts';
-import { parseHubLocation } from '../model/hub.ts';
-import { hubModelFiles, type ModelFiles } from '../model/model-source.ts';
+import type { ModelFiles } from '../model/model-source.ts';
 import { loadMoondream, type Moondream } from '../model/moondream.ts';
-import { openFileStream } from '../model/node-file-source.ts';
 import type { Checkpoint, CheckpointSummary, CheckpointTensor } from '../train/checkpoint-store.ts';
 import { trainingConfig, type TrainingConfig } from '../train/config.ts';
 import { datasetFingerprint } from '../train/dataset-fingerprint.ts';
@@ -23,6 +21,7 @@ import { evaluateSamples } from '../train/evaluate.ts';
 import { ImageFeatureCache } from '../train/feature-cache.ts';
 import type { EvaluationReport } from '../train/metrics.ts';
 import { TrainingRun, type TrainingProgress, type TrainingRunOptions } from '../train/trainer.ts';
+import { ArgumentReader, UsageError, modelFilesFromArgument, oneLine } from './cli-shared.ts';
 
 export const usage = `usage: npm run cli -- train --model <folder|hub:owner/repo@revision> --dataset <zip|folder> [options]
 
@@ -65,8 +64,6 @@ interface TrainArguments {
   resume: boolean;
 }
 
-class UsageError extends Error {}
-
 export const CHECKPOINT_JSON = 'checkpoint.json';
 export const CHECKPOINT_TENSORS = 'checkpoint.safetensors';
 export const ADAPTER_FILE = 'adapter.safetensors';
@@ -77,17 +74,10 @@ const DATA_FLAGS = ['limitTrain', 'limitTest', 'maxTokens', 'noun'] as const;
 
 function parseArguments(args: string[]): TrainArguments | 'help' {
   const parsed: Partial<TrainArguments> = { out: 'train-out', full: false, resume: false };
-  const value = (index: number, flag: string) => {
-    const next = args[index + 1];
-    if (next === undefined || next.startsWith('--')) throw new UsageError(`${flag} needs a value`);
-    return next;
-  };
-  const number = (text: string, flag: string, check: (n: number) => boolean, what: string) => {
-    const n = Number(text);
-    if (text.trim() === '' || !Number.isFinite(n) || !check(n)) throw new UsageError(`${flag} must be ${what} (got "${text}")`);
-    return n;
-  };
-  const count = (index: number, flag: string) => number(value(index, flag), flag, (n) => Number.isInteger(n) && n >= 1, 'a whole number ≥ 1');
+  const reader = new ArgumentReader(args);
+  const value = (index: number, flag: string) => reader.value(index, flag);
+  const number = (text: string, flag: string, check: (n: number) => boolean, what: string) => reader.number(text, flag, check, what);
+  const count = (index: number, flag: string) => reader.count(index, flag);
   for (let index = 0; index < args.length; index++) {
     const arg = args[index];
     if (arg === '--help' || arg === '-h') return 'help';
@@ -113,20 +103,6 @@ function parseArguments(args: string[]): TrainArguments | 'help' {
   if (parsed.full && parsed.loraRank !== undefined) throw new UsageError('--full trains every text weight; leave out --lora-rank');
   if (parsed.resume && !existsSync(join(parsed.out!, CHECKPOINT_JSON))) throw new UsageError(`--resume: ${join(parsed.out!, CHECKPOINT_JSON)} does not exist; run without --resume first`);
   return parsed as TrainArguments;
-}
-
-/** A local folder as ModelFiles (absent files → undefined). */
-function folderModelFiles(folder: string): ModelFiles {
-  if (!existsSync(folder) || !statSync(folder).isDirectory()) {
-    throw new UsageError(`--model ${folder} is not a folder (give a folder with model.safetensors, or hub:owner/repo@revision)`);
-  }
-  return {
-    name: folder,
-    async open(file) {
-      const path = join(folder, file);
-      return existsSync(path) ? openFileStream(path) : undefined;
-    },
-  };
 }
 
 const TENSOR_GROUPS = ['parameters', 'firstMoments', 'secondMoments'] as const;
@@ -176,11 +152,6 @@ export class CheckpointFolder {
   }
 }
 
-function oneLine(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  return message.split('\n').map((line) => line.trim()).filter(Boolean).join(' ');
-}
-
 function seconds(value: number): string {
   if (!Number.isFinite(value)) return '?';
   return value >= 90 ? `${Math.floor(value / 60)}m${String(Math.round(value % 60)).padStart(2, '0')}s` : `${value.toFixed(1)}s`;
@@ -215,7 +186,7 @@ export async function run(args: string[]): Promise<number> {
       console.log(usage);
       return 0;
     }
-    files = options.model.startsWith('hub:') ? hubModelFiles(parseHubLocation(options.model)) : folderModelFiles(options.model);
+    files = modelFilesFromArgument(options.model);
     if (!existsSync(options.dataset)) throw new UsageError(`--dataset ${options.dataset} does not exist`);
     const settingsPath = join(options.out, SETTINGS_FILE);
     if (options.resume && existsSync(settingsPath)) {
