@@ -49,7 +49,7 @@ function modelFiles(source: ModelSource, onProgress: (progress: ModelLoadProgres
       return pickedModelFiles(source.files);
     case 'hub':
       return cachedHubModelFiles(
-        parseHubLocation(`${source.repo}@${source.revision}`),
+        { ...parseHubLocation(`${source.repo}@${source.revision}`), origin: source.origin },
         (download) => onProgress({ stage: 'download', file: download.file, doneBytes: download.doneBytes, totalBytes: download.totalBytes, cachedBytes: download.cachedBytes, bytesPerSecond: download.bytesPerSecond, etaSeconds: download.etaSeconds }),
         onWarning,
       );

@@ -59,7 +59,7 @@ export type ModelSource =
   /** The tiny untrained demo model served next to the page (public/demo-model/). `baseUrl` is absolute. */
   | { kind: 'demo'; baseUrl: string }
   /** A Hugging Face repository at a revision, through the chunked download cache. */
-  | { kind: 'hub'; repo: string; revision: string }
+  | { kind: 'hub'; repo: string; revision: string; /** A hub mirror's origin; default the Hugging Face hub. */ origin?: string }
   /** config.json, tokenizer.json (optional) and model.safetensors picked by the user. */
   | { kind: 'files'; files: UploadedFile[] };
 

@@ -7,6 +7,8 @@ export const HUB_ORIGIN = 'https://huggingface.co';
 export interface HubLocation {
   repo: string;
   revision: string;
+  /** A hub mirror's origin (same URL layout); default HUB_ORIGIN. */
+  origin?: string;
 }
 
 export function parseHubLocation(text: string): HubLocation {
@@ -20,7 +22,7 @@ export function parseHubLocation(text: string): HubLocation {
 
 export function hubFileUrl(location: HubLocation, file: string): string {
   const path = file.split('/').map(encodeURIComponent).join('/');
-  return `${HUB_ORIGIN}/${location.repo}/resolve/${encodeURIComponent(location.revision)}/${path}`;
+  return `${location.origin ?? HUB_ORIGIN}/${location.repo}/resolve/${encodeURIComponent(location.revision)}/${path}`;
 }
 
 export class DownloadError extends Error {

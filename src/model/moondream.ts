@@ -163,8 +163,10 @@ export class Moondream {
 /** Loads a model from its files: revision, weights streamed onto the GPU, tokenizer. */
 export async function loadMoondream(engine: Engine, files: ModelFiles, options: LoadMoondreamOptions = {}): Promise<Moondream> {
   const source = await resolveModelSource(files, { revisionId: options.revisionId });
-  const tokenizer = await loadSourceTokenizer(source, { fetch: options.fetch });
+  // Weights first: a source without them fails with that, before a tokenizer is fetched from
+  // the revision's tokenizer repository.
   const weightsFile = await openWeights(files);
+  const tokenizer = await loadSourceTokenizer(source, { fetch: options.fetch });
   const weights = await loadWeights(engine, weightsFile.stream, source.revision, {
     precision: options.precision,
     onProgress: options.onProgress,

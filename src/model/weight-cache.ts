@@ -135,6 +135,13 @@ export async function cachedDownload(url: string, options: CachedDownloadOptions
     });
   };
 
+  // Open the network part now, not when the stream is first read, so that an HTTP error (a 404
+  // for a file the repository does not have) rejects this call and callers can tell "absent"
+  // from "broken".
+  const openFrom = (offset: number) => openDownload(url, { fetch: options.fetch, offset, signal: options.signal });
+  let download = manifest.complete ? undefined : await openFrom(manifest.storedChunks * chunkBytes);
+  if (download?.totalBytes !== undefined) manifest.size = download.totalBytes;
+
   async function* chunks(): AsyncGenerator<Uint8Array> {
     const storedChunks = manifest.complete ? Math.ceil((manifest.size ?? 0) / chunkBytes) : manifest.storedChunks;
     for (let index = 0; index < storedChunks; index++) {
@@ -143,6 +150,8 @@ export async function cachedDownload(url: string, options: CachedDownloadOptions
         // The browser evicted part of the cache: fetch from here on.
         manifest.storedChunks = index;
         manifest.complete = false;
+        await download?.body.cancel();
+        download = undefined;
         break;
       }
       doneBytes += chunk.byteLength;
@@ -151,7 +160,7 @@ export async function cachedDownload(url: string, options: CachedDownloadOptions
     }
     if (manifest.complete) return;
 
-    const download = await openDownload(url, { fetch: options.fetch, offset: doneBytes, signal: options.signal });
+    download ??= await openFrom(doneBytes);
     if (download.totalBytes !== undefined) manifest.size = download.totalBytes;
     let skip = doneBytes - download.offset; // > 0 when the server ignored our Range request
     let pending = new Uint8Array(chunkBytes);

@@ -158,8 +158,11 @@ describe('cachedDownload', () => {
 
   it('explains HTTP failures', async () => {
     const store = new MemoryStore();
+    // The call itself rejects (the request is made before the stream is handed out), so a caller
+    // can treat a 404 as "the repository has no such file".
     const notFound = cachedDownload(url, { store, fetch: fakeServer({ status: 404 }).fetch });
-    await expect(notFound.then((d) => collect(d.stream))).rejects.toThrow(DownloadError);
+    await expect(notFound).rejects.toThrow(DownloadError);
+    await expect(notFound).rejects.toMatchObject({ status: 404 });
     await expect(
       cachedDownload(url, { store, fetch: fakeServer({ status: 403 }).fetch }).then((d) => collect(d.stream)),
     ).rejects.toThrow(/gated or private/);
