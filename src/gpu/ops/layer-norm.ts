@@ -4,26 +4,7 @@
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
 import { ELEMENTWISE_WORKGROUP_SIZE, grid1D } from './elementwise.ts';
-
-/** Invocations per row: one workgroup reduces one row. */
-const ROW_WORKGROUP_SIZE = 256;
-
-// A tree sum over the workgroup. Must be called from uniform control flow by every invocation.
-const WORKGROUP_SUM = /* wgsl */ `
-var<workgroup> partials: array<f32, ${ROW_WORKGROUP_SIZE}>;
-
-fn workgroupSum(value: f32, local: u32) -> f32 {
-  partials[local] = value;
-  workgroupBarrier();
-  for (var stride = ${ROW_WORKGROUP_SIZE / 2}u; stride > 0u; stride >>= 1u) {
-    if (local < stride) { partials[local] += partials[local + stride]; }
-    workgroupBarrier();
-  }
-  let total = partials[0];
-  workgroupBarrier();
-  return total;
-}
-`;
+import { ROW_WORKGROUP_SIZE, WORKGROUP_REDUCE_WGSL } from './row-reduce.wgsl.ts';
 
 export const LAYER_NORM_FORWARD_WGSL = /* wgsl */ `
 // Bindings: 0: x (read) [rows, D], 1: weight (read) [D], 2: bias (read) [D],
@@ -37,7 +18,7 @@ struct Params { rows: u32, D: u32, eps: f32 }
 @group(0) @binding(4) var<storage, read_write> mean: array<f32>;
 @group(0) @binding(5) var<storage, read_write> rstd: array<f32>;
 @group(0) @binding(6) var<uniform> params: Params;
-${WORKGROUP_SUM}
+${WORKGROUP_REDUCE_WGSL}
 @compute @workgroup_size(${ROW_WORKGROUP_SIZE})
 fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
   let row = group.y * groups.x + group.x;
@@ -70,7 +51,7 @@ struct Params { rows: u32, D: u32, eps: f32 }
 @group(0) @binding(4) var<storage, read> rstd: array<f32>;
 @group(0) @binding(5) var<storage, read_write> gradX: array<f32>;
 @group(0) @binding(6) var<uniform> params: Params;
-${WORKGROUP_SUM}
+${WORKGROUP_REDUCE_WGSL}
 @compute @workgroup_size(${ROW_WORKGROUP_SIZE})
 fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
   let row = group.y * groups.x + group.x;

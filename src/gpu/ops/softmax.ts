@@ -3,38 +3,7 @@
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
 import { grid1D } from './elementwise.ts';
-
-/** Invocations per row: one workgroup reduces one row. */
-const ROW_WORKGROUP_SIZE = 256;
-
-// Tree reductions over the workgroup; called from uniform control flow by every invocation.
-const WORKGROUP_REDUCE = /* wgsl */ `
-var<workgroup> partials: array<f32, ${ROW_WORKGROUP_SIZE}>;
-
-fn workgroupSum(value: f32, local: u32) -> f32 {
-  partials[local] = value;
-  workgroupBarrier();
-  for (var stride = ${ROW_WORKGROUP_SIZE / 2}u; stride > 0u; stride >>= 1u) {
-    if (local < stride) { partials[local] += partials[local + stride]; }
-    workgroupBarrier();
-  }
-  let total = partials[0];
-  workgroupBarrier();
-  return total;
-}
-
-fn workgroupMax(value: f32, local: u32) -> f32 {
-  partials[local] = value;
-  workgroupBarrier();
-  for (var stride = ${ROW_WORKGROUP_SIZE / 2}u; stride > 0u; stride >>= 1u) {
-    if (local < stride) { partials[local] = max(partials[local], partials[local + stride]); }
-    workgroupBarrier();
-  }
-  let result = partials[0];
-  workgroupBarrier();
-  return result;
-}
-`;
+import { ROW_WORKGROUP_SIZE, WORKGROUP_REDUCE_WGSL } from './row-reduce.wgsl.ts';
 
 export const SOFTMAX_FORWARD_WGSL = /* wgsl */ `
 // Bindings: 0: x (read) [rows, D], 1: y (read_write) [rows, D], 2: params.
@@ -43,7 +12,7 @@ struct Params { rows: u32, D: u32 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 @group(0) @binding(2) var<uniform> params: Params;
-${WORKGROUP_REDUCE}
+${WORKGROUP_REDUCE_WGSL}
 @compute @workgroup_size(${ROW_WORKGROUP_SIZE})
 fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
   let row = group.y * groups.x + group.x;
@@ -69,7 +38,7 @@ struct Params { rows: u32, D: u32 }
 @group(0) @binding(1) var<storage, read> y: array<f32>;
 @group(0) @binding(2) var<storage, read_write> gradX: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
-${WORKGROUP_REDUCE}
+${WORKGROUP_REDUCE_WGSL}
 @compute @workgroup_size(${ROW_WORKGROUP_SIZE})
 fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
   let row = group.y * groups.x + group.x;
