@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, DEFAULT_CONFIG, deriveDimensions, parseConfig } from '../../../src/model/config.ts';
-import { fixtureJson } from './fixture-files.ts';
+import { fixtureJson } from '../../helpers/fixture-files.ts';
 
 describe('parseConfig', () => {
   it('reads the tiny fixture config; derived numbers agree with the fixture\'s own "derived" section', () => {

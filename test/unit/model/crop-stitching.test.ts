@@ -3,7 +3,7 @@ import { adaptiveAvgPool, adaptivePoolWindows, stitchFeatures, stitchPlan } from
 import { overlapLayout } from '../../../src/model/image-crops.ts';
 import { cropGeometryOf } from '../../../src/model/image-crops.ts';
 import { DEFAULT_CONFIG } from '../../../src/model/config.ts';
-import { goldenFile } from './fixture-files.ts';
+import { goldenFile } from '../../helpers/fixture-files.ts';
 
 describe('stitch plan (spec §4.4)', () => {
   it('keeps the tiny fixture\'s documented rows and columns of each 2×3 tile', () => {

@@ -4,7 +4,7 @@ import { cropsToPatches, normalizeCrops, normalizedValue } from '../../../src/mo
 import { BICUBIC, LANCZOS3, resizeRgb } from '../../../src/model/lanczos-resize.ts';
 import { rgbImage, toRgb } from '../../../src/model/rgb-image.ts';
 import { parseConfig, DEFAULT_CONFIG } from '../../../src/model/config.ts';
-import { fixtureImage, fixtureJson, goldenFile } from './fixture-files.ts';
+import { fixtureImage, fixtureJson, goldenFile } from '../../helpers/fixture-files.ts';
 
 const tinyGeometry: CropGeometry = cropGeometryOf(parseConfig(fixtureJson('config.json')).vision);
 const fullGeometry: CropGeometry = cropGeometryOf(DEFAULT_CONFIG.vision);

@@ -10,16 +10,11 @@ import { ReferenceWeights } from '../../../src/model/reference/weights.ts';
 import { encodeImageReference, type EncodedImageReference } from '../../../src/model/reference/vision.ts';
 import { TextDecoderReference } from '../../../src/model/reference/text.ts';
 import { greedyDecode, prefillImage, type GreedyResult } from '../../../src/model/reference/generate.ts';
-import { fixtureImage, fixtureJson, goldenFile, weightsFile } from './fixture-files.ts';
+import { fixtureImage, fixtureJson, goldenFile, weightsFile } from '../../helpers/fixture-files.ts';
+import { maxAbsDifference } from '../../helpers/compare.ts';
 
 const TOLERANCE = 1e-4;
 
-function maxAbsDifference(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  expect(actual.length).toBe(expected.length);
-  let worst = 0;
-  for (let i = 0; i < actual.length; i++) worst = Math.max(worst, Math.abs(actual[i] - expected[i]));
-  return worst;
-}
 
 describe('CPU reference of the tiny model against the upstream goldens', () => {
   const golden = goldenFile();

@@ -9,14 +9,9 @@ import { crossEntropy, shiftedAnswerLabels } from '../../../src/model/reference/
 import { decodeCoordinate, decodeSize, encodeCoordinate, encodeSize } from '../../../src/model/reference/region.ts';
 import { prefillImage } from '../../../src/model/reference/generate.ts';
 import { regionDecode } from '../../../src/model/reference/region-decode.ts';
-import { fixtureJson, goldenFile, weightsFile } from './fixture-files.ts';
+import { fixtureJson, goldenFile, weightsFile } from '../../helpers/fixture-files.ts';
+import { maxAbsDifference } from '../../helpers/compare.ts';
 
-function maxAbsDifference(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  expect(actual.length).toBe(expected.length);
-  let worst = 0;
-  for (let i = 0; i < actual.length; i++) worst = Math.max(worst, Math.abs(actual[i] - expected[i]));
-  return worst;
-}
 
 describe('CPU reference: training loss and region head', () => {
   const golden = goldenFile();

@@ -4,7 +4,7 @@ import { parseHeader, type SafetensorsHeader } from '../../../src/model/safetens
 import { REVISIONS, answerTargetIds, expectedWeightsOf, getRevision, hubUrl, queryPromptIds, revisionFromConfig } from '../../../src/model/revisions.ts';
 import { assertWeightsResolved, canonicalWeightName, resolveWeights } from '../../../src/model/weight-names.ts';
 import { IdTokenizer } from '../../../src/model/tokenizer.ts';
-import { fixtureJson, goldenFile, weightsFile } from './fixture-files.ts';
+import { fixtureJson, goldenFile, weightsFile } from '../../helpers/fixture-files.ts';
 
 type Entry = [string, number[]];
 

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { SafetensorsFile } from '../../../src/model/safetensors.ts';
 import { bytesToStream, readSafetensorsStream, type StreamProgress, type StreamedTensor } from '../../../src/model/safetensors-stream.ts';
 import { openFileStream } from '../../../src/model/node-file-source.ts';
-import { buildSafetensors, f32Bytes } from './safetensors-builder.ts';
-import { fixtureBytes, fixturePath } from './fixture-files.ts';
+import { buildSafetensors, f32Bytes } from '../../helpers/safetensors-builder.ts';
+import { fixtureBytes, fixturePath } from '../../helpers/fixture-files.ts';
 
 async function collect(stream: ReadableStream<Uint8Array>, expectedByteLength?: number) {
   const tensors: StreamedTensor[] = [];

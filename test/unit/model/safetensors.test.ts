@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { SafetensorsFile, SafetensorsError } from '../../../src/model/safetensors.ts';
 import { toFloat16, toFloat32, FLOAT16_MAX } from '../../../src/model/weight-conversion.ts';
 import { float32ToFloat16Bits } from '../../../src/gpu/f16.ts';
-import { buildSafetensors, f32Bytes } from './safetensors-builder.ts';
-import { fixtureBytes, weightsFile } from './fixture-files.ts';
+import { buildSafetensors, f32Bytes } from '../../helpers/safetensors-builder.ts';
+import { fixtureBytes, weightsFile } from '../../helpers/fixture-files.ts';
 
 /** bf16 round-to-nearest-even of f32 bits, computed the textbook way (bias trick), for comparison. */
 function bf16RoundBits(bits: number): number {

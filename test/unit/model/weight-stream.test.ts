@@ -4,8 +4,8 @@ import { REVISIONS, revisionFromConfig } from '../../../src/model/revisions.ts';
 import { bytesToStream } from '../../../src/model/safetensors-stream.ts';
 import { streamWeights, type LoadedWeight } from '../../../src/model/weight-stream.ts';
 import { float32ToFloat16Bits } from '../../../src/gpu/f16.ts';
-import { buildSafetensors, f32Bytes } from './safetensors-builder.ts';
-import { fixtureBytes, fixtureJson, weightsFile } from './fixture-files.ts';
+import { buildSafetensors, f32Bytes } from '../../helpers/safetensors-builder.ts';
+import { fixtureBytes, fixtureJson, weightsFile } from '../../helpers/fixture-files.ts';
 
 describe('streamWeights', () => {
   const revision = revisionFromConfig(parseConfig(fixtureJson('config.json')), { id: 'moondream-tiny' });

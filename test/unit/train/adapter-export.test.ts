@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ADAPTER_FORMAT, readAdapterFile, writeAdapterFile } from '../../../src/train/adapter-export.ts';
-import { fixtureBytes } from '../model/fixture-files.ts';
+import { fixtureBytes } from '../../helpers/fixture-files.ts';
 
 const adapters = new Map([
   ['model.text.blocks.0.attn.qkv', { a: Float32Array.of(1, 2, 3, 4, 5, 6), b: Float32Array.from({ length: 18 }, (_, i) => -i / 3), inFeatures: 3, outFeatures: 9 }],

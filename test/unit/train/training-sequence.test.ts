@@ -6,7 +6,7 @@ import { parseConfig } from '../../../src/model/config.ts';
 import { getRevision, revisionFromConfig } from '../../../src/model/revisions.ts';
 import { IdTokenizer } from '../../../src/model/tokenizer.ts';
 import { IGNORE_LABEL, trainingSequence } from '../../../src/train/training-sequence.ts';
-import { fixtureJson, goldenFile } from '../model/fixture-files.ts';
+import { fixtureJson, goldenFile } from '../../helpers/fixture-files.ts';
 
 const tinyRevision = revisionFromConfig(parseConfig(fixtureJson('config.json')));
 

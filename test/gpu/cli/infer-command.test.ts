@@ -1,0 +1,64 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { run } from '../../../src/cli/infer-command.ts';
+import { FIXTURE_DIR, fixtureBytes, fixturePath, goldenFile } from '../../helpers/fixture-files.ts';
+import { buildSafetensors } from '../../helpers/safetensors-builder.ts';
+
+async function runCapturing(args: string[]): Promise<{ code: number; stderr: string[]; stdout: string[] }> {
+  const stderr: string[] = [];
+  const stdout: string[] = [];
+  vi.spyOn(console, 'error').mockImplementation((line: unknown) => void stderr.push(String(line)));
+  vi.spyOn(console, 'log').mockImplementation((line: unknown) => void stdout.push(String(line)));
+  const code = await run(args);
+  vi.restoreAllMocks();
+  return { code, stderr, stdout };
+}
+
+describe('npm run cli -- infer on the fixture model (WebGPU)', () => {
+  const folders: string[] = [];
+  afterEach(() => folders.splice(0).forEach((folder) => rmSync(folder, { recursive: true, force: true })));
+
+  function modelFolder(files: Record<string, Uint8Array | string>): string {
+    const folder = mkdtempSync(join(tmpdir(), 'moontune-infer-'));
+    folders.push(folder);
+    for (const [name, content] of Object.entries(files)) writeFileSync(join(folder, name), content);
+    return folder;
+  }
+
+  it('answers "40 41 42 43" with the golden greedy tokens; --verbose reports timings and memory on stderr', async () => {
+    const { code, stdout, stderr } = await runCapturing([
+      '--model', FIXTURE_DIR, '--image', fixturePath('image.png'), '--question', '40 41 42 43', '--max-tokens', '12', '--temperature', '0', '--precision', 'f32', '--verbose',
+    ]);
+    expect(code).toBe(0);
+    expect(stdout).toEqual([Array.from(goldenFile().int32('greedy_tokens')).join(' ')]);
+    const log = stderr.join('\n');
+    expect(log).toMatch(/^adapter: /m);
+    expect(log).toMatch(/GPU memory: weights 1\.0 MiB/); // 96 f32 tensors, 1,019,... bytes
+    expect(log).toMatch(/prefill: 9 prompt tokens in \d+ ms/);
+    expect(log).toMatch(/decode: 12 tokens in \d+ ms .*stopped at max tokens/);
+  });
+
+  it('exits 2 with one line when the folder has no model.safetensors', async () => {
+    const folder = modelFolder({ 'config.json': fixtureBytes('config.json') });
+    const { code, stderr, stdout } = await runCapturing(['--model', folder, '--image', fixturePath('image.png'), '--question', '40']);
+    expect(code).toBe(2);
+    expect(stdout).toEqual([]);
+    expect(stderr).toHaveLength(1);
+    expect(stderr[0]).toMatch(/^infer: .* has no model\.safetensors/);
+  });
+
+  it('exits 2 with one line naming the missing tensor when the weights do not match the config', async () => {
+    const weights = new (await import('../../../src/model/safetensors.ts')).SafetensorsFile(fixtureBytes('model.safetensors'));
+    const entries = weights.header.tensors
+      .filter((info) => info.name !== 'model.vision.post_ln.weight')
+      .map((info) => ({ name: info.name, dtype: info.dtype, shape: [...info.shape], data: weights.tensorBytes(info.name) }));
+    const folder = modelFolder({ 'config.json': fixtureBytes('config.json'), 'model.safetensors': buildSafetensors(entries) });
+    const { code, stderr } = await runCapturing(['--model', folder, '--image', fixturePath('image.png'), '--question', '40']);
+    expect(code).toBe(2);
+    expect(stderr).toHaveLength(1);
+    expect(stderr[0]).not.toContain('\n');
+    expect(stderr[0]).toMatch(/missing tensors \(1\): model\.vision\.post_ln\.weight \[32\]/);
+  });
+});

@@ -1,0 +1,106 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { IGNORE_INDEX, crossEntropy, crossEntropyReference } from '../../../src/gpu/ops/cross-entropy.ts';
+import { SafetensorsFile } from '../../../src/model/safetensors.ts';
+import { testEngine } from '../../helpers/gpu-context.ts';
+import { mulberry32, randomFloats } from '../../helpers/random.ts';
+
+function labels(rows: number, vocab: number, seed: number): Int32Array {
+  const next = mulberry32(seed);
+  // Every third row unlabelled, plus one id outside the vocabulary (also unlabelled).
+  return Int32Array.from({ length: rows }, (_, row) =>
+    row % 3 === 1 ? IGNORE_INDEX : row === 5 ? vocab + 3 : Math.floor(next() * vocab),
+  );
+}
+
+async function run(logitValues: Float32Array, targetValues: Int32Array, vocab: number) {
+  const engine = await testEngine();
+  const rows = targetValues.length;
+  const result = engine.scope(() => {
+    const logits = engine.upload(logitValues, [rows, vocab]);
+    const targets = engine.upload(targetValues, [rows], 'i32');
+    return crossEntropy(engine, logits, targets);
+  });
+  const loss = (await engine.readFloat(result.loss))[0];
+  const gradLogits = await engine.readFloat(result.gradLogits);
+  result.loss.dispose();
+  result.gradLogits.dispose();
+  return { loss, gradLogits };
+}
+
+describe('crossEntropy', () => {
+  for (const [rows, vocab] of [[1, 7], [7, 130], [33, 1000], [4, 51200]] as const) {
+    it(`matches the float64 reference: T = ${rows}, V = ${vocab}`, async () => {
+      const logitValues = randomFloats(rows * vocab, rows * 31 + vocab, -4, 4);
+      const targetValues = rows === 1 ? Int32Array.of(3) : labels(rows, vocab, rows);
+      const expected = crossEntropyReference(logitValues, targetValues, vocab);
+      const { loss, gradLogits } = await run(logitValues, targetValues, vocab);
+      // f32 logsumexp over V terms of O(1): relative error ~1e-6·log V; 1e-5 leaves headroom.
+      expect(Math.abs(loss - expected.loss)).toBeLessThan(1e-5 * Math.max(1, expected.loss));
+      let worst = 0;
+      for (let i = 0; i < gradLogits.length; i++) worst = Math.max(worst, Math.abs(gradLogits[i] - expected.gradLogits[i]));
+      // Gradients are probabilities / count, ≤ 1: absolute f32 error ~1e-7.
+      expect(worst).toBeLessThan(1e-6);
+    });
+  }
+
+  it('is stable for large logits (max subtracted before exp)', async () => {
+    const vocab = 50;
+    const logitValues = randomFloats(2 * vocab, 9, 990, 1000);
+    const targetValues = Int32Array.of(4, 17);
+    const expected = crossEntropyReference(logitValues, targetValues, vocab);
+    const { loss, gradLogits } = await run(logitValues, targetValues, vocab);
+    expect(Math.abs(loss - expected.loss)).toBeLessThan(1e-4);
+    for (let i = 0; i < gradLogits.length; i++) expect(Math.abs(gradLogits[i] - expected.gradLogits[i])).toBeLessThan(1e-5);
+  });
+
+  it('gives loss 0 and zero gradients when nothing is labelled', async () => {
+    const { loss, gradLogits } = await run(randomFloats(3 * 5, 4), Int32Array.of(IGNORE_INDEX, IGNORE_INDEX, IGNORE_INDEX), 5);
+    expect(loss).toBe(0);
+    expect(Array.from(gradLogits).every((value) => value === 0)).toBe(true);
+  });
+
+  it('hand-computed case: uniform logits give log V', async () => {
+    // 2 rows × 4 classes, all logits 0; target 6 is outside V = 4, so only row 0 is labelled:
+    // loss = ln 4, gradient of row 0 = softmax − onehot = 1/4 − [0, 0, 1, 0], row 1 = 0.
+    const { loss, gradLogits } = await run(new Float32Array(8), Int32Array.of(2, 6), 4);
+    expect(loss).toBeCloseTo(Math.log(4), 6);
+    expect(Array.from(gradLogits.slice(0, 4))).toEqual([0.25, 0.25, -0.75, 0.25]);
+    expect(Array.from(gradLogits.slice(4))).toEqual([0, 0, 0, 0]);
+  });
+
+  it('reference gradient matches central finite differences (float64)', () => {
+    const vocab = 6;
+    const targetValues = Int32Array.of(1, IGNORE_INDEX, 5, 0);
+    const logitValues = Float64Array.from(randomFloats(4 * vocab, 77, -3, 3));
+    const { gradLogits } = crossEntropyReference(logitValues, targetValues, vocab);
+    const step = 1e-6;
+    for (let i = 0; i < logitValues.length; i++) {
+      const plus = logitValues.slice();
+      const minus = logitValues.slice();
+      plus[i] += step;
+      minus[i] -= step;
+      const numeric = (crossEntropyReference(plus, targetValues, vocab).loss - crossEntropyReference(minus, targetValues, vocab).loss) / (2 * step);
+      // float64 central differences: error ~1e-10.
+      expect(Math.abs(numeric - gradLogits[i])).toBeLessThan(1e-8);
+    }
+  });
+
+  it('rejects targets that do not match the logits rows', async () => {
+    const engine = await testEngine();
+    engine.scope(() => {
+      const logits = engine.zeros([3, 5]);
+      const targets = engine.zeros([2], 'i32');
+      expect(() => crossEntropy(engine, logits, targets)).toThrow(/targets must be i32 \[3\]/);
+    });
+  });
+
+  it('reproduces upstream text_loss from the golden training logits', async () => {
+    const golden = new SafetensorsFile(readFileSync(new URL('../../fixtures/moondream-tiny/golden.safetensors', import.meta.url)));
+    const labelsShifted = golden.int32('train_shifted_labels');
+    const { loss } = await run(golden.float32('train_logits'), labelsShifted, 512);
+    // Same logits, f32 logsumexp over 512 classes in a different summation order than torch:
+    // a few ulps of the ~6.75 loss (ulp 4.8e-7).
+    expect(Math.abs(loss - golden.float32('train_loss')[0])).toBeLessThan(2e-6);
+  });
+});

@@ -1,0 +1,243 @@
+// The training loop on the tiny fixture model (test/fixtures/moondream-tiny, f32 weights): LoRA
+// training lowers the loss on a tiny synthetic set; a run paused, checkpointed to IndexedDB
+// (fake-indexeddb) and resumed in a new TrainingRun ends with the same adapter weights, bit for
+// bit, as an uninterrupted run (same dispatches in the same order on the same device, so no
+// tolerance is needed); greedy evaluation reproduces the fixture's golden greedy tokens.
+// Kept small: on SwiftShader one tiny-model sample takes seconds and clipGradNorm ~10 s.
+import 'fake-indexeddb/auto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Engine } from '../../../src/gpu/engine.ts';
+import { loadMoondream, type Moondream } from '../../../src/model/moondream.ts';
+import { memoryModelFiles } from '../../../src/model/model-source.ts';
+import { namedTextParameters } from '../../../src/model/text-weights.ts';
+import { readAdapterFile } from '../../../src/train/adapter-export.ts';
+import { CheckpointStore } from '../../../src/train/checkpoint-store.ts';
+import { trainingConfig, type TrainingConfig } from '../../../src/train/config.ts';
+import { evaluateSamples } from '../../../src/train/evaluate.ts';
+import { ImageFeatureCache } from '../../../src/train/feature-cache.ts';
+import { Xoshiro128 } from '../../../src/train/random.ts';
+import { TrainingRun, type TrainingProgress, type TrainingRunOptions, type TrainingSample } from '../../../src/train/trainer.ts';
+import { trainingSequence } from '../../../src/train/training-sequence.ts';
+import { fixtureBytes, goldenFile } from '../../helpers/fixture-files.ts';
+import { testEngine } from '../../helpers/gpu-context.ts';
+
+const IMAGE_TOKENS = 16;
+const DIM = 64;
+
+// Synthetic image embeddings (seeded per image) stand in for the frozen vision encoder.
+const SAMPLES: TrainingSample[] = [
+  { imagePath: 'a', question: '40 41', answer: '60 61' },
+  { imagePath: 'b', question: '40 41', answer: '62' },
+  { imagePath: 'c', question: '40 41', answer: '63 64 65' },
+  { imagePath: 'd', question: '40 41', answer: '66' },
+];
+
+const CONFIG: TrainingConfig = trainingConfig({
+  loraRank: 4,
+  loraAlpha: 8,
+  learningRate: 3e-2,
+  epochs: 1,
+  batchSize: 1,
+  gradientAccumulation: 1,
+  gradientClip: 0,
+  checkpointInterval: 0,
+  seed: 7,
+  evalMaxTokens: 6,
+});
+
+describe('TrainingRun on the tiny model', () => {
+  let engine: Engine;
+  let model: Moondream;
+  let features: ImageFeatureCache;
+  let store: CheckpointStore;
+
+  beforeAll(async () => {
+    engine = await testEngine();
+    const files = memoryModelFiles('moondream-tiny', new Map([['config.json', fixtureBytes('config.json')], ['model.safetensors', fixtureBytes('model.safetensors')]]));
+    model = await loadMoondream(engine, files, { precision: 'f32' });
+    features = new ImageFeatureCache(engine, async (path) => {
+      const random = Xoshiro128.fromSeed(path.charCodeAt(0));
+      return engine.upload(Float32Array.from({ length: IMAGE_TOKENS * DIM }, () => random.nextFloat() * 2 - 1), [IMAGE_TOKENS, DIM]);
+    });
+    store = await CheckpointStore.open('train-loop-test');
+  });
+
+  afterAll(() => {
+    store.close();
+    model.dispose();
+  });
+
+  const options = (overrides: Partial<TrainingRunOptions> = {}): TrainingRunOptions => ({
+    runId: 'tiny', model, samples: SAMPLES, features, datasetFingerprint: 'fp-1', store, ...overrides,
+  });
+
+  /** Mean answer loss over the set, without a tape (the model as it is now). */
+  async function meanLoss(): Promise<number> {
+    let sum = 0;
+    for (const sample of SAMPLES) {
+      const { ids, targets } = trainingSequence(model.revision, model.tokenizer, IMAGE_TOKENS, sample.question, sample.answer);
+      const image = await features.get(sample.imagePath);
+      const loss = engine.scope(() => model.decoder.loss(null, model.decoder.embed(null, ids, image), targets));
+      sum += (await engine.readFloat(loss))[0];
+      loss.dispose();
+      image.dispose();
+    }
+    return sum / SAMPLES.length;
+  }
+
+  async function adapterValues(run: TrainingRun): Promise<Float32Array[]> {
+    const exported = await run.adapters!.export(engine);
+    return [...exported.values()].flatMap(({ a, b }) => [a, b]);
+  }
+
+  it('lowers the loss, reports progress, and leaves the model unchanged once disposed', { timeout: 400_000 }, async () => {
+    const before = await meanLoss();
+    const progress: TrainingProgress[] = [];
+    const run = TrainingRun.start(options({ store: undefined, onProgress: (p) => progress.push(p) }), trainingConfig({ ...CONFIG, epochs: 3, gradientAccumulation: 2 }));
+    expect(run.totalSteps).toBe(6); // 3 epochs × 4 samples / 2 per step
+    expect(await meanLoss()).toBeCloseTo(before, 5); // B = 0: a fresh adapter changes nothing
+    expect(await run.run()).toBe('finished');
+    const after = await meanLoss();
+    // A random tiny model starts near ln(512) ≈ 6.2 per answer token; 6 steps over the 4
+    // samples must bring the mean down by a clear margin, not by noise.
+    expect(after).toBeLessThan(before - 1);
+    expect(progress).toHaveLength(6);
+    expect(progress.at(-1)).toMatchObject({ step: 6, totalSteps: 6, etaSeconds: 0 });
+    expect(progress[0].learningRate).toBe(3e-2); // step 0 at the constructor rate (spec §11.1)
+    // Step 1 of 6: x = 1/6 ≥ 0.1, so the cosine at (1/6 − 0.1)·π = π/15: 0.1·LR + 0.9·LR·(1 + cos(π/15))/2.
+    expect(progress[1].learningRate).toBeCloseTo(3e-3 + (27e-3 * (1 + 0.9781476007338057)) / 2, 12);
+    expect(progress.every((p) => p.tokensPerSecond > 0 && Number.isFinite(p.loss) && p.gradientNorm === undefined)).toBe(true);
+    run.dispose();
+    expect(model.decoder.lora).toBeUndefined();
+    expect(await meanLoss()).toBeCloseTo(before, 5);
+  });
+
+  it('paused, checkpointed and resumed in a new run, ends with bit-identical adapters', { timeout: 400_000 }, async () => {
+    // Clipping on here, so the resumed run must also reproduce the clipped steps.
+    const config = trainingConfig({ ...CONFIG, gradientClip: 0.5 });
+    const saved: number[] = [];
+    const uninterrupted = TrainingRun.start(options({ runId: 'straight', onCheckpoint: (s) => saved.push(s.step) }), trainingConfig({ ...config, checkpointInterval: 1 }));
+    expect(await uninterrupted.run()).toBe('finished');
+    expect(saved).toEqual([1, 2, 3, 4]); // every step, the last one once
+    expect((await store.list('straight')).map((s) => s.step)).toEqual([4]); // older ones replaced
+    const expected = await adapterValues(uninterrupted);
+    const expectedHistory = uninterrupted.history;
+    uninterrupted.dispose();
+
+    let first: TrainingRun | undefined;
+    first = TrainingRun.start(options({ runId: 'interrupted', onProgress: (p) => p.step === 2 && first!.pause() }), config);
+    const running = first.run();
+    await expect(first.run()).rejects.toThrow(/already training/);
+    expect(await running).toBe('paused');
+    expect(first.step).toBe(2);
+    first.dispose(); // as a page reload would
+
+    const summaries = await store.list('interrupted');
+    expect(summaries.map((s) => s.step)).toEqual([2]);
+    expect(summaries[0].tensorBytes).toBeGreaterThan(0);
+    const checkpoint = await store.latest('interrupted', 'fp-1');
+    const resumed = TrainingRun.resume(options({ runId: 'interrupted' }), checkpoint!);
+    expect(resumed.step).toBe(2);
+    expect(await resumed.run()).toBe('finished');
+    expect(resumed.step).toBe(4);
+    const actual = await adapterValues(resumed);
+    expect(actual.length).toBe(expected.length);
+    actual.forEach((values, index) => expect(values, `tensor ${index}`).toEqual(expected[index]));
+    expect(resumed.history).toEqual(expectedHistory);
+    expect((await store.latest('interrupted'))!.step).toBe(4);
+    expect(resumed.history.every((point) => point.gradientNorm! > 0)).toBe(true);
+    const exported = readAdapterFile(await resumed.exportAdapterFile());
+    expect(exported.config).toEqual({ rank: 4, alpha: 8, targets: ['attn.qkv', 'attn.proj', 'mlp.fc1', 'mlp.fc2'] });
+    expect([...exported.adapters.values()].flatMap(({ a, b }) => [a, b])).toEqual(expected);
+    resumed.dispose();
+  });
+
+  it('refuses to resume on another dataset', async () => {
+    const run = TrainingRun.start(options({ runId: 'other-data' }), CONFIG);
+    const checkpoint = await run.checkpoint();
+    run.dispose();
+    expect(() => TrainingRun.resume(options({ datasetFingerprint: 'fp-2' }), checkpoint)).toThrow(/another dataset .*load the dataset the run started with/);
+  });
+
+  it('evaluates with greedy decoding: the untrained model gives the golden greedy tokens', async () => {
+    // Golden: image_embeddings of the fixture image and the greedy answer to "40 41 42 43".
+    const golden = goldenFile();
+    const goldenFeatures = new ImageFeatureCache(engine, async () => engine.upload(golden.float32('image_embeddings'), [IMAGE_TOKENS, DIM]));
+    const greedy = Array.from(golden.int32('greedy_tokens')).slice(0, 6).join(' ');
+    const samples = [
+      { imagePath: 'image.png', question: '40 41 42 43', answer: greedy },
+      { imagePath: 'image.png', question: '40 41 42 43', answer: '{"penny": 1}' },
+    ];
+    const done: number[] = [];
+    const report = await evaluateSamples(model, goldenFeatures, samples, ['penny'], { maxTokens: 6, onProgress: (n) => done.push(n) });
+    expect(done).toEqual([1, 2]);
+    expect(report.results.map((r) => r.predicted)).toEqual([greedy, greedy]);
+    expect(report.exactMatches).toBe(1);
+    expect(report.answersWithoutCounts).toBe(1);
+    expect(report.parseableFraction).toBe(0); // id tokens are no JSON
+    expect(report.perClassAccuracy).toEqual([{ className: 'penny', accuracy: 0 }]);
+  }, 300_000);
+
+  it('refuses a checkpoint saved for other trainable tensors, and leaves the decoder without adapters', async () => {
+    const run = TrainingRun.start(options({ runId: 'renamed' }), CONFIG);
+    const checkpoint = await run.checkpoint();
+    run.dispose();
+    const renamed = { ...checkpoint, parameters: checkpoint.parameters.map((t, i) => (i === 0 ? { ...t, name: 'model.text.blocks.0.attn.qkv.lora_X' } : t)) };
+    expect(() => TrainingRun.resume(options({ runId: 'renamed' }), renamed)).toThrow(/lora_X .*saved for another model\. Start a new run/);
+    const otherRank = await (async () => {
+      const other = TrainingRun.start(options({ runId: 'rank2' }), trainingConfig({ ...CONFIG, loraRank: 2 }));
+      const saved = await other.checkpoint();
+      other.dispose();
+      return { ...saved, config: CONFIG }; // tensors of rank 2 under a rank-4 config
+    })();
+    expect(() => TrainingRun.resume(options({ runId: 'rank2' }), otherRank)).toThrow(/saved for another model/);
+    expect(model.decoder.lora).toBeUndefined();
+  });
+});
+
+describe('TrainingRun, full fine-tuning of the tiny text model', () => {
+  const fresh = async (engine: Engine) =>
+    loadMoondream(engine, memoryModelFiles('moondream-tiny', new Map([['config.json', fixtureBytes('config.json')], ['model.safetensors', fixtureBytes('model.safetensors')]])), { precision: 'f32' });
+
+  it('trains every text parameter and resumes to bit-identical weights', { timeout: 400_000 }, async () => {
+    const engine = await testEngine();
+    const features = new ImageFeatureCache(engine, async (path) => {
+      const random = Xoshiro128.fromSeed(path.charCodeAt(0));
+      return engine.upload(Float32Array.from({ length: IMAGE_TOKENS * DIM }, () => random.nextFloat() * 2 - 1), [IMAGE_TOKENS, DIM]);
+    });
+    const store = await CheckpointStore.open('train-loop-full-test');
+    const samples = SAMPLES.slice(0, 3);
+    const config = trainingConfig({ ...CONFIG, fullFineTune: true, learningRate: 1e-3 });
+    const weightsOf = async (model: Moondream) => {
+      const named = new Map(namedTextParameters(model.decoder.weights));
+      return Promise.all(['model.text.wte', 'model.text.lm_head.weight', 'model.text.blocks.1.mlp.fc2.weight'].map((name) => engine.readFloat(named.get(name)!)));
+    };
+    const runOptions = (model: Moondream, runId: string): TrainingRunOptions => ({ runId, model, samples, features, datasetFingerprint: 'fp-full', store });
+
+    const straightModel = await fresh(engine);
+    const initial = await weightsOf(straightModel);
+    const straight = TrainingRun.start(runOptions(straightModel, 'full'), config);
+    expect(straight.totalSteps).toBe(3);
+    await straight.run();
+    const expected = await weightsOf(straightModel);
+    expect(expected[1]).not.toEqual(initial[1]); // lm_head moved
+    straight.dispose();
+    straightModel.dispose();
+
+    const firstModel = await fresh(engine);
+    const first = TrainingRun.start(runOptions(firstModel, 'full-resumed'), config);
+    await first.trainStep();
+    await first.save();
+    first.dispose();
+    firstModel.dispose();
+
+    const resumedModel = await fresh(engine); // the weights as loaded: the checkpoint restores them
+    const resumed = TrainingRun.resume(runOptions(resumedModel, 'full-resumed'), (await store.latest('full-resumed', 'fp-full'))!);
+    await resumed.run();
+    const actual = await weightsOf(resumedModel);
+    actual.forEach((values, index) => expect(values, `weight ${index}`).toEqual(expected[index]));
+    resumed.dispose();
+    resumedModel.dispose();
+    store.close();
+  });
+});
