@@ -1,5 +1,9 @@
+import { decode as gpt3Decode, encode as gpt3Encode } from 'gpt-3-encoder';
 import { describe, expect, it } from 'vitest';
+import { buildQuestion, formatAnswer } from '../../../src/dataset/question.ts';
+import { answerTargetIds, getRevision, queryPromptIds } from '../../../src/model/revisions.ts';
 import { HubTokenizer, IdTokenizer, loadTokenizer } from '../../../src/model/tokenizer.ts';
+import { GPT2_END_OF_TEXT, GPT2_END_OF_TEXT_ID, gpt2TokenizerJson } from '../../helpers/gpt2-tokenizer.ts';
 
 /** GPT-2's byte → printable-character table (bytes_to_unicode), written out for the test. */
 function byteChars(): string[] {
@@ -80,6 +84,80 @@ describe('HubTokenizer (byte-level BPE through @huggingface/tokenizers)', () => 
     ]);
     const failing = (async () => new Response('', { status: 503 })) as unknown as typeof fetch;
     await expect(loadTokenizer({ kind: 'hub', repo: 'a/b', revision: 'main', file: 'tokenizer.json' }, { fetch: failing })).rejects.toThrow(/HTTP 503/);
+  });
+});
+
+describe('the GPT-2 vocabulary of the 2024-04-02 and 2025-04-14 revisions (spec §10.2)', () => {
+  // GPT-2's own files, read by @huggingface/tokenizers through HubTokenizer; the package's pure-JS
+  // encoder (a port of OpenAI's encoder.py) is the independent expectation. Token ids are exact.
+  const tokenizer = new HubTokenizer(gpt2TokenizerJson(), { eos_token: GPT2_END_OF_TEXT });
+  const revisions = [getRevision('2024-04-02'), getRevision('2025-04-14')];
+
+  const coinClasses = ['dime', 'nickel', 'penny', 'quarter'];
+  const hardClasses = ['2€', 'café', 'naïve façade', '日本', '🐱 cat', 'R2-D2', 'class 10', "don't"];
+  const questions = [buildQuestion(coinClasses), buildQuestion(hardClasses), buildQuestion(['cat'], { noun: 'coin' })];
+  const answers = [
+    formatAnswer(coinClasses, [2, 0, 10, 1]),
+    formatAnswer(hardClasses, [1, 2, 3, 4, 5, 6, 7, 8]),
+    formatAnswer(coinClasses, [0, 0, 0, 0]),
+    formatAnswer(['cat'], [123456]),
+  ];
+  const hardStrings = [
+    '2€ café',
+    'naïve 日本 🐱',
+    '0123456789 3.14 -7 1,000,000',
+    'two  spaces,   three, and a trailing run   ',
+    '    ',
+    '\n',
+    '\n\n\nthree newlines\n',
+    'tab\there\r\nand CRLF',
+    "it's I'll we've they're",
+    '{\n  "a": 1\n}',
+  ];
+
+  it('gives the ids of the package encoder for the counting questions, their answers and hard strings', () => {
+    for (const text of [...questions, ...answers, ...answers.map((answer) => ` ${answer}`), ...hardStrings]) {
+      expect([text, tokenizer.encode(text)]).toEqual([text, gpt3Encode(text)]);
+    }
+  });
+
+  it('decodes every such text back to itself', () => {
+    for (const text of [...questions, ...answers, ...hardStrings]) {
+      const ids = tokenizer.encode(text);
+      expect(tokenizer.decode(ids)).toBe(text);
+      expect(gpt3Decode(ids)).toBe(text);
+    }
+  });
+
+  it('has the ids the spec names: 198 "\\n", 25 ":", 24361 "Question", 33706 "Answer", 628 "\\n\\n", 50256 <|endoftext|>', () => {
+    expect(tokenizer.encode('\n\nQuestion:')).toEqual([198, 198, 24361, 25]);
+    expect(tokenizer.encode('\n\nAnswer:')).toEqual([198, 198, 33706, 25]);
+    expect(tokenizer.encode('\n\n')).toEqual([628]);
+    expect(tokenizer.tokenId(GPT2_END_OF_TEXT)).toBe(GPT2_END_OF_TEXT_ID);
+    for (const revision of revisions) {
+      expect([revision.id, revision.bosId, revision.eosId]).toEqual([revision.id, GPT2_END_OF_TEXT_ID, GPT2_END_OF_TEXT_ID]);
+    }
+    // EOS is a special token: left out of decoded text, as upstream's skip_special_tokens does.
+    expect(tokenizer.decode([...tokenizer.encode(' {}'), GPT2_END_OF_TEXT_ID])).toBe(' {}');
+  });
+
+  it("builds each revision's prompt: \\n\\nQuestion: + ' ' + question + \\n\\nAnswer: (text in 2024, ids in 2025)", () => {
+    // Both revisions must give the same ids: 2024-04-02 tokenises the whole text template (§12),
+    // 2025-04-14 puts its id templates around encode(" " + question) (§10.2, §1.2).
+    for (const question of questions) {
+      const expected = [198, 198, 24361, 25, ...gpt3Encode(` ${question}`), 198, 198, 33706, 25];
+      for (const revision of revisions) {
+        expect([revision.id, queryPromptIds(revision, tokenizer, question)]).toEqual([revision.id, expected]);
+      }
+    }
+  });
+
+  it('targets the answer with a leading space and EOS, as the 2024 notebook does (§11.3)', () => {
+    for (const answer of answers) {
+      for (const revision of revisions) {
+        expect(answerTargetIds(revision, tokenizer, answer)).toEqual([...gpt3Encode(` ${answer}`), GPT2_END_OF_TEXT_ID]);
+      }
+    }
   });
 });
 
