@@ -6,6 +6,7 @@
 // Moments are f32. The step count and the learning rate reach the shader as uniforms (the bias
 // corrections are computed on the host in float64, like torch's Python scalars), so one
 // pipeline serves every step and every schedule.
+import { INDEX_WGSL, elementGrid } from '../dispatch.ts';
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
 
@@ -28,17 +29,15 @@ export interface AdamWState {
   secondMoments: Tensor[];
 }
 
-const WORKGROUP = 256;
-
 /**
- * One invocation per element, 1-D index folded into 2-D.
+ * One invocation per element (elementGrid).
  * Bindings: 0 param (read_write), 1 grad (read), 2 firstMoment (read_write),
  * 3 secondMoment (read_write), 4 params (uniform).
  */
-export const ADAMW_SHADER = /* wgsl */ `
+export const ADAMW_WGSL = /* wgsl */ `
 struct Params {
   count: u32,
-  rowWidth: u32,
+  pad: u32,
   beta1: f32,
   beta2: f32,
   oneMinusBeta1: f32,        // 1 − β1 and 1 − β2 computed in float64, as torch's Python scalars:
@@ -53,10 +52,10 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> firstMoment: array<f32>;
 @group(0) @binding(3) var<storage, read_write> secondMoment: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
-
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(global_invocation_id) id: vec3u) {
-  let i = id.x + id.y * params.rowWidth;
+${INDEX_WGSL}
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
+  let i = elementIndex(group, groups, local);
   if (i >= params.count) { return; }
   let g = grad[i];
   let m = params.beta1 * firstMoment[i] + params.oneMinusBeta1 * g;
@@ -99,17 +98,14 @@ export function adamwStep(
   const params = new ArrayBuffer(48);
   const floats = new Float32Array(params);
   floats.set([beta1, beta2, 1 - beta1, 1 - beta2, eps, 1 - learningRate * weightDecay, learningRate / (1 - beta1 ** t), Math.sqrt(1 - beta2 ** t)], 2);
-  const limit = engine.device.limits.maxComputeWorkgroupsPerDimension;
-  const pipeline = engine.pipeline(ADAMW_SHADER);
+  const pipeline = engine.pipeline(ADAMW_WGSL);
   parameters.forEach((parameter, index) => {
     const grad = grads[index];
     if (grad.dtype !== 'f32' || grad.size !== parameter.size || state.firstMoments[index].size !== parameter.size) {
       throw new Error(`adamwStep: gradient ${grad} does not match parameter ${parameter}`);
     }
-    const groups = Math.ceil(parameter.size / WORKGROUP);
-    const columns = Math.max(1, Math.min(groups, limit));
-    new Uint32Array(params, 0, 2).set([parameter.size, columns * WORKGROUP]);
-    engine.dispatch(pipeline, [parameter, grad, state.firstMoments[index], state.secondMoments[index]], [columns, Math.ceil(groups / columns)], {
+    new Uint32Array(params, 0, 1)[0] = parameter.size;
+    engine.dispatch(pipeline, [parameter, grad, state.firstMoments[index], state.secondMoments[index]], elementGrid(engine, parameter.size), {
       params,
       label: 'adamw',
     });

@@ -2,18 +2,18 @@
 // adaptive_avg_pool2d windows (spec §4.5): output cell (i, j) averages input rows
 // [⌊i·H/outH⌋, ⌈(i+1)·H/outH⌉) × columns [⌊j·W/outW⌋, ⌈(j+1)·W/outW⌉). Used to pool the stitched
 // vision features to 27×27. Forward only: the vision encoder is frozen.
+import { INDEX_WGSL, elementGrid } from '../dispatch.ts';
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
 
-const WORKGROUP = 64;
-
 /**
- * One invocation per output element (i, j, c), 1-D index folded into 2-D; channel fastest, so
+ * One invocation per output element (i, j, c) (elementGrid); channel fastest, so
  * neighbouring invocations read neighbouring input words.
  * Bindings: 0 input [H, W, C] (read), 1 out [outH, outW, C] (write), 2 params (uniform).
  */
-export const ADAPTIVE_POOL_SHADER = /* wgsl */ `
-struct Params { height: u32, width: u32, channels: u32, outHeight: u32, outWidth: u32, rowWidth: u32 }
+export const ADAPTIVE_POOL_WGSL = /* wgsl */ `
+struct Params { height: u32, width: u32, channels: u32, outHeight: u32, outWidth: u32 }
+${INDEX_WGSL}
 @group(0) @binding(0) var<storage, read> input: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<uniform> params: Params;
@@ -23,9 +23,9 @@ fn window(i: u32, size: u32, outSize: u32) -> vec2u {
   return vec2u((i * size) / outSize, ((i + 1u) * size + outSize - 1u) / outSize);
 }
 
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(global_invocation_id) id: vec3u) {
-  let element = id.x + id.y * params.rowWidth;
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
+  let element = elementIndex(group, groups, local);
   if (element >= params.outHeight * params.outWidth * params.channels) { return; }
   let channel = element % params.channels;
   let cell = element / params.channels;
@@ -49,11 +49,8 @@ export function adaptiveAvgPool2d(engine: Engine, input: Tensor, outHeight: numb
     if (!Number.isInteger(size) || size < 1) throw new Error(`adaptiveAvgPool2d: output size must be a positive integer, got ${size}`);
   }
   const out = engine.empty([outHeight, outWidth, channels], 'f32', 'adaptiveAvgPool2d');
-  const groups = Math.ceil((outHeight * outWidth * channels) / WORKGROUP);
-  const limit = engine.device.limits.maxComputeWorkgroupsPerDimension;
-  const columns = Math.max(1, Math.min(groups, limit));
-  engine.dispatch(engine.pipeline(ADAPTIVE_POOL_SHADER), [input, out], [columns, Math.ceil(groups / columns)], {
-    params: new Uint32Array([height, width, channels, outHeight, outWidth, columns * WORKGROUP]),
+  engine.dispatch(engine.pipeline(ADAPTIVE_POOL_WGSL), [input, out], elementGrid(engine, outHeight * outWidth * channels), {
+    params: new Uint32Array([height, width, channels, outHeight, outWidth, 0, 0, 0]),
     label: 'adaptiveAvgPool2d',
   });
   return out;

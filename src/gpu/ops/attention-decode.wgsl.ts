@@ -3,7 +3,7 @@
 // one invocation, so for Tq = 1 one invocation per head would walk the whole cache alone; here a
 // workgroup of DECODE_THREADS invocations shares one (query row, head): each keeps an online
 // softmax over a strided share of the keys, and the partial states are merged at the end
-// (flash-decoding). Same Params, layouts and outputs as attentionForwardShader.
+// (flash-decoding). Same Params, layouts and outputs as attentionForwardWgsl.
 import { ATTENTION_PARAMS, attentionConstants } from './attention.wgsl.ts';
 
 /** Invocations per (query row, head): 32 partial states × 18 vec4s (72 dims) = 9 KiB shared. */
@@ -13,7 +13,7 @@ export const DECODE_THREADS = 32;
  * Bindings: 0 q (read), 1 k (read), 2 v (read), 3 out [Tq, heads·headDim] (write),
  * 4 logsumexp [heads, Tq] (write), 5 params (uniform). Dispatch [Tq, heads].
  */
-export function attentionDecodeShader(headDim: number): string {
+export function attentionDecodeWgsl(headDim: number): string {
   return /* wgsl */ `
 ${attentionConstants(headDim)}
 const THREADS: u32 = ${DECODE_THREADS}u;

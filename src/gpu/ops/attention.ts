@@ -12,12 +12,12 @@
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
 import type { AttentionMask } from './attention.reference.ts';
-import { attentionDecodeShader } from './attention-decode.wgsl.ts';
+import { attentionDecodeWgsl } from './attention-decode.wgsl.ts';
 import {
   ATTENTION_ROWS_PER_WORKGROUP,
-  attentionForwardShader,
-  attentionGradKeyValueShader,
-  attentionGradQueryShader,
+  attentionForwardWgsl,
+  attentionGradKeyValueWgsl,
+  attentionGradQueryWgsl,
 } from './attention.wgsl.ts';
 
 export type { AttentionMask } from './attention.reference.ts';
@@ -70,7 +70,7 @@ export function attention(
   const logsumexp = engine.empty([options.heads, plan.queryCount], 'f32', 'attention.logsumexp');
   const decode = plan.queryCount <= DECODE_MAX_QUERIES;
   engine.dispatch(
-    engine.pipeline(decode ? attentionDecodeShader(options.headDim) : attentionForwardShader(options.headDim)),
+    engine.pipeline(decode ? attentionDecodeWgsl(options.headDim) : attentionForwardWgsl(options.headDim)),
     [plan.q.tensor, plan.k.tensor, plan.v.tensor, out, logsumexp],
     [decode ? plan.queryCount : Math.ceil(plan.queryCount / ATTENTION_ROWS_PER_WORKGROUP), options.heads],
     { params: plan.params, label: decode ? 'attention.decode' : 'attention' },
@@ -105,13 +105,13 @@ export function attentionBackward(
   const rowDot = engine.empty([options.heads, plan.queryCount], 'f32', 'attention.rowDot');
   // Pass 1 writes rowDot (Σ dO·O per row), which pass 2 reads: same encoder, so in order.
   engine.dispatch(
-    engine.pipeline(attentionGradQueryShader(options.headDim)),
+    engine.pipeline(attentionGradQueryWgsl(options.headDim)),
     [plan.q.tensor, plan.k.tensor, plan.v.tensor, out, gradOut, logsumexp, gradQ, rowDot],
     [Math.ceil(plan.queryCount / ATTENTION_ROWS_PER_WORKGROUP), options.heads],
     { params: plan.params, label: 'attention.gradQ' },
   );
   engine.dispatch(
-    engine.pipeline(attentionGradKeyValueShader(options.headDim)),
+    engine.pipeline(attentionGradKeyValueWgsl(options.headDim)),
     [plan.q.tensor, plan.k.tensor, plan.v.tensor, gradOut, logsumexp, rowDot, gradK, gradV],
     [Math.ceil(plan.keyCount / ATTENTION_ROWS_PER_WORKGROUP), options.heads],
     { params: plan.params, label: 'attention.gradKV' },

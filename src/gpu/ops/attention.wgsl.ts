@@ -81,7 +81,7 @@ const TILE: u32 = ${ATTENTION_TILE_ROWS}u;
  * Bindings: 0 q (read), 1 k (read), 2 v (read), 3 out [Tq, heads·HEAD_DIM] (write),
  * 4 logsumexp [heads, Tq] (write), 5 params (uniform). Dispatch [⌈Tq/ROWS⌉, heads].
  */
-export function attentionForwardShader(headDim: number): string {
+export function attentionForwardWgsl(headDim: number): string {
   return /* wgsl */ `
 ${attentionConstants(headDim)}
 @group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;
@@ -168,7 +168,7 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
  * 5 logsumexp [heads, Tq] (all read), 6 gradQ [Tq, heads·HEAD_DIM] (write),
  * 7 rowDot [heads, Tq] (write), 8 params (uniform). Dispatch [⌈Tq/ROWS⌉, heads].
  */
-export function attentionGradQueryShader(headDim: number): string {
+export function attentionGradQueryWgsl(headDim: number): string {
   return /* wgsl */ `
 ${attentionConstants(headDim)}
 @group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;
@@ -248,7 +248,7 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
  * 5 rowDot [heads, Tq] (all read), 6 gradK [Tk, heads·HEAD_DIM], 7 gradV [Tk, heads·HEAD_DIM]
  * (write), 8 params (uniform). Dispatch [⌈Tk/ROWS⌉, heads].
  */
-export function attentionGradKeyValueShader(headDim: number): string {
+export function attentionGradKeyValueWgsl(headDim: number): string {
   return /* wgsl */ `
 ${attentionConstants(headDim)}
 @group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;

@@ -2,17 +2,16 @@
 // total = ‖(g_1, …, g_n)‖₂, every gradient scaled by min(1, maxNorm / (total + 1e-6)). The norm
 // and the scale stay on the GPU (no host round trip), so a training step can be recorded once
 // and replayed.
+import { INDEX_WGSL, elementGrid } from '../dispatch.ts';
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
 import { reduceAll } from './reduce.ts';
-
-const WORKGROUP = 256;
 
 /**
  * norm[0] = √sumOfSquares[0]; scale[0] = min(1, maxNorm / (norm + 1e-6)).
  * Bindings: 0 sumOfSquares [1] (read), 1 norm [1] (write), 2 scale [1] (write), 3 params (uniform).
  */
-export const CLIP_SCALE_SHADER = /* wgsl */ `
+export const CLIP_SCALE_WGSL = /* wgsl */ `
 struct Params { maxNorm: f32 }
 @group(0) @binding(0) var<storage, read> sumOfSquares: array<f32>;
 @group(0) @binding(1) var<storage, read_write> norm: array<f32>;
@@ -28,18 +27,19 @@ fn main() {
 `;
 
 /**
- * x[i] *= scale[0], in place; one invocation per element, folded into 2-D.
- * Bindings: 0 x (read_write), 1 scale [1] (read), 2 params { count, rowWidth } (uniform).
+ * x[i] *= scale[0], in place; one invocation per element (elementGrid).
+ * Bindings: 0 x (read_write), 1 scale [1] (read), 2 params { count } (uniform).
  */
-export const SCALE_IN_PLACE_SHADER = /* wgsl */ `
-struct Params { count: u32, rowWidth: u32 }
+export const SCALE_IN_PLACE_WGSL = /* wgsl */ `
+struct Params { count: u32 }
+${INDEX_WGSL}
 @group(0) @binding(0) var<storage, read_write> x: array<f32>;
 @group(0) @binding(1) var<storage, read> scale: array<f32>;
 @group(0) @binding(2) var<uniform> params: Params;
 
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(global_invocation_id) id: vec3u) {
-  let i = id.x + id.y * params.rowWidth;
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
+  let i = elementIndex(group, groups, local);
   if (i < params.count) { x[i] *= scale[0]; }
 }
 `;
@@ -54,7 +54,7 @@ export function clipGradNorm(engine: Engine, grads: readonly Tensor[], maxNorm: 
   const total = reduceAll(engine, grads, true);
   const norm = engine.empty([1], 'f32', 'clip.norm');
   const scale = engine.empty([1], 'f32', 'clip.scale');
-  engine.dispatch(engine.pipeline(CLIP_SCALE_SHADER), [total, norm, scale], [1], {
+  engine.dispatch(engine.pipeline(CLIP_SCALE_WGSL), [total, norm, scale], [1], {
     params: new Float32Array([maxNorm]),
     label: 'clip.scale',
   });
@@ -65,11 +65,8 @@ export function clipGradNorm(engine: Engine, grads: readonly Tensor[], maxNorm: 
 
 /** x *= scale[0] in place, scale a [1] f32 tensor on the GPU. */
 export function scaleInPlace(engine: Engine, x: Tensor, scale: Tensor): void {
-  const groups = Math.ceil(x.size / WORKGROUP);
-  const limit = engine.device.limits.maxComputeWorkgroupsPerDimension;
-  const columns = Math.max(1, Math.min(groups, limit));
-  engine.dispatch(engine.pipeline(SCALE_IN_PLACE_SHADER), [x, scale], [columns, Math.ceil(groups / columns)], {
-    params: new Uint32Array([x.size, columns * WORKGROUP]),
+  engine.dispatch(engine.pipeline(SCALE_IN_PLACE_WGSL), [x, scale], elementGrid(engine, x.size), {
+    params: new Uint32Array([x.size, 0, 0, 0]),
     label: 'clip.apply',
   });
 }

@@ -6,8 +6,10 @@
 // Three kernels, no host round trip: count the labels; one workgroup per row computes the
 // max-subtracted logsumexp in f32, the row's loss and dLogits = (softmax − onehot) / count;
 // one workgroup sums the row losses into the mean.
+import { INDEX_WGSL, workgroupGrid } from '../dispatch.ts';
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
+import { ROW_WORKGROUP_SIZE, WORKGROUP_REDUCE_WGSL } from './row-reduce.wgsl.ts';
 
 export const IGNORE_INDEX = -100;
 
@@ -21,7 +23,7 @@ struct Params { rows: u32, vocab: u32 }
  * Counts labelled rows (targets in [0, V)). One workgroup.
  * Bindings: 0 targets [T] i32 (read), 1 labelCount [1] f32 (write), 2 params (uniform).
  */
-export const CROSS_ENTROPY_COUNT_SHADER = /* wgsl */ `
+export const CROSS_ENTROPY_COUNT_WGSL = /* wgsl */ `
 ${LABEL_COUNT_PARAMS}
 @group(0) @binding(0) var<storage, read> targets: array<i32>;
 @group(0) @binding(1) var<storage, read_write> labelCount: array<f32>;
@@ -51,10 +53,11 @@ fn main(@builtin(local_invocation_index) lane: u32) {
  * (0 when unlabelled), gradLogits = (softmax − onehot) / labelCount (0 rows when unlabelled).
  * Bindings: 0 logits [T, V] (read), 1 targets [T] i32 (read), 2 labelCount [1] (read),
  * 3 gradLogits [T, V] (write), 4 rowLoss [T] (write), 5 params (uniform).
- * Dispatch [min(T, 65535), ⌈T/65535⌉]: row = x + 65535·y.
+ * One workgroup per row (workgroupGrid).
  */
-export const CROSS_ENTROPY_ROW_SHADER = /* wgsl */ `
+export const CROSS_ENTROPY_ROW_WGSL = /* wgsl */ `
 ${LABEL_COUNT_PARAMS}
+${INDEX_WGSL}
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
 @group(0) @binding(1) var<storage, read> targets: array<i32>;
 @group(0) @binding(2) var<storage, read> labelCount: array<f32>;
@@ -62,52 +65,26 @@ ${LABEL_COUNT_PARAMS}
 @group(0) @binding(4) var<storage, read_write> rowLoss: array<f32>;
 @group(0) @binding(5) var<uniform> params: Params;
 
-override WORKGROUP: u32 = 256u;
-var<workgroup> partial: array<f32, WORKGROUP>;
-
-fn reduceMax(lane: u32, value: f32) -> f32 {
-  partial[lane] = value;
-  for (var stride = WORKGROUP / 2u; stride > 0u; stride /= 2u) {
-    workgroupBarrier();
-    if (lane < stride) { partial[lane] = max(partial[lane], partial[lane + stride]); }
-  }
-  workgroupBarrier();
-  let result = partial[0];
-  workgroupBarrier();
-  return result;
-}
-
-fn reduceSum(lane: u32, value: f32) -> f32 {
-  partial[lane] = value;
-  for (var stride = WORKGROUP / 2u; stride > 0u; stride /= 2u) {
-    workgroupBarrier();
-    if (lane < stride) { partial[lane] += partial[lane + stride]; }
-  }
-  workgroupBarrier();
-  let result = partial[0];
-  workgroupBarrier();
-  return result;
-}
-
-@compute @workgroup_size(WORKGROUP)
-fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) lane: u32) {
-  let row = group.x + 65535u * group.y;
+${WORKGROUP_REDUCE_WGSL}
+@compute @workgroup_size(${ROW_WORKGROUP_SIZE})
+fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) lane: u32) {
+  let row = workgroupIndex(group, groups);
   if (row >= params.rows) { return; }
   let base = row * params.vocab;
   let targetId = targets[row];
   let labelled = targetId >= 0 && u32(targetId) < params.vocab;
 
   var localMax = -3.0e38;
-  for (var column = lane; column < params.vocab; column += WORKGROUP) { localMax = max(localMax, logits[base + column]); }
-  let rowMax = reduceMax(lane, localMax);
+  for (var column = lane; column < params.vocab; column += ${ROW_WORKGROUP_SIZE}u) { localMax = max(localMax, logits[base + column]); }
+  let rowMax = workgroupMax(localMax, lane);
   var localSum = 0.0;
-  for (var column = lane; column < params.vocab; column += WORKGROUP) { localSum += exp(logits[base + column] - rowMax); }
-  let sum = reduceSum(lane, localSum);
+  for (var column = lane; column < params.vocab; column += ${ROW_WORKGROUP_SIZE}u) { localSum += exp(logits[base + column] - rowMax); }
+  let sum = workgroupSum(localSum, lane);
 
   // An unlabelled row contributes nothing; labelCount > 0 whenever some row is labelled.
   let weight = select(0.0, 1.0 / labelCount[0], labelled);
   let inverseSum = 1.0 / sum;
-  for (var column = lane; column < params.vocab; column += WORKGROUP) {
+  for (var column = lane; column < params.vocab; column += ${ROW_WORKGROUP_SIZE}u) {
     let probability = exp(logits[base + column] - rowMax) * inverseSum;
     let onehot = select(0.0, 1.0, labelled && column == u32(targetId));
     gradLogits[base + column] = (probability - onehot) * weight;
@@ -122,7 +99,7 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
  * loss[0] = Σ rowLoss / labelCount (0 without labels). One workgroup.
  * Bindings: 0 rowLoss [T] (read), 1 labelCount [1] (read), 2 loss [1] (write), 3 params (uniform).
  */
-export const CROSS_ENTROPY_MEAN_SHADER = /* wgsl */ `
+export const CROSS_ENTROPY_MEAN_WGSL = /* wgsl */ `
 ${LABEL_COUNT_PARAMS}
 @group(0) @binding(0) var<storage, read> rowLoss: array<f32>;
 @group(0) @binding(1) var<storage, read> labelCount: array<f32>;
@@ -163,15 +140,14 @@ export function crossEntropy(engine: Engine, logits: Tensor, targets: Tensor): {
   const rowLoss = engine.empty([rows], 'f32', 'crossEntropy.rowLoss');
   const gradLogits = engine.empty([rows, vocab], 'f32', 'crossEntropy.gradLogits');
   const loss = engine.empty([1], 'f32', 'crossEntropy.loss');
-  engine.dispatch(engine.pipeline(CROSS_ENTROPY_COUNT_SHADER, 'main', constants), [targets, labelCount], [1], { params });
-  const limit = 65535;
+  engine.dispatch(engine.pipeline(CROSS_ENTROPY_COUNT_WGSL, 'main', constants), [targets, labelCount], [1], { params });
   engine.dispatch(
-    engine.pipeline(CROSS_ENTROPY_ROW_SHADER, 'main', constants),
+    engine.pipeline(CROSS_ENTROPY_ROW_WGSL),
     [logits, targets, labelCount, gradLogits, rowLoss],
-    [Math.min(rows, limit), Math.ceil(rows / limit)],
+    workgroupGrid(engine, rows),
     { params, label: 'crossEntropy.rows' },
   );
-  engine.dispatch(engine.pipeline(CROSS_ENTROPY_MEAN_SHADER, 'main', constants), [rowLoss, labelCount, loss], [1], { params });
+  engine.dispatch(engine.pipeline(CROSS_ENTROPY_MEAN_WGSL, 'main', constants), [rowLoss, labelCount, loss], [1], { params });
   labelCount.dispose();
   rowLoss.dispose();
   return { loss, gradLogits };

@@ -1,9 +1,8 @@
 // Elementwise ops: add (with a broadcast bias row), mul, scale, add-scaled (axpy), in-place
 // accumulate, copy, fill; and sumToRow, the backward of broadcasting a row.
+import { INDEX_WGSL, elementGrid } from '../dispatch.ts';
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
-
-export const ELEMENTWISE_WORKGROUP_SIZE = 256;
 
 // Each shader below is its own module because the engine binds tensors from binding 0 up.
 // In the binary shader OP selects the operation, so add, axpy and mul share one module; a
@@ -11,8 +10,7 @@ export const ELEMENTWISE_WORKGROUP_SIZE = 256;
 export const ELEMENTWISE_WGSL = /* wgsl */ `
 // Bindings: 0: a (read), 1: b (read), 2: out (read_write), 3: params
 struct Params { count: u32, bLength: u32, alpha: f32, rows: u32 }
-
-override WORKGROUP_SIZE: u32 = 256;
+${INDEX_WGSL}
 // 0 → a + alpha·b, 1 → alpha·a·b.
 override OP: u32 = 0;
 
@@ -21,14 +19,9 @@ override OP: u32 = 0;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
 
-// 1-D index of an invocation in a grid folded into 2-D (over 65535 workgroups per dimension).
-fn flatIndex(group: vec3u, groups: vec3u, local: u32) -> u32 {
-  return (group.y * groups.x + group.x) * WORKGROUP_SIZE + local;
-}
-
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn binary(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
-  let i = flatIndex(group, groups, local);
+  let i = elementIndex(group, groups, local);
   if (i >= params.count) { return; }
   let bValue = b[i % params.bLength];
   if (OP == 0u) { out[i] = a[i] + params.alpha * bValue; } else { out[i] = params.alpha * a[i] * bValue; }
@@ -38,14 +31,14 @@ fn binary(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: 
 const ACCUMULATE_WGSL = /* wgsl */ `
 // Bindings: 0: x (read), 1: total (read_write), 2: params. total += alpha·x.
 struct Params { count: u32, bLength: u32, alpha: f32, rows: u32 }
-override WORKGROUP_SIZE: u32 = 256;
+${INDEX_WGSL}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> total: array<f32>;
 @group(0) @binding(2) var<uniform> params: Params;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
-  let i = (group.y * groups.x + group.x) * WORKGROUP_SIZE + local;
+  let i = elementIndex(group, groups, local);
   if (i >= params.count) { return; }
   total[i] += params.alpha * x[i];
 }
@@ -54,14 +47,14 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: ve
 const SCALE_WGSL = /* wgsl */ `
 // Bindings: 0: x (read), 1: out (read_write), 2: params. out = alpha·x.
 struct Params { count: u32, bLength: u32, alpha: f32, rows: u32 }
-override WORKGROUP_SIZE: u32 = 256;
+${INDEX_WGSL}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<uniform> params: Params;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
-  let i = (group.y * groups.x + group.x) * WORKGROUP_SIZE + local;
+  let i = elementIndex(group, groups, local);
   if (i < params.count) { out[i] = params.alpha * x[i]; }
 }
 `;
@@ -69,13 +62,13 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: ve
 const FILL_WGSL = /* wgsl */ `
 // Bindings: 0: out (read_write), 1: params. out = alpha.
 struct Params { count: u32, bLength: u32, alpha: f32, rows: u32 }
-override WORKGROUP_SIZE: u32 = 256;
+${INDEX_WGSL}
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<uniform> params: Params;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
-  let i = (group.y * groups.x + group.x) * WORKGROUP_SIZE + local;
+  let i = elementIndex(group, groups, local);
   if (i < params.count) { out[i] = params.alpha; }
 }
 `;
@@ -85,33 +78,20 @@ const SUM_TO_ROW_WGSL = /* wgsl */ `
 // out[j] = alpha·Σ_r x[r, j]. One invocation per column: consecutive invocations read
 // consecutive addresses of each row.
 struct Params { count: u32, bLength: u32, alpha: f32, rows: u32 }
-override WORKGROUP_SIZE: u32 = 256;
+${INDEX_WGSL}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<uniform> params: Params;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
-  let column = (group.y * groups.x + group.x) * WORKGROUP_SIZE + local;
+  let column = elementIndex(group, groups, local);
   if (column >= params.count) { return; }
   var sum = 0.0;
   for (var row = 0u; row < params.rows; row++) { sum += x[row * params.count + column]; }
   out[column] = params.alpha * sum;
 }
 `;
-
-/**
- * Workgroup grid for `count` invocations of `workgroupSize`, folded into 2-D when the
- * 65535-per-dimension limit (maxComputeWorkgroupsPerDimension) would be passed. Shaders recover
- * the flat index as (group.y · groups.x + group.x) · size + local; indices ≥ count must return.
- */
-export function grid1D(engine: Engine, count: number, workgroupSize = ELEMENTWISE_WORKGROUP_SIZE): [number, number] {
-  const groups = Math.ceil(count / workgroupSize);
-  const limit = engine.device.limits.maxComputeWorkgroupsPerDimension;
-  if (groups <= limit) return [groups, 1];
-  const rows = Math.ceil(groups / limit);
-  return [Math.ceil(groups / rows), rows];
-}
 
 function params(count: number, bLength: number, alpha: number, rows = 0): ArrayBuffer {
   const buffer = new ArrayBuffer(16);
@@ -142,8 +122,8 @@ function binary(engine: Engine, op: 0 | 1, a: Tensor, b: Tensor, alpha: number, 
   checkBroadcast(name, a, b);
   const out = engine.empty(a.shape);
   if (a.size === 0) return out;
-  const pipeline = engine.pipeline(ELEMENTWISE_WGSL, 'binary', { OP: op, WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP_SIZE });
-  engine.dispatch(pipeline, [a, b, out], grid1D(engine, a.size), { params: params(a.size, b.size, alpha), label: name });
+  const pipeline = engine.pipeline(ELEMENTWISE_WGSL, 'binary', { OP: op });
+  engine.dispatch(pipeline, [a, b, out], elementGrid(engine, a.size), { params: params(a.size, b.size, alpha), label: name });
   return out;
 }
 
@@ -167,8 +147,8 @@ export function scale(engine: Engine, x: Tensor, alpha: number): Tensor {
   requireF32('scale', x);
   const out = engine.empty(x.shape);
   if (x.size === 0) return out;
-  const pipeline = engine.pipeline(SCALE_WGSL, 'main', { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP_SIZE });
-  engine.dispatch(pipeline, [x, out], grid1D(engine, x.size), { params: params(x.size, 1, alpha), label: 'scale' });
+  const pipeline = engine.pipeline(SCALE_WGSL, 'main');
+  engine.dispatch(pipeline, [x, out], elementGrid(engine, x.size), { params: params(x.size, 1, alpha), label: 'scale' });
   return out;
 }
 
@@ -176,8 +156,8 @@ export function scale(engine: Engine, x: Tensor, alpha: number): Tensor {
 export function fill(engine: Engine, shape: readonly number[], value: number): Tensor {
   const out = engine.empty(shape);
   if (out.size === 0) return out;
-  const pipeline = engine.pipeline(FILL_WGSL, 'main', { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP_SIZE });
-  engine.dispatch(pipeline, [out], grid1D(engine, out.size), { params: params(out.size, 1, value), label: 'fill' });
+  const pipeline = engine.pipeline(FILL_WGSL, 'main');
+  engine.dispatch(pipeline, [out], elementGrid(engine, out.size), { params: params(out.size, 1, value), label: 'fill' });
   return out;
 }
 
@@ -186,8 +166,8 @@ export function accumulate(engine: Engine, target: Tensor, x: Tensor, alpha = 1)
   requireF32('accumulate', target, x);
   if (!sameShape(target, x)) throw new Error(`accumulate: ${x} does not match ${target}`);
   if (x.size === 0) return target;
-  const pipeline = engine.pipeline(ACCUMULATE_WGSL, 'main', { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP_SIZE });
-  engine.dispatch(pipeline, [x, target], grid1D(engine, x.size), { params: params(x.size, 1, alpha), label: 'accumulate' });
+  const pipeline = engine.pipeline(ACCUMULATE_WGSL, 'main');
+  engine.dispatch(pipeline, [x, target], elementGrid(engine, x.size), { params: params(x.size, 1, alpha), label: 'accumulate' });
   return target;
 }
 
@@ -205,8 +185,8 @@ export function sumToRow(engine: Engine, x: Tensor, alpha = 1): Tensor {
   const rows = columns === 0 ? 0 : x.size / columns;
   const out = engine.empty([columns]);
   if (columns === 0) return out;
-  const pipeline = engine.pipeline(SUM_TO_ROW_WGSL, 'main', { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP_SIZE });
-  engine.dispatch(pipeline, [x, out], grid1D(engine, columns), { params: params(columns, 1, alpha, rows), label: 'sumToRow' });
+  const pipeline = engine.pipeline(SUM_TO_ROW_WGSL, 'main');
+  engine.dispatch(pipeline, [x, out], elementGrid(engine, columns), { params: params(columns, 1, alpha, rows), label: 'sumToRow' });
   return out;
 }
 

@@ -13,25 +13,27 @@
 // of every position with the same id (t and later), then writes the row. Every row is therefore
 // written by exactly one workgroup, and duplicates accumulate in a fixed order (deterministic).
 // Cost O(T²) id comparisons (uniform across the workgroup) plus O(T·D) additions.
+import { INDEX_WGSL, elementGrid, workgroupGrid } from '../dispatch.ts';
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
 
-const WORKGROUP = 64;
-const MAX_WORKGROUPS_PER_DIMENSION = 65535;
+/** Threads of a backward workgroup, striding over D (rows are short). */
+const BACKWARD_WORKGROUP = 64;
 
 /**
- * Gather. One invocation per output element (t, d), 1-D index folded into 2-D.
+ * Gather. One invocation per output element (t, d) (elementGrid).
  * Bindings: 0 table [V, D] (f32 as array<f32>, or packed f16 as array<u32>), 1 ids [T] i32 (read),
  * 2 out [T, D] f32 (write), 3 params (uniform).
  */
-function gatherShader(packedF16: boolean): string {
+function gatherWgsl(packedF16: boolean): string {
   const tableType = packedF16 ? 'array<u32>' : 'array<f32>';
   // Packed f16: element e is half (e & 1) of word e / 2 (little-endian, unpack2x16float's order).
   const read = packedF16 ? 'unpack2x16float(table[index / 2u])[index & 1u]' : 'table[index]';
   return /* wgsl */ `
 // rowStart: the id of the table's first row (row blocks); zeroOutside: write 0 for other ids
 // (1) or leave those positions untouched (0).
-struct Params { positions: u32, vocab: u32, dim: u32, rowWidth: u32, rowStart: u32, zeroOutside: u32, pad0: u32, pad1: u32 }
+struct Params { positions: u32, vocab: u32, dim: u32, rowStart: u32, zeroOutside: u32 }
+${INDEX_WGSL}
 @group(0) @binding(0) var<storage, read> table: ${tableType};
 @group(0) @binding(1) var<storage, read> ids: array<i32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
@@ -39,9 +41,9 @@ struct Params { positions: u32, vocab: u32, dim: u32, rowWidth: u32, rowStart: u
 
 fn readTable(index: u32) -> f32 { return ${read}; }
 
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(global_invocation_id) id: vec3u) {
-  let element = id.x + id.y * params.rowWidth;
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
+  let element = elementIndex(group, groups, local);
   if (element >= params.positions * params.dim) { return; }
   let position = element / params.dim;
   let column = element % params.dim;
@@ -58,20 +60,21 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
 }
 
 /**
- * Scatter-add backward. One workgroup per position (folded into 2-D), threads stride over D.
+ * Scatter-add backward. One workgroup per position (workgroupGrid), threads stride over D.
  * Bindings: 0 gradOut [T, D] (read), 1 ids [T] i32 (read), 2 gradTable [V, D] (read_write,
- * zero-filled first by ZERO_FILL_SHADER), 3 params (uniform).
+ * zero-filled first by ZERO_FILL_WGSL), 3 params (uniform).
  */
-export const EMBEDDING_BACKWARD_SHADER = /* wgsl */ `
-struct Params { positions: u32, vocab: u32, dim: u32, rowWidth: u32 }
+export const EMBEDDING_BACKWARD_WGSL = /* wgsl */ `
+struct Params { positions: u32, vocab: u32, dim: u32 }
+${INDEX_WGSL}
 @group(0) @binding(0) var<storage, read> gradOut: array<f32>;
 @group(0) @binding(1) var<storage, read> ids: array<i32>;
 @group(0) @binding(2) var<storage, read_write> gradTable: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
 
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) lane: u32) {
-  let position = group.x + group.y * params.rowWidth;
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) lane: u32) {
+  let position = workgroupIndex(group, groups);
   if (position >= params.positions) { return; }
   let token = ids[position];
   if (token < 0 || u32(token) >= params.vocab) { return; }
@@ -79,7 +82,7 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
     if (ids[earlier] == token) { return; } // an earlier position owns this row
   }
   let row = u32(token) * params.dim;
-  for (var column = lane; column < params.dim; column += ${WORKGROUP}u) {
+  for (var column = lane; column < params.dim; column += WORKGROUP_SIZE) {
     var sum = 0.0;
     for (var other = position; other < params.positions; other++) {
       if (ids[other] == token) { sum += gradOut[other * params.dim + column]; }
@@ -92,16 +95,17 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
 /**
  * gradTable[i] = 0 for every element: a dispatch rather than engine.zeros(), whose clearBuffer
  * cannot be recorded while the engine's compute pass is open (the backward pass runs amid other
- * dispatches). Bindings: 0 gradTable (write), 1 params { count, rowWidth } (uniform).
+ * dispatches). Bindings: 0 gradTable (write), 1 params { count } (uniform).
  */
-export const ZERO_FILL_SHADER = /* wgsl */ `
-struct Params { count: u32, rowWidth: u32 }
+export const ZERO_FILL_WGSL = /* wgsl */ `
+struct Params { count: u32 }
+${INDEX_WGSL}
 @group(0) @binding(0) var<storage, read_write> gradTable: array<f32>;
 @group(0) @binding(1) var<uniform> params: Params;
 
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(global_invocation_id) id: vec3u) {
-  let i = id.x + id.y * params.rowWidth;
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
+  let i = elementIndex(group, groups, local);
   if (i < params.count) { gradTable[i] = 0.0; }
 }
 `;
@@ -149,9 +153,8 @@ export function embeddingRowBlocks(engine: Engine, blocks: readonly EmbeddingRow
 function dispatchGather(engine: Engine, table: Tensor, ids: Tensor, out: Tensor, rowStart: number, zeroOutside: boolean): void {
   const [vocab, dim] = table.shape;
   const positions = ids.shape[0];
-  const [x, y] = fold(Math.ceil((positions * dim) / WORKGROUP));
-  engine.dispatch(engine.pipeline(gatherShader(table.dtype === 'f16')), [table, ids, out], [x, y], {
-    params: new Uint32Array([positions, vocab, dim, x * WORKGROUP, rowStart, zeroOutside ? 1 : 0, 0, 0]),
+  engine.dispatch(engine.pipeline(gatherWgsl(table.dtype === 'f16')), [table, ids, out], elementGrid(engine, positions * dim), {
+    params: new Uint32Array([positions, vocab, dim, rowStart, zeroOutside ? 1 : 0, 0, 0, 0]),
     label: 'embedding',
   });
 }
@@ -164,22 +167,15 @@ export function embeddingBackward(engine: Engine, gradOut: Tensor, ids: Tensor, 
     throw new Error(`embeddingBackward: ids must be i32 [${positions}] (one per gradOut row), got ${ids}`);
   }
   const gradTable = engine.empty([vocab, dim], 'f32', 'embedding.gradTable');
-  const [fillX, fillY] = fold(Math.ceil((vocab * dim) / WORKGROUP));
-  engine.dispatch(engine.pipeline(ZERO_FILL_SHADER), [gradTable], [fillX, fillY], {
-    params: new Uint32Array([vocab * dim, fillX * WORKGROUP]),
+  engine.dispatch(engine.pipeline(ZERO_FILL_WGSL), [gradTable], elementGrid(engine, vocab * dim), {
+    params: new Uint32Array([vocab * dim, 0, 0, 0]),
     label: 'embedding.backward.zero',
   });
-  const [x, y] = fold(positions);
-  engine.dispatch(engine.pipeline(EMBEDDING_BACKWARD_SHADER), [gradOut, ids, gradTable], [x, y], {
-    params: new Uint32Array([positions, vocab, dim, x]),
+  engine.dispatch(engine.pipeline(EMBEDDING_BACKWARD_WGSL, 'main', { WORKGROUP_SIZE: BACKWARD_WORKGROUP }), [gradOut, ids, gradTable], workgroupGrid(engine, positions), {
+    params: new Uint32Array([positions, vocab, dim, 0]),
     label: 'embedding.backward',
   });
   return gradTable;
-}
-
-function fold(workgroups: number): [number, number] {
-  if (workgroups <= MAX_WORKGROUPS_PER_DIMENSION) return [Math.max(1, workgroups), 1];
-  return [MAX_WORKGROUPS_PER_DIMENSION, Math.ceil(workgroups / MAX_WORKGROUPS_PER_DIMENSION)];
 }
 
 /** CPU reference: gather forward and scatter-add backward. */

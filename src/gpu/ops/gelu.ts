@@ -1,13 +1,13 @@
 // GELU, tanh form (spec: the text MLP's activation): gelu(x) = 0.5·x·(1 + tanh(u)),
 // u = √(2/π)·(x + 0.044715·x³).
 // Backward: d gelu/dx = 0.5·(1 + tanh u) + 0.5·x·(1 − tanh² u)·√(2/π)·(1 + 3·0.044715·x²).
+import { INDEX_WGSL, elementGrid } from '../dispatch.ts';
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
-import { ELEMENTWISE_WORKGROUP_SIZE, grid1D } from './elementwise.ts';
 
 const GELU_COMMON = /* wgsl */ `
 struct Params { count: u32 }
-override WORKGROUP_SIZE: u32 = 256;
+${INDEX_WGSL}
 const SQRT_2_OVER_PI = 0.7978845608028654;
 const COEFFICIENT = 0.044715;
 
@@ -16,10 +16,6 @@ const COEFFICIENT = 0.044715;
 fn stableTanh(u: f32) -> f32 {
   let clamped = clamp(u, -15.0, 15.0);
   return 1.0 - 2.0 / (exp(2.0 * clamped) + 1.0);
-}
-
-fn flatIndex(group: vec3u, groups: vec3u, local: u32) -> u32 {
-  return (group.y * groups.x + group.x) * WORKGROUP_SIZE + local;
 }
 `;
 
@@ -32,7 +28,7 @@ ${GELU_COMMON}
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
-  let i = flatIndex(group, groups, local);
+  let i = elementIndex(group, groups, local);
   if (i >= params.count) { return; }
   let v = x[i];
   y[i] = 0.5 * v * (1.0 + stableTanh(SQRT_2_OVER_PI * (v + COEFFICIENT * v * v * v)));
@@ -49,7 +45,7 @@ ${GELU_COMMON}
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
-  let i = flatIndex(group, groups, local);
+  let i = elementIndex(group, groups, local);
   if (i >= params.count) { return; }
   let v = x[i];
   let t = stableTanh(SQRT_2_OVER_PI * (v + COEFFICIENT * v * v * v));
@@ -67,8 +63,8 @@ export function gelu(engine: Engine, x: Tensor): Tensor {
   if (x.dtype !== 'f32') throw new Error(`gelu: expected an f32 tensor, got ${x}`);
   const y = engine.empty(x.shape);
   if (x.size === 0) return y;
-  const pipeline = engine.pipeline(GELU_FORWARD_WGSL, 'main', { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP_SIZE });
-  engine.dispatch(pipeline, [x, y], grid1D(engine, x.size), { params: countParams(x.size), label: 'gelu' });
+  const pipeline = engine.pipeline(GELU_FORWARD_WGSL);
+  engine.dispatch(pipeline, [x, y], elementGrid(engine, x.size), { params: countParams(x.size), label: 'gelu' });
   return y;
 }
 
@@ -79,8 +75,8 @@ export function geluBackward(engine: Engine, gradOut: Tensor, x: Tensor): Tensor
   }
   const gradX = engine.empty(x.shape);
   if (x.size === 0) return gradX;
-  const pipeline = engine.pipeline(GELU_BACKWARD_WGSL, 'main', { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP_SIZE });
-  engine.dispatch(pipeline, [gradOut, x, gradX], grid1D(engine, x.size), { params: countParams(x.size), label: 'geluBackward' });
+  const pipeline = engine.pipeline(GELU_BACKWARD_WGSL);
+  engine.dispatch(pipeline, [gradOut, x, gradX], elementGrid(engine, x.size), { params: countParams(x.size), label: 'geluBackward' });
   return gradX;
 }
 

@@ -1,15 +1,15 @@
 // LayerNorm over the last dimension (spec: ln1 / post_ln; eps 1e-5, biased variance, statistics
 // in f32): y = (x − mean)·rstd·weight + bias, rstd = 1/√(var + eps).
 // Forward also returns per-row mean and rstd, which the backward pass reuses.
+import { INDEX_WGSL, elementGrid, workgroupGrid } from '../dispatch.ts';
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
-import { ELEMENTWISE_WORKGROUP_SIZE, grid1D } from './elementwise.ts';
 import { ROW_WORKGROUP_SIZE, WORKGROUP_REDUCE_WGSL } from './row-reduce.wgsl.ts';
 
 export const LAYER_NORM_FORWARD_WGSL = /* wgsl */ `
 // Bindings: 0: x (read) [rows, D], 1: weight (read) [D], 2: bias (read) [D],
 //           3: y (read_write) [rows, D], 4: mean (read_write) [rows], 5: rstd (read_write) [rows],
-//           6: params. One workgroup per row; rows fold into a 2-D grid.
+//           6: params. One workgroup per row; rows fold into a 2-D grid (workgroupGrid).
 struct Params { rows: u32, D: u32, eps: f32 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> weight: array<f32>;
@@ -18,10 +18,11 @@ struct Params { rows: u32, D: u32, eps: f32 }
 @group(0) @binding(4) var<storage, read_write> mean: array<f32>;
 @group(0) @binding(5) var<storage, read_write> rstd: array<f32>;
 @group(0) @binding(6) var<uniform> params: Params;
+${INDEX_WGSL}
 ${WORKGROUP_REDUCE_WGSL}
 @compute @workgroup_size(${ROW_WORKGROUP_SIZE})
 fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
-  let row = group.y * groups.x + group.x;
+  let row = workgroupIndex(group, groups);
   if (row >= params.rows) { return; }  // uniform across the workgroup
   let base = row * params.D;
   var sum = 0.0;
@@ -51,10 +52,11 @@ struct Params { rows: u32, D: u32, eps: f32 }
 @group(0) @binding(4) var<storage, read> rstd: array<f32>;
 @group(0) @binding(5) var<storage, read_write> gradX: array<f32>;
 @group(0) @binding(6) var<uniform> params: Params;
+${INDEX_WGSL}
 ${WORKGROUP_REDUCE_WGSL}
 @compute @workgroup_size(${ROW_WORKGROUP_SIZE})
 fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
-  let row = group.y * groups.x + group.x;
+  let row = workgroupIndex(group, groups);
   if (row >= params.rows) { return; }
   let base = row * params.D;
   let rowMean = mean[row];
@@ -81,7 +83,7 @@ export const LAYER_NORM_BACKWARD_PARAMS_WGSL = /* wgsl */ `
 // One invocation per column j: gradWeight_j = Σ_rows gradOut·x̂, gradBias_j = Σ_rows gradOut.
 // Consecutive invocations read consecutive addresses of each row.
 struct Params { rows: u32, D: u32, eps: f32 }
-override WORKGROUP_SIZE: u32 = 256;
+${INDEX_WGSL}
 @group(0) @binding(0) var<storage, read> gradOut: array<f32>;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> mean: array<f32>;
@@ -92,7 +94,7 @@ override WORKGROUP_SIZE: u32 = 256;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
-  let j = (group.y * groups.x + group.x) * WORKGROUP_SIZE + local;
+  let j = elementIndex(group, groups, local);
   if (j >= params.D) { return; }
   var sumWeight = 0.0;
   var sumBias = 0.0;
@@ -112,10 +114,6 @@ export interface LayerNormResult {
   mean: Tensor;
   /** [rows] per-row 1/√(var + eps). */
   rstd: Tensor;
-}
-
-function rowGrid(engine: Engine, rows: number): [number, number] {
-  return grid1D(engine, rows, 1);
 }
 
 function layerNormParams(rows: number, D: number, eps: number): ArrayBuffer {
@@ -140,7 +138,7 @@ export function layerNorm(engine: Engine, x: Tensor, weight: Tensor, bias: Tenso
   const mean = engine.empty([rows]);
   const rstd = engine.empty([rows]);
   if (rows > 0) {
-    engine.dispatch(engine.pipeline(LAYER_NORM_FORWARD_WGSL), [x, weight, bias, output, mean, rstd], rowGrid(engine, rows), {
+    engine.dispatch(engine.pipeline(LAYER_NORM_FORWARD_WGSL), [x, weight, bias, output, mean, rstd], workgroupGrid(engine, rows), {
       params: layerNormParams(rows, D, eps),
       label: 'layerNorm',
     });
@@ -166,13 +164,13 @@ export function layerNormBackward(
   const gradBias = engine.empty([D]);
   const params = layerNormParams(rows, D, 0);
   if (rows > 0) {
-    engine.dispatch(engine.pipeline(LAYER_NORM_BACKWARD_INPUT_WGSL), [gradOut, x, weight, mean, rstd, gradX], rowGrid(engine, rows), {
+    engine.dispatch(engine.pipeline(LAYER_NORM_BACKWARD_INPUT_WGSL), [gradOut, x, weight, mean, rstd, gradX], workgroupGrid(engine, rows), {
       params,
       label: 'layerNormBackward gradX',
     });
   }
-  const columnPipeline = engine.pipeline(LAYER_NORM_BACKWARD_PARAMS_WGSL, 'main', { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP_SIZE });
-  engine.dispatch(columnPipeline, [gradOut, x, mean, rstd, gradWeight, gradBias], grid1D(engine, D), {
+  const columnPipeline = engine.pipeline(LAYER_NORM_BACKWARD_PARAMS_WGSL);
+  engine.dispatch(columnPipeline, [gradOut, x, mean, rstd, gradWeight, gradBias], elementGrid(engine, D), {
     params,
     label: 'layerNormBackward gradWeight/gradBias',
   });

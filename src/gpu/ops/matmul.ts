@@ -9,7 +9,7 @@ import {
   DEFAULT_MATMUL_TILING,
   MATMUL_PARAMS_BYTES,
   SMALL_M_MATMUL_TILING,
-  matmulShader,
+  matmulWgsl,
   matmulTileCols,
   matmulTileRows,
   type MatmulTiling,
@@ -140,7 +140,7 @@ export function recordMatmul(engine: Engine, call: MatmulCall): void {
   checkBindingSize(engine, call.c);
   const weightFormat: MatmulWeightFormat = call.b.dtype === 'f16' ? 'f16' : 'f32';
   const tiling = call.tiling ?? (M <= 4 ? SMALL_M_MATMUL_TILING : DEFAULT_MATMUL_TILING);
-  const pipeline = engine.pipeline(matmulShader(weightFormat, tiling), 'main', {
+  const pipeline = engine.pipeline(matmulWgsl(weightFormat, tiling), 'main', {
     TRANSPOSE_A: call.transposeA ? 1 : 0,
     TRANSPOSE_B: call.transposeB ? 1 : 0,
     HAS_BIAS: call.bias ? 1 : 0,

@@ -57,7 +57,7 @@ export type MatmulWeightFormat = 'f32' | 'f16';
 /** Bytes of the uniform block `MatmulParams` below. */
 export const MATMUL_PARAMS_BYTES = 64;
 
-export function matmulShader(weightFormat: MatmulWeightFormat, tiling: MatmulTiling = DEFAULT_MATMUL_TILING): string {
+export function matmulWgsl(weightFormat: MatmulWeightFormat, tiling: MatmulTiling = DEFAULT_MATMUL_TILING): string {
   const tileM = matmulTileRows(tiling);
   const tileN = matmulTileCols(tiling);
   const workgroupRows = tiling.workgroupRows ?? DEFAULT_WORKGROUP_SIDE;

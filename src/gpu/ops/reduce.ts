@@ -27,7 +27,7 @@ export function partialCount(count: number): number {
  * SQUARE) into partials[offset + w]. Bindings: 0 x (read), 1 partials (read_write),
  * 2 params { count, offset } (uniform). Dispatch [groups ≤ REDUCE_PARTIALS].
  */
-export const REDUCE_PARTIALS_SHADER = /* wgsl */ `
+export const REDUCE_PARTIALS_WGSL = /* wgsl */ `
 struct Params { count: u32, offset: u32 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> partials: array<f32>;
@@ -58,7 +58,7 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: ve
  * Stage 2. One workgroup: out[0] = Σ partials[0..count).
  * Bindings: 0 partials (read), 1 out [1] (write), 2 params { count } (uniform).
  */
-export const REDUCE_FINAL_SHADER = /* wgsl */ `
+export const REDUCE_FINAL_WGSL = /* wgsl */ `
 struct Params { count: u32 }
 @group(0) @binding(0) var<storage, read> partials: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
@@ -90,7 +90,7 @@ export function reducePartials(engine: Engine, x: Tensor, partials: Tensor, offs
   if (partials.dtype !== 'f32' || offset + groups > partials.size) {
     throw new Error(`reduce: partials ${partials} has no room for ${groups} values at offset ${offset}`);
   }
-  engine.dispatch(engine.pipeline(REDUCE_PARTIALS_SHADER, 'main', { SQUARE: square ? 1 : 0 }), [x, partials], [groups], {
+  engine.dispatch(engine.pipeline(REDUCE_PARTIALS_WGSL, 'main', { SQUARE: square ? 1 : 0 }), [x, partials], [groups], {
     params: new Uint32Array([x.size, offset]),
     label: square ? 'sumOfSquares.partials' : 'sum.partials',
   });
@@ -100,7 +100,7 @@ export function reducePartials(engine: Engine, x: Tensor, partials: Tensor, offs
 /** out [1] = Σ partials[0..count). */
 export function reduceFinal(engine: Engine, partials: Tensor, count: number = partials.size): Tensor {
   const out = engine.empty([1], 'f32', 'reduce.out');
-  engine.dispatch(engine.pipeline(REDUCE_FINAL_SHADER), [partials, out], [1], { params: new Uint32Array([count]), label: 'reduce.final' });
+  engine.dispatch(engine.pipeline(REDUCE_FINAL_WGSL), [partials, out], [1], { params: new Uint32Array([count]), label: 'reduce.final' });
   return out;
 }
 

@@ -7,6 +7,7 @@
 // Precision follows upstream's float32 math: f_j = 1 / f32(θ ** f32(2j/R)) is computed on the
 // host in float32 steps and passed in the uniforms; the angle is the f32 product p·f_j (up to
 // 2047 rad in the decoder); sin and cos are the shader's own accurate sinCos.
+import { INDEX_WGSL, elementGrid } from '../dispatch.ts';
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
 import type { ColumnView } from './attention.ts';
@@ -22,16 +23,15 @@ export interface RotaryOptions {
   positionOffset?: number;
 }
 
-const WORKGROUP = 64;
 /** Frequencies that fit the 256-byte uniform block after the 32-byte header. */
 const MAX_FREQUENCIES = 56;
 
 /**
- * One invocation per output element (row, column), 1-D index folded into 2-D.
+ * One invocation per output element (row, column) (elementGrid).
  * Bindings: 0 x (read; row r, column c at r·stride + offset + c), 1 out [T, heads·headDim]
  * (write), 2 params (uniform). direction = +1 rotates, −1 rotates back (backward).
  */
-export const ROTARY_SHADER = /* wgsl */ `
+export const ROTARY_WGSL = /* wgsl */ `
 struct Params {
   rows: u32,
   heads: u32,
@@ -46,7 +46,7 @@ struct Params {
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<uniform> params: Params;
-
+${INDEX_WGSL}
 // π/2 split so that k·HALF_PI_HIGH is exact in f32 for k < 2^16 (HALF_PI_HIGH has 8 significant bits).
 const HALF_PI_HIGH: f32 = 1.5703125;
 const HALF_PI_LOW: f32 = 0.00048382679489661923;
@@ -69,10 +69,10 @@ fn sinCos(angle: f32) -> vec2<f32> {
   }
 }
 
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) groups: vec3u) {
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
   let width = params.heads * params.headDim;
-  let element = id.x + id.y * groups.x * ${WORKGROUP}u;
+  let element = elementIndex(group, groups, local);
   if (element >= params.rows * width) { return; }
   let row = element / width;
   let column = element % width;
@@ -135,10 +135,7 @@ function dispatchRotary(engine: Engine, input: Tensor | ColumnView, options: Rot
   new Float32Array(params, 28, 1)[0] = direction;
   new Float32Array(params, 32, MAX_FREQUENCIES).set(rotaryInverseFrequencies(rotaryDim, theta));
   const out = engine.empty([rows, width], 'f32', label);
-  const groups = Math.ceil((rows * width) / WORKGROUP);
-  const limit = engine.device.limits.maxComputeWorkgroupsPerDimension;
-  const x = Math.min(groups, limit);
-  engine.dispatch(engine.pipeline(ROTARY_SHADER), [tensor, out], [Math.max(1, x), Math.ceil(groups / limit)], { params, label });
+  engine.dispatch(engine.pipeline(ROTARY_WGSL), [tensor, out], elementGrid(engine, rows * width), { params, label });
   return out;
 }
 

@@ -1,8 +1,8 @@
 // Softmax over the last dimension, numerically stable: y = exp(x − max)/Σ exp(x − max).
 // Backward: gradX = y·(gradOut − Σ_j gradOut_j·y_j).
+import { INDEX_WGSL, workgroupGrid } from '../dispatch.ts';
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
-import { grid1D } from './elementwise.ts';
 import { ROW_WORKGROUP_SIZE, WORKGROUP_REDUCE_WGSL } from './row-reduce.wgsl.ts';
 
 export const SOFTMAX_FORWARD_WGSL = /* wgsl */ `
@@ -12,10 +12,11 @@ struct Params { rows: u32, D: u32 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 @group(0) @binding(2) var<uniform> params: Params;
+${INDEX_WGSL}
 ${WORKGROUP_REDUCE_WGSL}
 @compute @workgroup_size(${ROW_WORKGROUP_SIZE})
 fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
-  let row = group.y * groups.x + group.x;
+  let row = workgroupIndex(group, groups);
   if (row >= params.rows) { return; }  // uniform across the workgroup
   let base = row * params.D;
   // The lowest finite f32 rather than −∞ as the identity, so (x − rowMax) never gives NaN.
@@ -38,10 +39,11 @@ struct Params { rows: u32, D: u32 }
 @group(0) @binding(1) var<storage, read> y: array<f32>;
 @group(0) @binding(2) var<storage, read_write> gradX: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
+${INDEX_WGSL}
 ${WORKGROUP_REDUCE_WGSL}
 @compute @workgroup_size(${ROW_WORKGROUP_SIZE})
 fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
-  let row = group.y * groups.x + group.x;
+  let row = workgroupIndex(group, groups);
   if (row >= params.rows) { return; }
   let base = row * params.D;
   var localDot = 0.0;
@@ -62,7 +64,7 @@ export function softmax(engine: Engine, x: Tensor): Tensor {
   const { rows, D } = rowsOf('softmax', x);
   const y = engine.empty(x.shape);
   if (rows > 0) {
-    engine.dispatch(engine.pipeline(SOFTMAX_FORWARD_WGSL), [x, y], grid1D(engine, rows, 1), {
+    engine.dispatch(engine.pipeline(SOFTMAX_FORWARD_WGSL), [x, y], workgroupGrid(engine, rows), {
       params: new Uint32Array([rows, D, 0, 0]),
       label: 'softmax',
     });
@@ -76,7 +78,7 @@ export function softmaxBackward(engine: Engine, gradOut: Tensor, y: Tensor): Ten
   if (gradOut.dtype !== 'f32' || gradOut.size !== y.size) throw new Error(`softmaxBackward: ${gradOut} does not match ${y}`);
   const gradX = engine.empty(y.shape);
   if (rows > 0) {
-    engine.dispatch(engine.pipeline(SOFTMAX_BACKWARD_WGSL), [gradOut, y, gradX], grid1D(engine, rows, 1), {
+    engine.dispatch(engine.pipeline(SOFTMAX_BACKWARD_WGSL), [gradOut, y, gradX], workgroupGrid(engine, rows), {
       params: new Uint32Array([rows, D, 0, 0]),
       label: 'softmaxBackward',
     });

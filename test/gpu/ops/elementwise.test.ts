@@ -7,7 +7,6 @@ import {
   copy,
   elementwiseReference,
   fill,
-  grid1D,
   mul,
   mulBackward,
   scale,
@@ -108,14 +107,6 @@ describe('elementwise', () => {
     expectClose(await engine.readFloat(mulGrads.gradA), numericGrad('mul', 'a'), TOLERANCE);
     expectClose(await engine.readFloat(mulGrads.gradB), numericGrad('mul', 'b'), TOLERANCE);
     for (const tensor of [a, row, gradOut, ...Object.values(addGrads), ...Object.values(mulGrads)]) tensor.dispose();
-  });
-
-  it('folds large 1-D grids into two dimensions', async () => {
-    const engine = await testEngine();
-    const limit = engine.device.limits.maxComputeWorkgroupsPerDimension;
-    const [x, y] = grid1D(engine, (limit + 10) * 256);
-    expect(x).toBeLessThanOrEqual(limit);
-    expect(x * y * 256).toBeGreaterThanOrEqual((limit + 10) * 256);
   });
 
   it('rejects shapes that do not broadcast', async () => {
