@@ -18,7 +18,8 @@ its images), checks it, and prints a report, or with --jsonl one line per image:
   --noun <word>              the noun in the question (default "object"; the original guide used "currency")
   --template <text>          the question template, with {noun} and {classes}
   --jsonl                    print the Q&A pairs as JSON lines instead of the report
-  --decode-images            decode every image fully instead of checking headers (slower)
+  --headers-only             check images from their headers only (faster on large photos, but blind
+                             to damage inside the pixel data, which training would then meet)
   --help                     this text
 
 Exit code 0 when the dataset is usable, 2 on invalid input or a dataset with errors.`;
@@ -28,18 +29,18 @@ interface DatasetArguments {
   split?: SplitName;
   question: Partial<QuestionTemplate>;
   jsonl: boolean;
-  decodeImages: boolean;
+  headersOnly: boolean;
 }
 
 function parseArguments(args: string[]): DatasetArguments | 'help' {
-  const parsed: Partial<DatasetArguments> & { question: Partial<QuestionTemplate> } = { question: {}, jsonl: false, decodeImages: false };
+  const parsed: Partial<DatasetArguments> & { question: Partial<QuestionTemplate> } = { question: {}, jsonl: false, headersOnly: false };
   const reader = new ArgumentReader(args);
   const value = (index: number, flag: string) => reader.value(index, flag);
   for (let index = 0; index < args.length; index++) {
     const arg = args[index];
     if (arg === '--help' || arg === '-h') return 'help';
     else if (arg === '--jsonl') parsed.jsonl = true;
-    else if (arg === '--decode-images') parsed.decodeImages = true;
+    else if (arg === '--headers-only') parsed.headersOnly = true;
     else if (arg === '--split') {
       const name = value(index++, arg);
       parsed.split = splitFromFolderName(name);
@@ -75,7 +76,7 @@ export async function run(args: string[]): Promise<number> {
     console.error(`dataset: ${error instanceof Error ? error.message : String(error)}`);
     return 2;
   }
-  const dataset = await loadDataset(source, { question: options.question, imageCheck: options.decodeImages ? 'decode' : 'header' });
+  const dataset = await loadDataset(source, { question: options.question, imageCheck: options.headersOnly ? 'header' : 'decode' });
   const splits = options.split ? [options.split] : SPLIT_NAMES;
   const errors = dataset.issues.filter((issue) => issue.severity === 'error');
   const warnings = dataset.issues.length - errors.length;

@@ -4,6 +4,8 @@
 
 import { decode as decodePng } from 'fast-png';
 import { decode as decodeJpeg } from 'jpeg-js';
+import { describeGitLfsPointer, GIT_LFS_ADVICE, readGitLfsPointer } from '../files/git-lfs-pointer.ts';
+import { describeOtherImageFormat, imageEnd, MAX_IMAGE_PIXELS, readImageSize, sniffImageFormat, type ImageHeader } from './image-header.ts';
 
 export interface RgbImage {
   width: number;
@@ -12,42 +14,90 @@ export interface RgbImage {
   rgb: Uint8Array;
 }
 
-export type ImageFormat = 'png' | 'jpeg';
+/** Why an image cannot be used; `reason` completes "image.jpg …" and says what to do. */
+export type ImageProblemKind = 'not-an-image' | 'git-lfs-pointer' | 'truncated' | 'corrupt' | 'too-large';
 
-const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-
-/** The format from the bytes' signature (the file name's extension is not trusted). */
-export function sniffImageFormat(bytes: Uint8Array): ImageFormat | undefined {
-  if (bytes.length >= 8 && PNG_SIGNATURE.every((value, i) => bytes[i] === value)) return 'png';
-  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
-  return undefined;
-}
-
-function unsupportedFormat(fileName: string): Error {
-  return new Error(`${fileName}: not a PNG or JPEG image; re-export the dataset with PNG or JPEG images.`);
-}
-
-/** Decode a PNG or JPEG to RGB8. Throws an Error naming the file for other formats or corrupt data. */
-export function decodeImage(bytes: Uint8Array, fileName: string): RgbImage {
-  const format = sniffImageFormat(bytes);
-  if (!format) throw unsupportedFormat(fileName);
-  try {
-    return format === 'png' ? decodePngToRgb(bytes) : decodeJpegToRgb(bytes);
-  } catch (cause) {
-    const reason = cause instanceof Error ? cause.message : String(cause);
-    throw new Error(`${fileName}: the ${format.toUpperCase()} data is corrupt or truncated (${reason}).`, { cause });
+export class ImageDecodeError extends Error {
+  constructor(
+    readonly kind: ImageProblemKind,
+    readonly reason: string,
+    fileName: string,
+    options?: ErrorOptions,
+  ) {
+    super(`${fileName} ${reason}`, options);
   }
 }
 
+/**
+ * Decode a PNG or JPEG to RGB8, as Pillow's `Image.open(…).convert("RGB")` does: the pixels as
+ * stored (an EXIF orientation is not applied), bytes after the image's end marker ignored.
+ * Throws an ImageDecodeError naming the file for anything else.
+ */
+export function decodeImage(bytes: Uint8Array, fileName: string): RgbImage {
+  const header = checkImageHeader(bytes, fileName);
+  const end = imageEnd(bytes, header.format);
+  if (end === undefined) {
+    throw new ImageDecodeError('truncated', `stops before its end marker: the ${header.format.toUpperCase()} file was cut short (an interrupted download or copy); copy it again.`, fileName);
+  }
+  try {
+    return header.format === 'png' ? decodePngToRgb(bytes.subarray(0, end)) : decodeJpegToRgb(bytes.subarray(0, end));
+  } catch (cause) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    throw new ImageDecodeError('corrupt', `has corrupt ${header.format.toUpperCase()} data (${reason}); export or copy the image again.`, fileName, { cause });
+  }
+}
+
+/**
+ * The header of a PNG or JPEG small enough to decode; throws an ImageDecodeError for other files
+ * (other formats, Git LFS pointers, damaged headers) and for images over MAX_IMAGE_PIXELS.
+ */
+export function checkImageHeader(bytes: Uint8Array, fileName: string): ImageHeader {
+  const pointer = readGitLfsPointer(bytes);
+  if (pointer) throw new ImageDecodeError('git-lfs-pointer', `${describeGitLfsPointer(pointer)}, not the image; ${GIT_LFS_ADVICE}.`, fileName);
+  const format = sniffImageFormat(bytes);
+  if (!format) {
+    const other = describeOtherImageFormat(bytes);
+    throw new ImageDecodeError(
+      'not-an-image',
+      other
+        ? `is ${other}, which moontune does not read; convert it to JPEG or PNG (or re-export the dataset with JPEG or PNG images).`
+        : 'is not a PNG or JPEG image; re-export the dataset with JPEG or PNG images.',
+      fileName,
+    );
+  }
+  const header = readImageSize(bytes);
+  if (!header) throw new ImageDecodeError('corrupt', `has a damaged ${format.toUpperCase()} header; export or copy the image again.`, fileName);
+  const pixels = header.width * header.height;
+  if (pixels > MAX_IMAGE_PIXELS) {
+    throw new ImageDecodeError(
+      'too-large',
+      `is too large to decode: ${header.width}×${header.height} is ${(pixels / 1e6).toFixed(0)} megapixels, over the ${(MAX_IMAGE_PIXELS / 1e6).toFixed(1)} moontune decodes; downscale it (the model sees 378-pixel crops anyway).`,
+      fileName,
+    );
+  }
+  return header;
+}
+
 function decodeJpegToRgb(bytes: Uint8Array): RgbImage {
-  // A cut-off JPEG would decode into a half-grey picture; PIL refuses it ("image file is
-  // truncated"), and so do we. Tolerant decoding stays on for encoders that write odd MCU counts.
-  if (!looksComplete(bytes, 'jpeg')) throw new Error('the file ends before its end-of-image marker');
-  const decoded = decodeJpeg(bytes, { useTArray: true, formatAsRGBA: false, tolerantDecoding: true });
+  // Tolerant decoding stays on for encoders that write odd MCU counts. jpeg-js's own limits
+  // (100 MP, 512 MB) are raised to ours so that a large photo is never called corrupt.
+  const decoded = decodeJpeg(bytes, {
+    useTArray: true,
+    formatAsRGBA: false,
+    tolerantDecoding: true,
+    maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6,
+    maxMemoryUsageInMB: Math.ceil((MAX_IMAGE_PIXELS * JPEG_DECODER_BYTES_PER_PIXEL) / 2 ** 20),
+  });
   const { width, height, data } = decoded;
   if (data.length !== width * height * 3) throw new Error(`expected ${width * height * 3} bytes, got ${data.length}`);
   return { width, height, rgb: data };
 }
+
+/**
+ * What jpeg-js allocates per pixel while decoding, as it counts it: per component (up to 4, CMYK)
+ * a 4-byte coefficient and a 1-byte sample, then the RGB output; rounded up for block padding.
+ */
+const JPEG_DECODER_BYTES_PER_PIXEL = 24;
 
 function decodePngToRgb(bytes: Uint8Array): RgbImage {
   const png = decodePng(bytes);
@@ -93,57 +143,4 @@ function decodePngToRgb(bytes: Uint8Array): RgbImage {
     }
   }
   return { width, height, rgb };
-}
-
-/**
- * Width and height from the file header only, without decoding pixels: validating a dataset of
- * thousands of photos must not decode each one. Returns undefined when the header is unreadable.
- */
-export function readImageSize(bytes: Uint8Array): { format: ImageFormat; width: number; height: number } | undefined {
-  const format = sniffImageFormat(bytes);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (format === 'png') {
-    // IHDR must be the first chunk: length(4) "IHDR"(4) width(4) height(4)
-    if (bytes.length < 24 || String.fromCharCode(...bytes.subarray(12, 16)) !== 'IHDR') return undefined;
-    const width = view.getUint32(16);
-    const height = view.getUint32(20);
-    return width > 0 && height > 0 ? { format, width, height } : undefined;
-  }
-  if (format === 'jpeg') {
-    let offset = 2;
-    while (offset + 4 <= bytes.length) {
-      if (bytes[offset] !== 0xff) return undefined;
-      const marker = bytes[offset + 1];
-      if (marker === 0xff) { offset++; continue; } // fill byte
-      if (marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) { offset += 2; continue; }
-      if (marker === 0xd9 || marker === 0xda) return undefined; // end or scan before any frame header
-      const length = view.getUint16(offset + 2);
-      // SOF0..SOF15 except DHT (c4), JPG (c8) and DAC (cc): precision(1) height(2) width(2)
-      const isFrameHeader = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
-      if (isFrameHeader) {
-        if (offset + 9 > bytes.length) return undefined;
-        const height = view.getUint16(offset + 5);
-        const width = view.getUint16(offset + 7);
-        return width > 0 && height > 0 ? { format, width, height } : undefined;
-      }
-      offset += 2 + length;
-    }
-  }
-  return undefined;
-}
-
-/**
- * Whether the bytes end the way a complete file of the format ends (PNG: the IEND chunk; JPEG:
- * the EOI marker). A cheap check for files cut short by an interrupted download or upload.
- */
-export function looksComplete(bytes: Uint8Array, format: ImageFormat): boolean {
-  if (format === 'png') {
-    const iend = [0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82]; // "IEND" + its fixed CRC
-    return bytes.length >= 20 && iend.every((value, i) => bytes[bytes.length - 8 + i] === value);
-  }
-  // Some encoders pad after EOI; accept it anywhere in the last few bytes.
-  for (let i = bytes.length - 2; i >= Math.max(2, bytes.length - 64); i--) {
-    if (bytes[i] === 0xff && bytes[i + 1] === 0xd9) return true;
-  }
-  return false;
 }

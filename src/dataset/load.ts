@@ -6,10 +6,11 @@
 import type { CountingDataset, DatasetImage, DatasetIssue, DatasetSource, LoadOptions, SplitName } from './types.ts';
 import { openUpload, type Upload, type UploadFile } from './upload.ts';
 import { findAnnotationFiles, indexByBaseName, resolveImageFile } from './layout.ts';
-import { parseCocoFile, type CocoAnnotation, type CocoFile } from './coco-file.ts';
+import { parseCocoFile, type CocoAnnotation, type CocoFile, type CocoImage } from './coco-file.ts';
 import { buildQuestion, formatAnswer, resolveQuestionTemplate } from './question.ts';
 import { datasetStats } from './stats.ts';
-import { checkImageFiles } from './image-checks.ts';
+import { checkImageFiles, DEFAULT_IMAGE_CHECK, reportExifOrientations } from './image-checks.ts';
+import { isQuarterTurn } from './image-header.ts';
 import { buildImageObjects } from './image-objects.ts';
 import { readZipEntries } from './zip-archive.ts';
 import { SPLIT_NAMES } from './splits.ts';
@@ -62,33 +63,44 @@ export async function loadDataset(source: DatasetSource, options: LoadOptions = 
   const usable = cocoFiles.filter(({ coco }) => classesAgree(reference, coco, issues));
 
   const byBaseName = indexByBaseName(upload.files.values());
-  const pending: { image: DatasetImage; file: UploadFile | undefined; jsonPath: string }[] = [];
+  const listed: { entry: CocoImage; coco: CocoFile; folder: string; file: UploadFile | undefined }[] = [];
   for (const { coco, folder } of usable) {
-    const classIndexById = new Map(coco.classes.map((category) => [category.id, classNames.indexOf(category.name)]));
-    const annotationsByImage = new Map<number, CocoAnnotation[]>();
-    for (const annotation of coco.annotations) {
-      const group = annotationsByImage.get(annotation.imageId);
-      if (group) group.push(annotation);
-      else annotationsByImage.set(annotation.imageId, [annotation]);
-    }
-    for (const entry of coco.images) {
-      const objects = buildImageObjects(entry, annotationsByImage.get(entry.id) ?? [], classIndexById, classNames, coco, issues);
-      const file = resolveImageFile(entry.fileName, folder, upload.files, byBaseName);
-      const image: DatasetImage = {
-        split: coco.split,
-        fileName: entry.fileName,
-        path: file?.sourcePath ?? folder + entry.fileName,
-        width: entry.width,
-        height: entry.height,
-        objects,
-        question: '',
-        answer: '',
-      };
-      pending.push({ image, file, jsonPath: coco.path });
-    }
+    for (const entry of coco.images) listed.push({ entry, coco, folder, file: resolveImageFile(entry.fileName, folder, upload.files, byBaseName) });
   }
+  const checked = await checkImageFiles(
+    listed.map(({ entry, coco, file }) => ({ fileName: entry.fileName, split: coco.split, jsonPath: coco.path, file })),
+    upload,
+    options.imageCheck ?? DEFAULT_IMAGE_CHECK,
+    issues,
+    progress,
+  );
 
-  const present = await checkImageFiles(pending, upload, options.imageCheck ?? 'header', issues, progress);
+  // Boxes are judged against the image as it really is (decoded above), not the size the json
+  // lists: the model sees the real pixels.
+  const present: DatasetImage[] = [];
+  const oriented: { path: string; orientation: number; listedTurned: boolean }[] = [];
+  const perFile = new Map(
+    usable.map(({ coco }) => [
+      coco,
+      {
+        annotationsByImage: groupByImage(coco.annotations),
+        classIndexById: new Map(coco.classes.map((category) => [category.id, classNames.indexOf(category.name)])),
+      },
+    ]),
+  );
+  for (const [index, { entry, coco, file }] of listed.entries()) {
+    const real = checked[index];
+    if (!real || !file) continue;
+    // A size listed turned a quarter is the size a viewer shows for an EXIF-rotated photo.
+    const listedTurned = real.orientation !== undefined && isQuarterTurn(real.orientation) && entry.width === real.height && entry.height === real.width;
+    if (entry.width !== real.width || entry.height !== real.height) reportSizeMismatch(entry, real, listedTurned, coco, issues);
+    if (real.orientation !== undefined) oriented.push({ path: file.path, orientation: real.orientation, listedTurned });
+    const { annotationsByImage, classIndexById } = perFile.get(coco)!;
+    const image = { ...entry, width: real.width, height: real.height };
+    const objects = buildImageObjects(image, annotationsByImage.get(entry.id) ?? [], classIndexById, classNames, coco, issues);
+    present.push({ split: coco.split, fileName: entry.fileName, path: file.sourcePath, width: real.width, height: real.height, objects, question: '', answer: '' });
+  }
+  reportExifOrientations(oriented, issues);
 
   progress({ stage: 'building questions', done: 0, total: present.length });
   const questionText = buildQuestion(classNames, question);
@@ -102,6 +114,29 @@ export async function loadDataset(source: DatasetSource, options: LoadOptions = 
 
   reportSplitCoverage(new Set(refs.map((ref) => ref.split)), usable.map(({ coco }) => coco), present, issues);
   return { name: source.name, classes, images: present, stats: datasetStats(present, classes.length), issues, question };
+}
+
+function groupByImage(annotations: CocoAnnotation[]): Map<number, CocoAnnotation[]> {
+  const byImage = new Map<number, CocoAnnotation[]>();
+  for (const annotation of annotations) {
+    const group = byImage.get(annotation.imageId);
+    if (group) group.push(annotation);
+    else byImage.set(annotation.imageId, [annotation]);
+  }
+  return byImage;
+}
+
+function reportSizeMismatch(entry: CocoImage, real: { width: number; height: number }, listedTurned: boolean, coco: CocoFile, issues: DatasetIssue[]): void {
+  const why = listedTurned
+    ? 'its width and height are swapped, so it was likely labelled as a viewer shows its EXIF orientation (see the exif-orientation warning)'
+    : 'if it was resized after labelling, its boxes no longer fit it — re-export the dataset';
+  issues.push({
+    severity: 'warning',
+    code: 'image-size-mismatch',
+    file: coco.path,
+    split: coco.split,
+    message: `${coco.path}: image "${entry.fileName}" is ${real.width}×${real.height} but listed as ${entry.width}×${entry.height}; its boxes are checked against its real ${real.width}×${real.height} pixels (${why}).`,
+  });
 }
 
 function classesAgree(reference: CocoFile, other: CocoFile, issues: DatasetIssue[]): boolean {

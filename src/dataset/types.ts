@@ -102,8 +102,9 @@ export interface LoadOptions {
   question?: Partial<QuestionTemplate>;
   onProgress?: (progress: LoadProgress) => void;
   /**
-   * How images are checked: 'header' (default) reads each file's size from its header and checks
-   * that the file is not cut short; 'decode' decodes every pixel (slow on large photos).
+   * How images are checked: 'decode' (the default, DEFAULT_IMAGE_CHECK in image-checks.ts)
+   * decodes every pixel; 'header' only reads each file's size from its header and checks that
+   * its end marker is there (faster on large photos, blind to damage inside the pixel data).
    */
   imageCheck?: 'header' | 'decode';
 }

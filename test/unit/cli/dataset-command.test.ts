@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cocoJson, roboflowCategories, solidPng } from '../../helpers/dataset-builders.ts';
+import { cocoJson, noisyPng, roboflowCategories, solidPng } from '../../helpers/dataset-builders.ts';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -71,6 +71,30 @@ describe('npm run cli -- dataset', { timeout: 120_000 }, () => {
     const { code, stderr } = cli(fixture('tiny-roboflow.zip'), '--splitt', 'test');
     expect(code).toBe(2);
     expect(stderr).toMatch(/unknown option --splitt/);
+  });
+
+  it('decodes every image by default: corrupt pixel data is a warning naming the file; --headers-only does not see it', () => {
+    const folder = mkdtempSync(join(tmpdir(), 'moontune-dataset-'));
+    try {
+      mkdirSync(join(folder, 'train'));
+      writeFileSync(join(folder, 'train', '_annotations.coco.json'), JSON.stringify(cocoJson([{ file: 'a.png', boxes: [[1, 1, 1, 4, 4]] }, { file: 'b.png' }])));
+      writeFileSync(join(folder, 'train', 'a.png'), solidPng(20, 16));
+      const corrupt = noisyPng(20, 16);
+      corrupt.fill(0xff, 45, 70); // inside IDAT: the deflate stream breaks, IHDR and IEND stay
+      writeFileSync(join(folder, 'train', 'b.png'), corrupt);
+
+      const checked = cli(folder);
+      expect(checked.code).toBe(0);
+      expect(checked.stdout).not.toContain('No problems found.');
+      expect(checked.stdout).toMatch(/warning undecodable-image \(1\)\n\s+train\/_annotations\.coco\.json: image "b\.png" has corrupt PNG data/);
+      expect(checked.stdout).toMatch(/train\s+1\s+1/); // b.png left out
+
+      const quick = cli(folder, '--headers-only');
+      expect(quick.stdout).not.toContain('undecodable-image');
+      expect(quick.stdout).toMatch(/train\s+2\s+1/);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 
   it('reads an unzipped folder and exits 2 with one line when the dataset has errors', () => {

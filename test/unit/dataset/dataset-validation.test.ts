@@ -1,10 +1,9 @@
 // Every validation case of src/dataset/README.md: its severity, its code, and a message naming
 // the file and the entry. Broken inputs are built in memory from a small valid export.
 import { describe, expect, it } from 'vitest';
-import { encode as encodePng } from 'fast-png';
 import { hasErrors, loadDataset } from '../../../src/dataset/load.ts';
 import type { CountingDataset, DatasetIssue } from '../../../src/dataset/types.ts';
-import { cocoJson, roboflowTree, solidPng, zipSource, type FileTree, type TestImage } from '../../helpers/dataset-builders.ts';
+import { cocoJson, noisyPng, roboflowTree, solidPng, zipSource, type FileTree, type TestImage } from '../../helpers/dataset-builders.ts';
 
 const TRAIN_JSON = 'train/_annotations.coco.json';
 const good: TestImage[] = [{ file: 'a.png', boxes: [[1, 1, 1, 4, 4]] }, { file: 'b.png' }];
@@ -140,29 +139,48 @@ describe('image files', () => {
 
   it('undecodable bytes: warning, image left out', async () => {
     const dataset = await load(withTrain(good, { 'train/b.png': 'this is not an image' }));
-    expectSingleIssue(dataset, 'warning', 'undecodable-image', /image "b\.png" cannot be read: not a PNG or JPEG/);
+    expectSingleIssue(dataset, 'warning', 'undecodable-image', /image "b\.png" is not a PNG or JPEG image; re-export .* It is left out\./);
     expect(dataset.stats.train.images).toBe(1);
   });
 
-  it('a truncated PNG is caught by the header check', async () => {
+  it.each(['header', 'decode'] as const)('a truncated PNG is caught by the %s check', async (mode) => {
     const png = solidPng(20, 16);
-    const dataset = await load(withTrain(good, { 'train/b.png': png.subarray(0, png.length - 30) }));
-    expectSingleIssue(dataset, 'warning', 'undecodable-image', /"b\.png".*truncated/);
+    const dataset = await load(withTrain(good, { 'train/b.png': png.subarray(0, png.length - 30) }), mode);
+    expectSingleIssue(dataset, 'warning', 'undecodable-image', /"b\.png" stops before its end marker/);
   });
 
-  it('corrupt pixel data with an intact ending is caught by full decoding', async () => {
-    const png = encodePng({ width: 20, height: 16, data: new Uint8Array(20 * 16 * 3).map((_, i) => i * 7), channels: 3, depth: 8 });
-    const corrupt = png.slice();
+  it('corrupt pixel data with an intact ending is caught by the default check, which decodes', async () => {
+    const corrupt = noisyPng(20, 16);
     corrupt.fill(0xff, 45, 70); // inside IDAT: breaks the deflate stream, keeps IHDR and IEND
     const tree = withTrain(good, { 'train/b.png': corrupt });
     expect(only(await load(tree, 'header'), 'undecodable-image')).toEqual([]);
-    expectSingleIssue(await load(tree, 'decode'), 'warning', 'undecodable-image', /"b\.png" cannot be read: b\.png: the PNG data is corrupt/);
+    const dataset = await loadDataset(zipSource(tree));
+    const issue = expectSingleIssue(dataset, 'warning', 'undecodable-image', /^train\/_annotations\.coco\.json: image "b\.png" has corrupt PNG data \(.+\); export or copy the image again\. It is left out\.$/);
+    expect(issue.file).toBe('train/b.png');
+    expect(dataset.images.map((image) => image.fileName)).toEqual(['a.png', 'v.png']);
   });
 
-  it('file size differs from the listed size: warning, image kept', async () => {
+  it('file size differs from the listed size: warning, image kept at its real size', async () => {
     const dataset = await load(withTrain(good, { 'train/b.png': solidPng(30, 16) }));
-    expectSingleIssue(dataset, 'warning', 'image-size-mismatch', /"b\.png" is 30×16 but listed as 20×16/);
+    expectSingleIssue(dataset, 'warning', 'image-size-mismatch', /"b\.png" is 30×16 but listed as 20×16; its boxes are checked against its real 30×16 pixels/);
     expect(dataset.stats.train.images).toBe(2);
+    expect(dataset.images.find((image) => image.fileName === 'b.png')).toMatchObject({ width: 30, height: 16 });
+  });
+
+  it('boxes are judged against the real size, and the two messages agree', async () => {
+    // Listed as 20×16, really 40×32: the box at x = 25 lies inside the real image, the one at
+    // x = 45 outside it. Judged by the json's size both would have been "outside".
+    const images: TestImage[] = [{ file: 'a.png', boxes: [[1, 25, 2, 4, 4], [2, 45, 2, 4, 4]] }];
+    const dataset = await load(withTrain(images, { 'train/a.png': solidPng(40, 32) }));
+    expectSingleIssue(dataset, 'warning', 'image-size-mismatch', /"a\.png" is 40×32 but listed as 20×16; its boxes are checked against its real 40×32 pixels/);
+    expectSingleIssue(dataset, 'warning', 'box-outside-image', /annotations\[1\] on "a\.png" has a box \[45, 2, 4, 4\] entirely outside the 40×32 image; it is not counted/);
+    expect(answerOf(dataset, 'a.png')).toBe('{\n  "cat": 1\n}');
+
+    // The other way round (really smaller than listed): a box that fits the listed 20×16 but
+    // not the real 10×8 is outside.
+    const smaller = await load(withTrain([{ file: 'a.png', boxes: [[1, 1, 1, 3, 3], [1, 12, 2, 4, 4]] }], { 'train/a.png': solidPng(10, 8) }));
+    expectSingleIssue(smaller, 'warning', 'box-outside-image', /\[12, 2, 4, 4\] entirely outside the 10×8 image/);
+    expect(answerOf(smaller, 'a.png')).toBe('{\n  "cat": 1\n}');
   });
 });
 

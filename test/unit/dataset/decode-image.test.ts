@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { encode as encodePng } from 'fast-png';
 import { encode as encodeJpeg } from 'jpeg-js';
-import { decodeImage, looksComplete, readImageSize, sniffImageFormat } from '../../../src/dataset/decode-image.ts';
+import { decodeImage } from '../../../src/dataset/decode-image.ts';
+import { imageEnd, readImageSize, sniffImageFormat } from '../../../src/dataset/image-header.ts';
 
 // A 3×2 image with six distinct colours; every variant below must decode to exactly these
 // (the expected RGB is hand-derived per variant, as PIL convert("RGB") would give).
@@ -77,9 +78,9 @@ describe('decodeImage: JPEG', () => {
       expect(Math.abs(image.rgb[i + 2] - 30)).toBeLessThanOrEqual(4);
     }
     expect(readImageSize(jpeg)).toEqual({ format: 'jpeg', width, height });
-    expect(looksComplete(jpeg, 'jpeg')).toBe(true);
-    expect(looksComplete(jpeg.subarray(0, jpeg.length - 10), 'jpeg')).toBe(false);
-    expect(() => decodeImage(jpeg.subarray(0, jpeg.length - 10), 'cut.jpg')).toThrow(/cut\.jpg: the JPEG data is corrupt or truncated/);
+    expect(imageEnd(jpeg, 'jpeg')).toBe(jpeg.length);
+    expect(imageEnd(jpeg.subarray(0, jpeg.length - 10), 'jpeg')).toBeUndefined();
+    expect(() => decodeImage(jpeg.subarray(0, jpeg.length - 10), 'cut.jpg')).toThrow(/^cut\.jpg stops before its end marker: the JPEG file was cut short/);
   });
 });
 
@@ -89,18 +90,18 @@ describe('decodeImage: errors name the file and say what to do', () => {
   it('rejects other formats', () => {
     const gif = new TextEncoder().encode('GIF89a....');
     expect(sniffImageFormat(gif)).toBeUndefined();
-    expect(() => decodeImage(gif, 'x.gif')).toThrow(/x\.gif: not a PNG or JPEG image/);
+    expect(() => decodeImage(gif, 'x.gif')).toThrow(/^x\.gif is a GIF image, which moontune does not read; convert it to JPEG or PNG/);
   });
 
   it('rejects a truncated PNG', () => {
-    expect(() => decodeImage(png.subarray(0, png.length - 20), 'cut.png')).toThrow(/cut\.png: the PNG data is corrupt or truncated/);
-    expect(looksComplete(png, 'png')).toBe(true);
-    expect(looksComplete(png.subarray(0, png.length - 1), 'png')).toBe(false);
+    expect(() => decodeImage(png.subarray(0, png.length - 20), 'cut.png')).toThrow(/^cut\.png stops before its end marker: the PNG file was cut short/);
+    expect(imageEnd(png, 'png')).toBe(png.length);
+    expect(imageEnd(png.subarray(0, png.length - 1), 'png')).toBeUndefined();
   });
 
   it('rejects a corrupt JPEG', () => {
     const junk = Uint8Array.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x04, 0x00, 0x00, 0x12, 0x34]);
-    expect(() => decodeImage(junk, 'bad.jpg')).toThrow(/bad\.jpg: the JPEG data is corrupt/);
+    expect(() => decodeImage(junk, 'bad.jpg')).toThrow(/^bad\.jpg has a damaged JPEG header/);
     expect(readImageSize(junk)).toBeUndefined();
   });
 
