@@ -8,8 +8,8 @@ import { browserStorageEstimate, cachedDownload, CacheApiChunkStore, type Downlo
 import type { UploadedFile } from './session-api.ts';
 
 /**
- * model.safetensors of the 2025 releases in bf16 (spec §1: ~1.93 B parameters × 2 bytes). Told to
- * the cache before the first byte, so a full disk is reported before the download, not after.
+ * model.safetensors of the 2025 releases in bf16 (spec §1: ~1.93 B parameters × 2 bytes): what the
+ * page warns about, and what the storage check assumes if the server announces no size.
  */
 export const HUB_WEIGHTS_BYTES = 3.85e9;
 
@@ -62,9 +62,7 @@ export function cachedHubModelFiles(location: HubLocation, onProgress: (progress
           onProgress,
           onCacheWarning,
         });
-        // The guess above is no size to check the file against; a known size (cached, or a
-        // Content-Length seen before) is.
-        return { stream, byteLength: totalBytes === HUB_WEIGHTS_BYTES ? undefined : totalBytes };
+        return { stream, byteLength: totalBytes };
       } catch (error) {
         if ((error as { status?: number }).status === 404) return undefined;
         throw error;

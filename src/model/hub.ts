@@ -34,15 +34,25 @@ export class DownloadError extends Error {
 
 export type FetchLike = (url: string, init?: RequestInit) => Promise<Response>;
 
+export interface OpenedDownload {
+  body: ReadableStream<Uint8Array>;
+  /** Where the body really starts: a server that ignores Range sends the whole file from 0. */
+  offset: number;
+  totalBytes: number | undefined;
+  /** The final response's ETag, when the server lets a page read it (CORS Expose-Headers). */
+  etag: string | undefined;
+}
+
 /**
- * Starts a download, optionally from a byte offset (an HTTP Range request, to resume). The
- * returned offset is where the body really starts: a server that ignores Range sends the whole
- * file from 0.
+ * Starts a download, optionally from a byte offset (an HTTP Range request, to resume). The hub
+ * redirects large files to a storage host; fetch follows that, and the Range header with it.
+ *
+ * Only CORS-safelisted request headers are sent: `Range: bytes=N-` is one (Fetch standard), so no
+ * preflight is needed, which the hub's storage host would refuse. No If-Range, then: the caller
+ * compares size and ETag itself. `cache: 'no-store'`: our chunk store is the cache, and the
+ * browser's HTTP cache would only keep a second copy of gigabytes.
  */
-export async function openDownload(
-  url: string,
-  options: { fetch?: FetchLike; offset?: number; signal?: AbortSignal } = {},
-): Promise<{ body: ReadableStream<Uint8Array>; offset: number; totalBytes: number | undefined }> {
+export async function openDownload(url: string, options: { fetch?: FetchLike; offset?: number; signal?: AbortSignal } = {}): Promise<OpenedDownload> {
   const fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
   const offset = options.offset ?? 0;
   let response: Response;
@@ -50,6 +60,7 @@ export async function openDownload(
     response = await fetchFn(url, {
       headers: offset > 0 ? { Range: `bytes=${offset}-` } : undefined,
       signal: options.signal,
+      cache: 'no-store',
     });
   } catch (error) {
     if (options.signal?.aborted) throw error;
@@ -57,14 +68,19 @@ export async function openDownload(
       `Could not reach ${new URL(url).host} to download ${fileNameOf(url)} (${(error as Error).message}). Check the network connection, or load the model from local files.`,
     );
   }
-  if (!response.ok) throw new DownloadError(describeHttpError(url, response.status), response.status);
+  if (!response.ok) {
+    await response.body?.cancel();
+    throw new DownloadError(describeHttpError(url, response.status), response.status);
+  }
   if (!response.body) throw new DownloadError(`The server sent no data for ${fileNameOf(url)}.`);
-  const resumed = response.status === 206;
   const lengthHeader = response.headers.get('content-length');
   const bodyLength = lengthHeader === null ? undefined : Number(lengthHeader);
-  const rangeTotal = /\/(\d+)$/.exec(response.headers.get('content-range') ?? '')?.[1];
-  const totalBytes = rangeTotal ? Number(rangeTotal) : bodyLength === undefined ? undefined : (resumed ? offset : 0) + bodyLength;
-  return { body: response.body, offset: resumed ? offset : 0, totalBytes };
+  // A 206 starts where Content-Range says, when the storage host lets us read that header;
+  // otherwise where we asked, and Content-Length is the rest of the file.
+  const range = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(response.headers.get('content-range') ?? '');
+  const start = response.status === 206 ? (range ? Number(range[1]) : offset) : 0;
+  const totalBytes = range && range[2] !== '*' ? Number(range[2]) : bodyLength === undefined ? undefined : start + bodyLength;
+  return { body: response.body, offset: start, totalBytes, etag: response.headers.get('etag') ?? undefined };
 }
 
 function describeHttpError(url: string, status: number): string {

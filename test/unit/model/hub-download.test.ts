@@ -1,6 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DownloadError, hubFileUrl, parseHubLocation, type FetchLike } from '../../../src/model/hub.ts';
-import { StorageQuotaError, cachedDownload, evictCachedFile, type ChunkStore } from '../../../src/model/weight-cache.ts';
+import { StorageQuotaError, cachedDownload, chunkBytesFor, evictCachedFile, type ChunkStore } from '../../../src/model/weight-cache.ts';
+import { startHubStandIn, type HubStandIn } from '../../helpers/hub-stand-in.ts';
 
 class MemoryStore implements ChunkStore {
   readonly entries = new Map<string, Uint8Array>();
@@ -25,31 +28,46 @@ interface FakeServer {
   requests: { range: string | null }[];
 }
 
-/** Serves fileBytes in 64-byte pieces; honours Range unless told not to; can cut the body short. */
-function fakeServer(options: { honourRange?: boolean; cutAfter?: number; status?: number } = {}): FakeServer {
+interface FakeServerOptions {
+  bytes?: Uint8Array;
+  honourRange?: boolean;
+  /** The connection fails after this many body bytes. */
+  cutAfter?: number;
+  /** The body ends cleanly after this many bytes, short of its Content-Length. */
+  endAfter?: number;
+  status?: number;
+  noLength?: boolean;
+  etag?: string;
+}
+
+/** Serves `bytes` (default fileBytes) in 64-byte pieces; honours Range unless told not to; can cut the body short. */
+function fakeServer(options: FakeServerOptions = {}): FakeServer & { bodyBytesSent(): number } {
   const requests: { range: string | null }[] = [];
+  const file = options.bytes ?? fileBytes;
+  let bodyBytesSent = 0;
   const fetch: FetchLike = async (_url, init) => {
     const range = new Headers(init?.headers).get('range');
     requests.push({ range });
     if (options.status) return new Response(null, { status: options.status });
     const start = range && options.honourRange !== false ? Number(/bytes=(\d+)-/.exec(range)![1]) : 0;
-    const body = fileBytes.subarray(start);
-    const cut = options.cutAfter;
+    const body = file.subarray(start);
     let sent = 0;
     const stream = new ReadableStream<Uint8Array>({
       pull(controller) {
-        if (cut !== undefined && sent >= cut) return controller.error(new TypeError('network connection lost'));
-        const piece = body.subarray(sent, sent + 64);
+        if (options.cutAfter !== undefined && sent >= options.cutAfter) return controller.error(new TypeError('network connection lost'));
+        const piece = body.subarray(sent, Math.min(sent + 64, options.endAfter ?? Infinity));
         if (piece.byteLength === 0) return controller.close();
         sent += piece.byteLength;
+        bodyBytesSent += piece.byteLength;
         controller.enqueue(piece.slice());
       },
-    });
-    const headers: Record<string, string> = { 'content-length': String(body.byteLength) };
-    if (start > 0) headers['content-range'] = `bytes ${start}-${fileBytes.byteLength - 1}/${fileBytes.byteLength}`;
+    }, { highWaterMark: 0 });
+    const headers: Record<string, string> = options.noLength ? {} : { 'content-length': String(body.byteLength) };
+    if (options.etag) headers.etag = options.etag;
+    if (start > 0) headers['content-range'] = `bytes ${start}-${file.byteLength - 1}/${file.byteLength}`;
     return new Response(stream, { status: start > 0 ? 206 : 200, headers });
   };
-  return { fetch, requests };
+  return { fetch, requests, bodyBytesSent: () => bodyBytesSent };
 }
 
 async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
@@ -131,18 +149,52 @@ describe('cachedDownload', () => {
     expect(warnings[0]).toMatch(/model\.safetensors could not be stored/);
   });
 
-  it('refuses to start when the file cannot fit in storage, before any request', async () => {
+  it('refuses a file that cannot fit in storage on its announced size, before reading any of it', async () => {
     const store = new MemoryStore();
     const server = fakeServer();
-    const attempt = cachedDownload(url, {
-      store,
-      fetch: server.fetch,
-      expectedBytes: 4e9,
-      estimate: async () => ({ usage: 1e9, quota: 3e9 }),
-    });
+    // 1000 bytes announced, 400 free: the guess (expectedBytes) gives way to the real size.
+    const attempt = cachedDownload(url, { store, fetch: server.fetch, expectedBytes: 4e9, estimate: async () => ({ usage: 600, quota: 1000 }) });
     await expect(attempt).rejects.toThrow(StorageQuotaError);
-    await expect(attempt).rejects.toThrow(/needs 4\.00 GB .* only 2\.00 GB is free/);
-    expect(server.requests).toHaveLength(0);
+    await expect(attempt).rejects.toThrow(/model\.safetensors needs 1\.0 kB of browser storage but only 400 B is free \(600 B of 1\.0 kB used\): 600 B more is needed/);
+    expect(server.bodyBytesSent()).toBe(0);
+    expect(store.entries.size).toBe(0);
+    // Without a Content-Length the guess is what is checked.
+    const unsized = fakeServer({ noLength: true });
+    const guessed = cachedDownload(url, { store, fetch: unsized.fetch, expectedBytes: 4e9, estimate: async () => ({ usage: 1e9, quota: 3e9 }) });
+    await expect(guessed).rejects.toThrow(/needs 4\.00 GB .* only 2\.00 GB is free/);
+    // A resume needs room for the rest only: 600 of the 1000 bytes are stored.
+    await expect(collect((await cachedDownload(url, { store, fetch: fakeServer({ cutAfter: 704 }).fetch, chunkBytes: 300 })).stream)).rejects.toThrow();
+    const resumed = await cachedDownload(url, { store, fetch: fakeServer().fetch, estimate: async () => ({ usage: 600, quota: 1000 }) });
+    expect(await collect(resumed.stream)).toEqual(fileBytes);
+  });
+
+  it('says where a broken download stopped and what is kept for the next load', async () => {
+    const store = new MemoryStore();
+    const first = await cachedDownload(url, { store, fetch: fakeServer({ cutAfter: 704 }).fetch, chunkBytes: 300 });
+    await expect(collect(first.stream)).rejects.toThrow(
+      /^The download of model\.safetensors broke off after 704 B of 1\.0 kB \(network connection lost\); the 600 B already stored are kept, so loading again resumes from there\.$/,
+    );
+    const short = await cachedDownload('https://huggingface.co/o/m/resolve/main/other.bin', { store, fetch: fakeServer({ endAfter: 100 }).fetch, chunkBytes: 300 });
+    await expect(collect(short.stream)).rejects.toThrow(/other\.bin broke off after 100 B of 1\.0 kB \(the server sent 100 B where it announced 1\.0 kB\); loading again starts it over/);
+  });
+
+  it('starts over when the server now holds another file (size or ETag changed)', async () => {
+    for (const changed of [{ size: 999 }, { etag: '"v2"' }]) {
+      const store = new MemoryStore();
+      await expect(collect((await cachedDownload(url, { store, fetch: fakeServer({ cutAfter: 704, etag: '"v1"' }).fetch, chunkBytes: 300 })).stream)).rejects.toThrow();
+      const newFile = fileBytes.subarray(0, changed.size ?? fileBytes.byteLength).map((byte) => byte ^ 0xff);
+      const server = fakeServer({ bytes: newFile, etag: changed.etag ?? '"v1"' });
+      expect(await collect((await cachedDownload(url, { store, fetch: server.fetch })).stream)).toEqual(newFile);
+      // Asked from byte 600, told of another file: asked again from the start.
+      expect(server.requests).toEqual([{ range: 'bytes=600-' }, { range: null }]);
+    }
+  });
+
+  it('sizes chunks by the file: 1/64th of a small file in 64 KiB steps, at most 32 MiB', () => {
+    expect(chunkBytesFor(1_885_272)).toBe(64 * 1024); // 29 457 B → the 64 KiB floor
+    expect(chunkBytesFor(10_000_000)).toBe(3 * 64 * 1024); // 156 250 B → 196 608 B
+    expect(chunkBytesFor(3.85e9)).toBe(32 * 1024 * 1024);
+    expect(chunkBytesFor(undefined)).toBe(32 * 1024 * 1024);
   });
 
   it('refetches from the first chunk the browser evicted', async () => {
@@ -169,5 +221,57 @@ describe('cachedDownload', () => {
     await expect(
       cachedDownload(url, { store, fetch: async () => Promise.reject(new TypeError('fetch failed')) }).then((d) => collect(d.stream)),
     ).rejects.toThrow(/Could not reach huggingface\.co/);
+  });
+});
+
+describe('the hub path over HTTP, against a local stand-in for the hub', () => {
+  // The demo model's files under a hub-like name: the weights redirect to the stand-in's storage
+  // host (302, signed URL), small files to the hub's resolve-cache (307), as the real hub answers.
+  const repository = { repo: 'moontune-test/demo-model', revision: 'main', files: new Map(['config.json', 'tokenizer.json', 'model.safetensors'].map((file) => [file, new Uint8Array(readFileSync(`public/demo-model/${file}`))])) };
+  const weights = repository.files.get('model.safetensors')!;
+  let hub: HubStandIn;
+  // Digests, not element-wise comparison: 1.9 MB arrays compare slowly in expect().
+  const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+  const location = () => ({ repo: repository.repo, revision: repository.revision, origin: hub.hubOrigin });
+
+  beforeAll(async () => {
+    hub = await startHubStandIn(repository);
+  });
+  afterAll(() => hub?.close());
+
+  it('follows the redirect to storage, resumes after a dropped connection past the stored chunks, then reads the cache alone', async () => {
+    const store = new MemoryStore();
+    const weightsUrl = hubFileUrl(location(), 'model.safetensors');
+    const dropAt = weights.byteLength >> 1;
+    hub.dropNextDownload('model.safetensors', dropAt);
+    const first = await cachedDownload(weightsUrl, { store });
+    expect(first.totalBytes).toBe(weights.byteLength);
+    await expect(collect(first.stream)).rejects.toThrow(/model\.safetensors broke off after .* already stored are kept/);
+    // Whole 64 KiB chunks below the drop are stored (chunkBytesFor of 1.9 MB).
+    const chunk = chunkBytesFor(weights.byteLength);
+    const kept = Math.floor(dropAt / chunk) * chunk;
+    expect(kept).toBeGreaterThan(0);
+
+    hub.requests.length = 0;
+    const second = await cachedDownload(weightsUrl, { store });
+    expect(sha256(await collect(second.stream))).toBe(sha256(weights));
+    expect(hub.requests).toEqual([
+      { host: 'hub', method: 'GET', file: 'model.safetensors', range: `bytes=${kept}-`, status: 302 },
+      { host: 'storage', method: 'GET', file: 'model.safetensors', range: `bytes=${kept}-`, status: 206 },
+    ]);
+
+    hub.requests.length = 0;
+    expect(sha256(await collect((await cachedDownload(weightsUrl, { store })).stream))).toBe(sha256(weights));
+    expect(hub.requests).toEqual([]);
+  });
+
+  it('reads small files through the resolve-cache redirect, and tells a missing file (404) from a missing repository (401)', async () => {
+    const store = new MemoryStore();
+    hub.requests.length = 0;
+    const config = await cachedDownload(hubFileUrl(location(), 'config.json'), { store });
+    expect(await collect(config.stream)).toEqual(repository.files.get('config.json'));
+    expect(hub.requests.map(({ host, file, status }) => [host, file, status])).toEqual([['hub', 'config.json', 307], ['hub', 'config.json', 200]]);
+    await expect(cachedDownload(hubFileUrl(location(), 'tokenizer_config.json'), { store })).rejects.toMatchObject({ status: 404 });
+    await expect(cachedDownload(hubFileUrl({ ...location(), repo: 'moontune-test/missing' }, 'config.json'), { store })).rejects.toThrow(/HTTP 401\). The model may be gated or private/);
   });
 });
