@@ -98,7 +98,13 @@ class ModelStore {
     this.trainedWeightsLoaded = false;
     this.watchDevice();
     const onProgress = proxy((progress: ModelLoadProgress) => {
-      if (thisLoad === this.loadNumber) this.progress = progress;
+      if (thisLoad !== this.loadNumber) return;
+      // The weights go to the GPU as they download: while the download runs it is the slower
+      // half, and the one whose bytes, rate and time left the line shows.
+      const shown = this.progress;
+      const downloading = shown?.stage === 'download' && shown.file === progress.file && (shown.totalBytes === undefined || shown.doneBytes < shown.totalBytes);
+      if (progress.stage === 'weights' && downloading) return;
+      this.progress = progress;
     });
     try {
       const summary = await trainerSession().loadModel(source, onProgress);
