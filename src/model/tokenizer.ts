@@ -2,6 +2,7 @@
 // `@huggingface/tokenizers` (spec §10); the tiny fixture has no tokenizer file and spells its
 // token ids as whitespace-separated decimals (fixture README, "Runtime shims").
 import { Tokenizer } from '@huggingface/tokenizers';
+import { hubFileUrl, openDownload, type FetchLike } from './hub.ts';
 import type { TokenizerSource } from './revisions.ts';
 
 export interface MoondreamTokenizer {
@@ -62,20 +63,26 @@ export class IdTokenizer implements MoondreamTokenizer {
   }
 }
 
-/** Fetches a hub tokenizer (tokenizer.json, and tokenizer_config.json when the repo has one). */
+/**
+ * Fetches a hub tokenizer (tokenizer.json, and tokenizer_config.json when the repo has one), with
+ * the download errors of hub.ts (unreachable host, gated repository, missing file).
+ */
 export async function loadTokenizer(
   source: TokenizerSource,
-  options: { vocabSize?: number; fetch?: typeof fetch; baseUrl?: string } = {},
+  options: { vocabSize?: number; fetch?: FetchLike; baseUrl?: string } = {},
 ): Promise<MoondreamTokenizer> {
   if (source.kind === 'ids') return new IdTokenizer(options.vocabSize);
-  const fetchFile = options.fetch ?? fetch;
-  const base = `${options.baseUrl ?? 'https://huggingface.co'}/${source.repo}/resolve/${encodeURIComponent(source.revision)}/`;
-  const response = await fetchFile(base + source.file);
-  if (!response.ok) {
-    throw new Error(`Could not download ${source.repo}/${source.file} at ${source.revision} (HTTP ${response.status}). Check the network, or load the tokenizer from a local file.`);
+  const location = { repo: source.repo, revision: source.revision, origin: options.baseUrl };
+  const readJson = async (file: string) => new Response((await openDownload(hubFileUrl(location, file), { fetch: options.fetch })).body).json();
+  let tokenizerJson: unknown;
+  try {
+    tokenizerJson = await readJson(source.file);
+  } catch (error) {
+    throw new Error(`Could not download the tokenizer ${source.repo}/${source.file} at ${source.revision}: ${(error as Error).message}`);
   }
-  const tokenizerJson = await response.json();
-  const configResponse = await fetchFile(base + 'tokenizer_config.json');
-  const tokenizerConfig = configResponse.ok ? await configResponse.json() : {};
+  const tokenizerConfig = await readJson('tokenizer_config.json').catch((error) => {
+    if ((error as { status?: number }).status === 404) return {}; // the repository has none
+    throw error;
+  });
   return new HubTokenizer(tokenizerJson, tokenizerConfig);
 }

@@ -82,8 +82,11 @@ describe('HubTokenizer (byte-level BPE through @huggingface/tokenizers)', () => 
       'https://huggingface.co/vikhyatk/moondream2/resolve/2024-04-02/tokenizer.json',
       'https://huggingface.co/vikhyatk/moondream2/resolve/2024-04-02/tokenizer_config.json',
     ]);
+    const source = { kind: 'hub', repo: 'a/b', revision: 'main', file: 'tokenizer.json' } as const;
     const failing = (async () => new Response('', { status: 503 })) as unknown as typeof fetch;
-    await expect(loadTokenizer({ kind: 'hub', repo: 'a/b', revision: 'main', file: 'tokenizer.json' }, { fetch: failing })).rejects.toThrow(/HTTP 503/);
+    await expect(loadTokenizer(source, { fetch: failing })).rejects.toThrow(/^Could not download the tokenizer a\/b\/tokenizer\.json at main: .*HTTP 503/);
+    const offline = (async () => Promise.reject(new TypeError('Failed to fetch'))) as unknown as typeof fetch;
+    await expect(loadTokenizer(source, { fetch: offline })).rejects.toThrow(/tokenizer a\/b\/tokenizer\.json at main: Could not reach huggingface\.co .*Failed to fetch.*Check the network connection/);
   });
 });
 
