@@ -3,6 +3,7 @@
 // and annotation ids in every split — so nothing here is keyed across files.
 
 import type { DatasetIssue, SplitName } from './types.ts';
+import { readJsonFile } from './json-text.ts';
 
 export interface CocoCategory {
   id: number;
@@ -51,14 +52,16 @@ export function parseCocoFile(bytes: Uint8Array, path: string, split: SplitName,
     issues.push({ severity, code, message: `${path}: ${message}`, file: path, split });
   const errorsBefore = issues.filter((entry) => entry.severity === 'error').length;
 
-  let root: unknown;
-  try {
-    root = JSON.parse(new TextDecoder('utf-8').decode(bytes)); // TextDecoder drops a BOM
-  } catch (cause) {
-    const reason = cause instanceof Error ? cause.message : String(cause);
-    issue('error', 'unreadable-json', `not valid JSON (${reason}); the file is damaged or truncated — export it again.`);
+  const reading = readJsonFile(bytes);
+  if (!reading.ok) {
+    issue('error', reading.code, reading.message);
     return undefined;
   }
+  if (reading.pythonNonFinite > 0) {
+    // Where one sits in a box, the annotation is reported as invalid below.
+    issue('warning', 'python-nan', `contains ${reading.pythonNonFinite} NaN or Infinity value${reading.pythonNonFinite === 1 ? '' : 's'}, which JSON does not allow (Python's json.dump writes them); they are read as null. Fix the values where they were made, or write the file with json.dump(..., allow_nan=False) to catch them.`);
+  }
+  const root = reading.value;
   if (!isObject(root)) {
     issue('error', 'not-coco', 'is JSON but not a COCO annotation file (expected an object with images, annotations and categories).');
     return undefined;
