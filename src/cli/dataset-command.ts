@@ -14,7 +14,8 @@ Reads a COCO detection dataset (a Roboflow "COCO" export zip, its folder, or one
 its images), checks it, and prints a report, or with --jsonl one line per image:
 {"split","file","question","answer"}.
 
-  --split <train|val|test>   only this split (valid and validation mean val)
+  --split <train|val|test>   only this split (valid and validation mean val); a lone json whose name
+                             tells no split is read as this split
   --noun <word>              the noun in the question (default "object"; the original guide used "currency")
   --template <text>          the question template, with {noun} and {classes}
   --jsonl                    print the Q&A pairs as JSON lines instead of the report
@@ -76,7 +77,7 @@ export async function run(args: string[]): Promise<number> {
     console.error(`dataset: ${error instanceof Error ? error.message : String(error)}`);
     return 2;
   }
-  const dataset = await loadDataset(source, { question: options.question, imageCheck: options.headersOnly ? 'header' : 'decode' });
+  const dataset = await loadDataset(source, { question: options.question, split: options.split, imageCheck: options.headersOnly ? 'header' : 'decode' });
   const splits = options.split ? [options.split] : SPLIT_NAMES;
   const errors = dataset.issues.filter((issue) => issue.severity === 'error');
   const warnings = dataset.issues.length - errors.length;

@@ -4,15 +4,14 @@
 // worker and in Node (no DOM, no Node built-ins).
 
 import type { CountingDataset, DatasetImage, DatasetIssue, DatasetSource, LoadOptions, SplitName } from './types.ts';
-import { openUpload, type Upload, type UploadFile } from './upload.ts';
-import { findAnnotationFiles, indexByBaseName, resolveImageFile } from './layout.ts';
+import { openUpload, UploadError, type Upload, type UploadFile } from './upload.ts';
+import { findAnnotationFiles, indexFiles, resolveImageFile } from './layout.ts';
 import { parseCocoFile, type CocoAnnotation, type CocoFile, type CocoImage } from './coco-file.ts';
 import { buildQuestion, formatAnswer, resolveQuestionTemplate } from './question.ts';
 import { datasetStats } from './stats.ts';
 import { checkImageFiles, DEFAULT_IMAGE_CHECK, reportExifOrientations } from './image-checks.ts';
 import { isQuarterTurn } from './image-header.ts';
 import { buildImageObjects } from './image-objects.ts';
-import { readZipEntries } from './zip-archive.ts';
 import { SPLIT_NAMES } from './splits.ts';
 
 export { buildQuestion, formatAnswer, DEFAULT_QUESTION_TEMPLATE } from './question.ts';
@@ -32,15 +31,17 @@ export async function loadDataset(source: DatasetSource, options: LoadOptions = 
   try {
     upload = await openUpload(source);
   } catch (cause) {
-    const message = cause instanceof Error ? cause.message : String(cause);
-    issues.push({ severity: 'error', code: 'unreadable-upload', message, file: source.name });
+    if (!(cause instanceof UploadError)) throw cause;
+    issues.push({ severity: 'error', code: cause.code, message: cause.message, file: source.name });
     return empty();
   }
   progress({ stage: 'unzipping', done: 1, total: 1 });
 
-  const refs = findAnnotationFiles(upload.files.values(), upload.name, issues);
+  const refs = findAnnotationFiles(upload.files.values(), upload.name, issues, { loneFileSplit: options.split }).filter(
+    (ref) => options.split === undefined || ref.split === options.split,
+  );
   const jsonBytes = await upload.read(refs.map((ref) => ref.file.sourcePath));
-  const cocoFiles: { coco: CocoFile; folder: string }[] = [];
+  const cocoFiles: CocoFile[] = [];
   for (const [done, ref] of refs.entries()) {
     progress({ stage: 'parsing', done, total: refs.length });
     const bytes = jsonBytes.get(ref.file.sourcePath);
@@ -49,23 +50,23 @@ export async function loadDataset(source: DatasetSource, options: LoadOptions = 
       continue;
     }
     const coco = parseCocoFile(bytes, ref.file.path, ref.split, issues);
-    if (coco) cocoFiles.push({ coco, folder: ref.folder });
+    if (coco) cocoFiles.push(coco);
   }
   progress({ stage: 'parsing', done: refs.length, total: refs.length });
   if (cocoFiles.length === 0) return empty();
 
   // Classes come from the first split present (train, then val, then test) in category-id order;
   // every other split must name the same classes. Ids may differ: objects are matched by name.
-  const reference = cocoFiles[0].coco;
+  const reference = cocoFiles[0];
   // Categories sharing a name are one class (the first id names it).
   const classes = reference.classes.filter((entry, index, all) => all.findIndex((other) => other.name === entry.name) === index).map(({ id, name }) => ({ id, name }));
   const classNames = classes.map((entry) => entry.name);
-  const usable = cocoFiles.filter(({ coco }) => classesAgree(reference, coco, issues));
+  const usable = cocoFiles.filter((coco) => classesAgree(reference, coco, issues));
 
-  const byBaseName = indexByBaseName(upload.files.values());
-  const listed: { entry: CocoImage; coco: CocoFile; folder: string; file: UploadFile | undefined }[] = [];
-  for (const { coco, folder } of usable) {
-    for (const entry of coco.images) listed.push({ entry, coco, folder, file: resolveImageFile(entry.fileName, folder, upload.files, byBaseName) });
+  const fileIndex = indexFiles(upload.files);
+  const listed: { entry: CocoImage; coco: CocoFile; file: UploadFile | undefined }[] = [];
+  for (const coco of usable) {
+    for (const entry of coco.images) listed.push({ entry, coco, file: resolveImageFile(entry.fileName, coco.path, fileIndex) });
   }
   const checked = await checkImageFiles(
     listed.map(({ entry, coco, file }) => ({ fileName: entry.fileName, split: coco.split, jsonPath: coco.path, file })),
@@ -80,7 +81,7 @@ export async function loadDataset(source: DatasetSource, options: LoadOptions = 
   const present: DatasetImage[] = [];
   const oriented: { path: string; orientation: number; listedTurned: boolean }[] = [];
   const perFile = new Map(
-    usable.map(({ coco }) => [
+    usable.map((coco) => [
       coco,
       {
         annotationsByImage: groupByImage(coco.annotations),
@@ -112,7 +113,7 @@ export async function loadDataset(source: DatasetSource, options: LoadOptions = 
   }
   progress({ stage: 'building questions', done: present.length, total: present.length });
 
-  reportSplitCoverage(new Set(refs.map((ref) => ref.split)), usable.map(({ coco }) => coco), present, issues);
+  reportSplitCoverage(new Set(refs.map((ref) => ref.split)), usable, present, issues, options.split === undefined);
   return { name: source.name, classes, images: present, stats: datasetStats(present, classes.length), issues, question };
 }
 
@@ -165,7 +166,7 @@ function classesAgree(reference: CocoFile, other: CocoFile, issues: DatasetIssue
  * annotation file, readable or not: a train json that failed to parse is reported as such, not
  * again as a missing train split.
  */
-function reportSplitCoverage(found: Set<SplitName>, files: CocoFile[], images: DatasetImage[], issues: DatasetIssue[]): void {
+function reportSplitCoverage(found: Set<SplitName>, files: CocoFile[], images: DatasetImage[], issues: DatasetIssue[], wholeDataset: boolean): void {
   const splitsWithImages = new Set<SplitName>(images.map((image) => image.split));
   for (const coco of files) {
     if (splitsWithImages.has(coco.split)) continue;
@@ -181,6 +182,7 @@ function reportSplitCoverage(found: Set<SplitName>, files: CocoFile[], images: D
       message: `${coco.path}: the ${coco.split} split ${reason}; ${isTrain ? 'add its images' : 'it is left out — add its images or remove it'}.`,
     });
   }
+  if (!wholeDataset) return; // one split asked for: the others are not missing
   if (found.size > 0 && !found.has('train')) {
     issues.push({ severity: 'error', code: 'no-train-split', message: 'there is no train split to fine-tune on; add a train/ folder with its _annotations.coco.json.' });
   }
@@ -189,20 +191,19 @@ function reportSplitCoverage(found: Set<SplitName>, files: CocoFile[], images: D
   }
 }
 
+/** Uploads opened for reading images back, one per source (a nested zip is unpacked once). */
+const openedUploads = new WeakMap<DatasetSource, Promise<Upload>>();
+
 /** The bytes of one image of a loaded dataset (its `path` inside the upload). */
 export async function readImageBytes(source: DatasetSource, image: DatasetImage): Promise<Uint8Array> {
-  if (source.kind === 'zip') {
-    const bytes = readZipEntries(source.data, [image.path]).get(image.path);
-    if (bytes) return bytes;
-  } else {
-    const file = source.files.find((entry) => entry.path === image.path);
-    if (file) return file.read();
-    const zips = source.files.filter((entry) => /\.zip$/i.test(entry.path));
-    if (zips.length === 1) {
-      const bytes = readZipEntries(await zips[0].read(), [image.path]).get(image.path);
-      if (bytes) return bytes;
-    }
+  let opened = openedUploads.get(source);
+  if (!opened) {
+    opened = openUpload(source);
+    openedUploads.set(source, opened);
   }
+  const upload = await opened.catch(() => undefined);
+  const found = upload && (await upload.read([image.path])).get(image.path);
+  if (found) return found;
   throw new Error(`${source.name}: ${image.path} is not in the upload any more; load the dataset again.`);
 }
 

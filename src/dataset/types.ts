@@ -100,6 +100,12 @@ export interface LoadProgress {
 
 export interface LoadOptions {
   question?: Partial<QuestionTemplate>;
+  /**
+   * Load this split only (CLI `--split`): annotation files of other splits are skipped, a lone
+   * annotation file whose name tells no split is this split, and no train or evaluation split
+   * is asked for.
+   */
+  split?: SplitName;
   onProgress?: (progress: LoadProgress) => void;
   /**
    * How images are checked: 'decode' (the default, DEFAULT_IMAGE_CHECK in image-checks.ts)

@@ -5,6 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cocoJson, noisyPng, roboflowCategories, solidPng } from '../../helpers/dataset-builders.ts';
+import { rawZip } from '../../helpers/zip-builder.ts';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -59,6 +60,36 @@ describe('npm run cli -- dataset', { timeout: 120_000 }, () => {
     expect(stdout).toBe('');
     expect(stderr.trimEnd().split('\n')).toHaveLength(1);
     expect(stderr).toMatch(/truncated\.zip: not a readable zip archive/);
+  });
+
+  it('exits 2 with one line naming the method for a bzip2 zip (no stack trace)', () => {
+    const folder = mkdtempSync(join(tmpdir(), 'moontune-dataset-'));
+    try {
+      const zip = rawZip([{ name: 'train/_annotations.coco.json', data: JSON.stringify(cocoJson([{ file: 'a.png' }])), method: 12 }, { name: 'train/a.png', data: solidPng(20, 16), method: 12 }]);
+      writeFileSync(join(folder, 'seven.zip'), zip);
+      const { code, stdout, stderr } = cli(join(folder, 'seven.zip'), '--jsonl');
+      expect(code).toBe(2);
+      expect(stdout).toBe('');
+      expect(stderr.trimEnd().split('\n')).toEqual([
+        'dataset: seven.zip: 2 entries are compressed with bzip2 (method 12) (e.g. train/_annotations.coco.json), which moontune cannot decompress; zip the folder again with the standard Deflate method (Finder\'s Compress, Windows\' "Compressed (zipped) folder", `zip -r`, or 7-Zip with method Deflate).',
+      ]);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('--split names the split of a lone json whose name tells none, and checks that split alone', () => {
+    const folder = mkdtempSync(join(tmpdir(), 'moontune-dataset-'));
+    try {
+      writeFileSync(join(folder, 'labels.json'), JSON.stringify(cocoJson([{ file: 'a.png', boxes: [[2, 1, 1, 4, 4]] }])));
+      writeFileSync(join(folder, 'a.png'), solidPng(20, 16));
+      const { code, stdout, stderr } = cli(join(folder, 'labels.json'), '--jsonl', '--split', 'test');
+      expect(stderr).toBe('');
+      expect(code).toBe(0);
+      expect(JSON.parse(stdout)).toMatchObject({ split: 'test', file: 'a.png', answer: '{\n  "dog": 1\n}' });
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 
   it('exits 2 with a one-line error on a path that does not exist', () => {
