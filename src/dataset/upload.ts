@@ -42,11 +42,16 @@ const ARCHIVE_NAME = /\.(zip|rar|7z|tar|tgz|gz|bz2|xz|zst)$/i;
 
 export async function openUpload(source: DatasetSource): Promise<Upload> {
   if (source.kind === 'zip') return openZip(source.name, source.data);
-  // An archive given as the only file is the archive itself (whatever its name says).
+  // Without an annotation file among them, the one archive given is the dataset; so is the one
+  // file given, when its bytes say it is an archive (whatever its name says).
   const kept = source.files.filter((file) => !isJunk(file.path));
-  if (kept.length === 1 && !/\.json$/i.test(kept[0].path)) {
-    const data = await kept[0].read();
-    if (ARCHIVE_NAME.test(kept[0].path) || isZipData(data) || describeOtherArchive(data)) return openZip(source.name, data);
+  if (!kept.some((file) => /\.json$/i.test(file.path))) {
+    const archives = kept.filter((file) => ARCHIVE_NAME.test(file.path));
+    if (archives.length === 1) return openZip(source.name, await archives[0].read());
+    if (kept.length === 1) {
+      const data = await kept[0].read();
+      if (isZipData(data) || describeOtherArchive(data)) return openZip(source.name, data);
+    }
   }
   return openFiles(source.name, source.files);
 }
