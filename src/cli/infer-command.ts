@@ -1,6 +1,7 @@
 // `npm run cli -- infer --model <dir|hub:owner/repo@revision> --image <file> --question "…"`
 // Loads a Moondream model onto WebGPU (the `webgpu` package; SwiftShader with
-// MOONTUNE_SWIFTSHADER=1), encodes the image and prints the answer.
+// MOONTUNE_SWIFTSHADER=1), encodes the image and prints the answer; with --constrain counts the
+// answer can only be a counting answer over --classes (train/count-constraint.ts).
 import { existsSync, readFileSync } from 'node:fs';
 import { decodeImage } from '../dataset/decode-image.ts';
 import { Engine } from '../gpu/engine.ts';
@@ -9,6 +10,7 @@ import type { ModelFiles } from '../model/model-source.ts';
 import { loadMoondream } from '../model/moondream.ts';
 import { rgbImage } from '../model/rgb-image.ts';
 import type { WeightPrecision } from '../model/weights.ts';
+import { countAnswerConstraint } from '../train/count-constraint.ts';
 import { ArgumentReader, UsageError, modelFilesFromArgument, oneLine } from './cli-shared.ts';
 
 export const usage = `usage: npm run cli -- infer --model <folder|hub:owner/repo@revision> --image <file> --question "<text>" [options]
@@ -22,6 +24,8 @@ Answers a question about an image with a Moondream model on WebGPU.
   --max-tokens <n>           stop after n answer tokens (default: the revision's)
   --temperature <t>          0 = greedy (default: the revision's)
   --top-p <p>                nucleus mass for sampling (default: the revision's)
+  --constrain counts         only answers of the counting format: {} or "class": count entries in class order
+  --classes <a,b,c>          the class names for --constrain counts, comma-separated, in the dataset's order
   --revision <id>            revision preset when the model's config does not describe it (2025-06-21, 2025-04-14, 2024-04-02)
   --precision <auto|f16|f32> weight storage on the GPU (default auto: big matrices f16)
   --verbose                  print timings, the GPU adapter and memory (on stderr)
@@ -36,6 +40,8 @@ interface InferArguments {
   maxTokens?: number;
   temperature?: number;
   topP?: number;
+  /** Class names of a counting-format constraint (--constrain counts --classes …). */
+  countClasses?: string[];
   revision?: string;
   precision: WeightPrecision;
   verbose: boolean;
@@ -43,6 +49,8 @@ interface InferArguments {
 
 function parseArguments(args: string[]): InferArguments | 'help' {
   const parsed: Partial<InferArguments> = { precision: 'auto', verbose: false };
+  let constrain: string | undefined;
+  let classes: string | undefined;
   const reader = new ArgumentReader(args, ['--question']);
   const value = (index: number, flag: string) => reader.value(index, flag);
   const number = (text: string, flag: string, check: (n: number) => boolean, what: string) => reader.number(text, flag, check, what);
@@ -54,6 +62,8 @@ function parseArguments(args: string[]): InferArguments | 'help' {
     else if (arg === '--image') parsed.image = value(index++, arg);
     else if (arg === '--question') parsed.question = value(index++, arg);
     else if (arg === '--revision') parsed.revision = value(index++, arg);
+    else if (arg === '--constrain') constrain = value(index++, arg);
+    else if (arg === '--classes') classes = value(index++, arg);
     else if (arg === '--max-tokens') parsed.maxTokens = number(value(index++, arg), arg, (n) => Number.isInteger(n) && n >= 1, 'a whole number ≥ 1');
     else if (arg === '--temperature') parsed.temperature = number(value(index++, arg), arg, (n) => n >= 0, 'a number ≥ 0');
     else if (arg === '--top-p') parsed.topP = number(value(index++, arg), arg, (n) => n > 0 && n <= 1, 'a number in (0, 1]');
@@ -67,6 +77,12 @@ function parseArguments(args: string[]): InferArguments | 'help' {
     if (parsed[flag] === undefined) throw new UsageError(`--${flag} is required`);
   }
   if (parsed.question!.trim() === '') throw new UsageError('--question is empty');
+  if (constrain !== undefined && constrain !== 'counts') throw new UsageError(`--constrain must be counts (got "${constrain}")`);
+  if (constrain === 'counts') {
+    if (classes === undefined) throw new UsageError('--constrain counts needs --classes, the class names in the dataset\'s order (e.g. --classes penny,nickel,dime)');
+    parsed.countClasses = classes.split(',').map((name) => name.trim());
+    if (parsed.countClasses.some((name) => name === '')) throw new UsageError(`--classes has an empty class name ("${classes}"); separate names with single commas`);
+  } else if (classes !== undefined) throw new UsageError('--classes is only used with --constrain counts');
   return parsed as InferArguments;
 }
 
@@ -126,11 +142,13 @@ export async function run(args: string[]): Promise<number> {
   }
   log(`model: ${model.revision.description} (revision ${model.revision.id}), loaded in ${(performance.now() - loadStarted).toFixed(0)} ms`);
   log(`adapter weights: none (base model)`);
+  if (options.countClasses) log(`answers constrained to counts of ${options.countClasses.join(', ')}`);
   log(`GPU memory: weights ${formatBytes(model.weights.gpuBytes)}, KV cache ${formatBytes(model.gpuBytes - model.weights.gpuBytes)}` +
     (model.weights.clampedToF16 > 0 ? `, ${model.weights.clampedToF16} weights clamped to the f16 range` : ''));
 
   try {
-    const result = await model.query(image, options.question, { maxTokens: options.maxTokens, temperature: options.temperature, topP: options.topP });
+    const constraint = options.countClasses && countAnswerConstraint(model, options.countClasses);
+    const result = await model.query(image, options.question, { maxTokens: options.maxTokens, temperature: options.temperature, topP: options.topP, constraint });
     console.log(result.answer);
     const { encodeMs, prefillMs, decodeMs, promptTokens } = result.timings;
     const decoded = result.tokens.length; // each emitted token is fed back once (generate.ts)

@@ -15,6 +15,7 @@ import type { ModelFiles } from '../model/model-source.ts';
 import { loadMoondream, type Moondream } from '../model/moondream.ts';
 import type { Checkpoint, CheckpointSummary, CheckpointTensor } from '../train/checkpoint-store.ts';
 import { trainingConfig, type TrainingConfig } from '../train/config.ts';
+import { countAnswerConstraint } from '../train/count-constraint.ts';
 import { datasetFingerprint } from '../train/dataset-fingerprint.ts';
 import { datasetImageEmbeddings, splitSamples } from '../train/dataset-samples.ts';
 import { evaluateSamples } from '../train/evaluate.ts';
@@ -40,6 +41,7 @@ measures again (the page's steps 3 and 4, on WebGPU; MOONTUNE_SWIFTSHADER=1 for 
   --limit-train <n>         use only the first n train images
   --limit-test <n>          measure only the first n test images
   --max-tokens <n>          answer tokens generated when measuring (default 128)
+  --constrain counts        measure with answers constrained to the counting format over the dataset's classes
   --noun <noun>             the question's noun, e.g. coin (default: object)
   --stop-after <n>          pause after n optimizer steps in this invocation (checkpoint saved; continue with --resume)
   --resume                  continue the run saved in --out (its settings win over the flags above)
@@ -59,6 +61,7 @@ interface TrainArguments {
   limitTrain?: number;
   limitTest?: number;
   maxTokens?: number;
+  constrain?: 'counts';
   noun?: string;
   stopAfter?: number;
   resume: boolean;
@@ -70,7 +73,7 @@ export const ADAPTER_FILE = 'adapter.safetensors';
 export const REPORT_FILE = 'report.json';
 /** The data flags of a run (limits, noun, answer tokens), so --resume sees the same samples. */
 export const SETTINGS_FILE = 'train-settings.json';
-const DATA_FLAGS = ['limitTrain', 'limitTest', 'maxTokens', 'noun'] as const;
+const DATA_FLAGS = ['limitTrain', 'limitTest', 'maxTokens', 'constrain', 'noun'] as const;
 
 function parseArguments(args: string[]): TrainArguments | 'help' {
   const parsed: Partial<TrainArguments> = { out: 'train-out', full: false, resume: false };
@@ -94,6 +97,11 @@ function parseArguments(args: string[]): TrainArguments | 'help' {
     else if (arg === '--limit-test') parsed.limitTest = count(index++, arg);
     else if (arg === '--stop-after') parsed.stopAfter = count(index++, arg);
     else if (arg === '--max-tokens') parsed.maxTokens = count(index++, arg);
+    else if (arg === '--constrain') {
+      const mode = value(index++, arg);
+      if (mode !== 'counts') throw new UsageError(`--constrain must be counts (got "${mode}")`);
+      parsed.constrain = mode;
+    }
     else if (arg === '--lr') parsed.learningRate = number(value(index++, arg), arg, (n) => n > 0 && n < 1, 'a number in (0, 1)');
     else throw new UsageError(`unexpected argument ${arg}`);
   }
@@ -279,9 +287,10 @@ export async function run(args: string[]): Promise<number> {
     const evalMaxTokens = options.maxTokens ?? config.evalMaxTokens;
     console.log(`model: ${model.revision.description}; dataset: ${dataset.name}, ${trainSamples.length} train and ${testSamples.length} ${testSplit} images; ${config.fullFineTune ? 'full fine-tuning' : `LoRA rank ${config.loraRank}`}, lr ${config.learningRate}, ${trainRun.totalSteps} steps`);
 
+    const constraint = options.constrain === 'counts' ? countAnswerConstraint(model, classNames) : undefined;
     const measure = async (label: string) => {
       const started = performance.now();
-      const report = await evaluateSamples(model, features, testSamples, classNames, { maxTokens: evalMaxTokens });
+      const report = await evaluateSamples(model, features, testSamples, classNames, { maxTokens: evalMaxTokens, constraint });
       console.log(`${label}: exact match ${report.exactMatches}/${report.samples} (${((performance.now() - started) / 1000).toFixed(1)}s)`);
       return report;
     };

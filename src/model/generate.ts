@@ -1,12 +1,15 @@
 // Answer generation (spec §8.5): prefill the prompt into the KV cache, sample the first token
 // from the last position's logits with no suppression, then feed one token at a time, setting
 // the suppressed ids (the answer id) to −∞ before every later sample, until EOS (never emitted)
-// or max tokens. Logits are read back per token.
+// or max tokens. Logits are read back per token. With a constraint, every step's logits (the
+// first one's too) are masked to the tokens that keep the answer in the constraint's language
+// before the token is chosen (token-constraint.ts).
 import type { AttentionMask } from '../gpu/ops/attention.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import type { KVCache } from './kv-cache.ts';
 import { sampleToken, type SamplingOptions } from './sampling.ts';
 import type { TextDecoder } from './text-decoder.ts';
+import type { TokenConstraint } from './token-constraint.ts';
 
 export interface GenerateOptions extends SamplingOptions {
   /** Most tokens to emit (upstream default 768). */
@@ -20,6 +23,8 @@ export interface GenerateOptions extends SamplingOptions {
   mask?: AttentionMask;
   /** Called with each emitted token, in order (streaming). */
   onToken?: (token: number, index: number) => void;
+  /** Only answers of this language (its EOS must be `eosId`); default unconstrained. */
+  constraint?: TokenConstraint;
 }
 
 export interface GenerateResult {
@@ -65,14 +70,25 @@ export async function generate(
     return logits;
   };
 
-  let token = sampleToken(await nextLogits(prompt), options, random);
+  const { constraint } = options;
+  if (constraint && constraint.options.eosId !== eosId) throw new Error(`The constraint ends answers with token ${constraint.options.eosId}, but this model's EOS is ${eosId}; build it for this model.`);
+  let state = constraint?.start ?? 0;
+  let masked: Float32Array | undefined;
+  const choose = (logits: Float32Array) => {
+    if (!constraint) return sampleToken(logits, options, random);
+    masked = constraint.maskLogits(state, logits, masked);
+    return sampleToken(masked, options, random);
+  };
+
+  let token = choose(await nextLogits(prompt));
   const tokens: number[] = [];
   while (token !== eosId && tokens.length < maxTokens) {
     tokens.push(token);
     onToken?.(token, tokens.length - 1);
+    if (constraint) state = constraint.advance(state, token);
     const logits = await nextLogits(Int32Array.of(token));
     for (const id of suppressedTokens) logits[id] = -Infinity;
-    token = sampleToken(logits, options, random);
+    token = choose(logits);
   }
   return { tokens, hitEos: token === eosId };
 }

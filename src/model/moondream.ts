@@ -12,6 +12,7 @@ import { queryPromptIds, type Revision } from './revisions.ts';
 import type { RgbImage } from './rgb-image.ts';
 import { TextDecoder } from './text-decoder.ts';
 import { textWeightsFrom } from './text-weights.ts';
+import type { TokenConstraint } from './token-constraint.ts';
 import type { MoondreamTokenizer } from './tokenizer.ts';
 import { imageEmbeddings } from './vision-encoder.ts';
 import { loadWeights, type ModelWeights, type WeightPrecision, type WeightsProgress } from './weights.ts';
@@ -34,6 +35,8 @@ export interface QuerySettings {
   readonly maxTokens?: number;
   /** Uniform [0, 1) numbers for sampling; seed it for reproducible answers. */
   readonly random?: () => number;
+  /** Only answers of this language, e.g. counting answers (train/count-constraint.ts); default off. */
+  readonly constraint?: TokenConstraint;
 }
 
 /** An image after the vision encoder and the prefill of BOS + its image tokens. */
@@ -127,6 +130,7 @@ export class Moondream {
       eosId,
       suppressedTokens,
       random: settings.random ?? Math.random,
+      constraint: settings.constraint,
       onToken: (_token, index) => {
         if (index === 0) firstTokenAt = performance.now();
       },

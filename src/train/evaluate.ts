@@ -4,6 +4,7 @@
 // for the longest sample rather than the whole context, then `generate` runs the prompt and the
 // answer (spec §8).
 import { generate } from '../model/generate.ts';
+import type { TokenConstraint } from '../model/token-constraint.ts';
 import { deriveDimensions } from '../model/config.ts';
 import { KVCache } from '../model/kv-cache.ts';
 import { queryPromptIds } from '../model/revisions.ts';
@@ -18,6 +19,8 @@ export interface EvaluateOptions {
   onProgress?: (done: number, total: number) => void;
   /** Checked between samples: true stops early and scores the samples answered so far. */
   shouldStop?: () => boolean;
+  /** Decode only answers of this language (countAnswerConstraint); default unconstrained. */
+  constraint?: TokenConstraint;
 }
 
 export async function evaluateSamples(
@@ -56,6 +59,7 @@ export async function evaluateSamples(
         maxTokens,
         eosId: revision.eosId,
         suppressedTokens: revision.suppressedTokens,
+        constraint: options.constraint,
       });
       evaluated.push({ path: sample.imagePath, expected: sample.answer, predicted: tokenizer.decode(tokens) });
       options.onProgress?.(index + 1, samples.length);

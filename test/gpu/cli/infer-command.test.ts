@@ -1,10 +1,14 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { run } from '../../../src/cli/infer-command.ts';
+import { loadDataset, readImageBytes } from '../../../src/dataset/load.ts';
+import { isCountAnswer } from '../../helpers/count-answers.ts';
 import { FIXTURE_DIR, fixtureBytes, fixturePath, goldenFile } from '../../helpers/fixture-files.ts';
 import { buildSafetensors } from '../../helpers/safetensors-builder.ts';
+
+const ROOT = join(import.meta.dirname, '..', '..', '..');
 
 async function runCapturing(args: string[]): Promise<{ code: number; stderr: string[]; stdout: string[] }> {
   const stderr: string[] = [];
@@ -60,5 +64,28 @@ describe('npm run cli -- infer on the fixture model (WebGPU)', () => {
     expect(stderr).toHaveLength(1);
     expect(stderr[0]).not.toContain('\n');
     expect(stderr[0]).toMatch(/missing tensors \(1\): model\.vision\.post_ln\.weight \[32\]/);
+  });
+
+  it('--constrain counts --classes gives an answer of the counting format (demo model and a demo image)', async () => {
+    const source = { kind: 'zip' as const, name: 'coins.coco.zip', data: new Uint8Array(readFileSync(join(ROOT, 'public', 'demo', 'coins.coco.zip'))) };
+    const dataset = await loadDataset(source);
+    const sample = dataset.images.find((image) => image.split === 'test')!;
+    const folder = modelFolder({});
+    const imagePath = join(folder, sample.fileName);
+    writeFileSync(imagePath, await readImageBytes(source, sample));
+    const classes = dataset.classes.map((entry) => entry.name);
+    const { code, stdout, stderr } = await runCapturing([
+      '--model', join(ROOT, 'public', 'demo-model'), '--image', imagePath, '--question', sample.question, '--max-tokens', '40', '--constrain', 'counts', '--classes', classes.join(','), '--verbose',
+    ]);
+    expect(code, stderr.join('\n')).toBe(0);
+    expect(isCountAnswer(stdout.join('\n'), classes), stdout.join('\n')).toBe(true);
+    expect(stderr.join('\n')).toMatch(/answers constrained to counts of penny, nickel, dime, quarter/);
+  });
+
+  it('exits 2 with one line when the tokenizer cannot write the counting format (the fixture spells token ids)', async () => {
+    const { code, stderr } = await runCapturing(['--model', FIXTURE_DIR, '--image', fixturePath('image.png'), '--question', '40', '--constrain', 'counts', '--classes', 'dime']);
+    expect(code).toBe(2);
+    expect(stderr).toHaveLength(1);
+    expect(stderr[0]).toMatch(/^infer: No token of this tokenizer can write "\{" next/);
   });
 });

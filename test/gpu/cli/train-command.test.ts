@@ -45,6 +45,7 @@ describe('train command', () => {
       ['--model', join(root, 'public', 'demo-model'), '--dataset', join(root, 'no-such.zip')],
       [...baseArgs, '--resume'], // nothing saved in out yet
       [...baseArgs, '--full', '--lora-rank', '4'],
+      [...baseArgs, '--constrain', 'json'],
     ]) {
       const { code, errors } = await runCli(args);
       expect(code, args.join(' ')).toBe(2);
@@ -54,7 +55,7 @@ describe('train command', () => {
   });
 
   it('trains, pauses after a step, and resumes from the checkpoint to the end', async () => {
-    const tiny = ['--limit-train', '2', '--limit-test', '1', '--batch', '1', '--epochs', '1', '--max-tokens', '2', '--lr', '1e-2', '--lora-rank', '2'];
+    const tiny = ['--limit-train', '2', '--limit-test', '1', '--batch', '1', '--epochs', '1', '--max-tokens', '2', '--constrain', 'counts', '--lr', '1e-2', '--lora-rank', '2'];
     const first = await runCli([...baseArgs, ...tiny, '--stop-after', '1']);
     expect(first.errors.filter((line) => !/XDG_RUNTIME_DIR/.test(line))).toEqual([]);
     expect(first.code).toBe(0);
@@ -85,6 +86,8 @@ describe('train command', () => {
       expect(report[side].samples).toBe(1);
       expect(report[side].exactMatchAccuracy).toBeGreaterThanOrEqual(0);
     }
+    // --constrain counts came back from the settings too: every measured answer is a counting-format prefix.
+    for (const { predicted } of report.answers) expect(predicted).toMatch(/^\{/);
     const adapter = readAdapterFile(new Uint8Array(readFileSync(join(out, ADAPTER_FILE))));
     expect(adapter.config.rank).toBe(2);
     // Two text layers × four targets, and B moved away from its zero start.

@@ -31,6 +31,10 @@ describe('npm run cli -- infer: argument errors', () => {
     ['--top-p above 1', [...good, '--top-p', '1.5'], /--top-p must be a number in \(0, 1\]/],
     ['an unknown --precision', [...good, '--precision', 'int4'], /--precision must be auto, f16 or f32/],
     ['a flag without its value', [...good, '--max-tokens'], /--max-tokens needs a value/],
+    ['an unknown --constrain', [...good, '--constrain', 'json'], /--constrain must be counts \(got "json"\)/],
+    ['--constrain counts without --classes', [...good, '--constrain', 'counts'], /--constrain counts needs --classes/],
+    ['an empty class name', [...good, '--constrain', 'counts', '--classes', 'dime,,penny'], /--classes has an empty class name/],
+    ['--classes without --constrain', [...good, '--classes', 'dime'], /--classes is only used with --constrain counts/],
     ['an unknown flag', [...good, '--fast'], /unexpected argument --fast/],
   ];
   for (const [what, args, message] of cases) {
