@@ -2,37 +2,30 @@
 // on demo test images: greedy answers through evaluateSamples and sampled ones through
 // Moondream.query all parse as JSON of the counting format with keys in class order (the oracle
 // of helpers/count-answers.ts); unconstrained, the same model writes noise.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeImage } from '../../../src/dataset/decode-image.ts';
-import { loadDataset, readImageBytes } from '../../../src/dataset/load.ts';
-import type { CountingDataset, DatasetSource } from '../../../src/dataset/types.ts';
-import { memoryModelFiles } from '../../../src/model/model-source.ts';
+import type { CountingDataset, DatasetImage, DatasetSource } from '../../../src/dataset/types.ts';
 import { loadMoondream, type Moondream } from '../../../src/model/moondream.ts';
-import { rgbImage } from '../../../src/model/rgb-image.ts';
+import type { RgbImage } from '../../../src/model/rgb-image.ts';
 import { countAnswerConstraint } from '../../../src/train/count-constraint.ts';
 import { datasetImageEmbeddings, splitSamples } from '../../../src/train/dataset-samples.ts';
 import { evaluateSamples } from '../../../src/train/evaluate.ts';
 import { ImageFeatureCache } from '../../../src/train/feature-cache.ts';
 import { isCountAnswer } from '../../helpers/count-answers.ts';
+import { demoModelFiles, demoTestImage } from '../../helpers/demo-files.ts';
 import { testEngine } from '../../helpers/gpu-context.ts';
 import { mulberry32 } from '../../helpers/random.ts';
-
-const root = join(import.meta.dirname, '..', '..', '..');
 
 describe('count-constrained answers of the demo model', () => {
   let model: Moondream;
   let source: DatasetSource;
   let dataset: CountingDataset;
   let classNames: string[];
+  let sample: DatasetImage;
+  let image: RgbImage;
 
   beforeAll(async () => {
-    const engine = await testEngine();
-    const files = new Map(['config.json', 'tokenizer.json', 'model.safetensors'].map((file) => [file, new Uint8Array(readFileSync(join(root, 'public', 'demo-model', file)))]));
-    model = await loadMoondream(engine, memoryModelFiles('public/demo-model', files), { precision: 'f32' });
-    source = { kind: 'zip', name: 'coins.coco.zip', data: new Uint8Array(readFileSync(join(root, 'public', 'demo', 'coins.coco.zip'))) };
-    dataset = await loadDataset(source);
+    model = await loadMoondream(await testEngine(), demoModelFiles(), { precision: 'f32' });
+    ({ source, dataset, sample, image } = await demoTestImage());
     classNames = dataset.classes.map((entry) => entry.name);
   });
 
@@ -51,9 +44,6 @@ describe('count-constrained answers of the demo model', () => {
 
   it('samples answers of the counting format with entries, keys in class order', async () => {
     const constraint = countAnswerConstraint(model, classNames);
-    const sample = dataset.images.find((image) => image.split === 'test')!;
-    const decoded = decodeImage(await readImageBytes(source, sample), sample.path);
-    const image = rgbImage(decoded.width, decoded.height, decoded.rgb);
     const answers: string[] = [];
     // Temperature 2 flattens the untrained model's strong preference for "{}".
     for (const seed of [1, 2, 3, 4, 5, 6]) {

@@ -1,0 +1,136 @@
+// The merged model: the base checkpoint with every LoRA adapter folded into the weight it adapts,
+// W' = W + (alpha / r)·B·A, written with the base file's own tensor names, order, shapes and
+// dtypes (bf16 stays bf16, f16 f16, f32 f32) and its metadata, so the file loads wherever the
+// base model's model.safetensors loads (transformers, moondream's own loader, moontune).
+//
+// It streams: the base file is read tensor by tensor (safetensors-stream.ts) and each tensor is
+// written out as soon as it is merged, in its own buffer, with backpressure from the consumer. A
+// 3.7 GB model passes through in about the memory of its largest tensor.
+import { float16BitsToFloat32, float32ToFloat16Bits, FLOAT16_MAX } from '../gpu/f16.ts';
+import type { LoraAdapterData } from '../gpu/lora.ts';
+import { readSafetensorsStream, type StreamProgress } from '../model/safetensors-stream.ts';
+import type { SafetensorsHeader, TensorInfo } from '../model/safetensors.ts';
+import { safetensorsHeader } from '../model/safetensors-writer.ts';
+import { canonicalWeightName } from '../model/weight-names.ts';
+import type { AdapterFile } from './adapter-export.ts';
+
+export interface MergeOptions {
+  /** Bytes read from the base file so far, with rate and ETA. */
+  readonly onProgress?: (progress: StreamProgress) => void;
+  /** The base file's size when known (checked against its header). */
+  readonly expectedByteLength?: number;
+}
+
+/**
+ * The bytes of the merged model.safetensors, as a stream. Errors (a base file that lacks an
+ * adapted layer or has another shape, a truncated download) error the stream before anything
+ * wrong is written past the header.
+ */
+export function mergedModelStream(base: ReadableStream<Uint8Array>, adapter: AdapterFile, options: MergeOptions = {}): ReadableStream<Uint8Array> {
+  // The readable side has no queue: each write waits until the consumer has taken the last one.
+  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>(undefined, { highWaterMark: 1 }, { highWaterMark: 0 });
+  const writer = writable.getWriter();
+  const write = async (chunk: Uint8Array) => {
+    await writer.ready;
+    await writer.write(chunk);
+  };
+  const scale = adapter.config.alpha / adapter.config.rank;
+  const adapterOfTensor = new Map<string, LoraAdapterData>();
+
+  const merge = async () => {
+    await readSafetensorsStream(base, {
+      expectedByteLength: options.expectedByteLength,
+      onProgress: options.onProgress,
+      onHeader: async (header) => {
+        matchAdapters(header, adapter, adapterOfTensor);
+        const metadata = {
+          ...header.metadata,
+          // transformers refuses safetensors files whose metadata names no framework.
+          format: header.metadata.format ?? 'pt',
+          moontune_merged_lora: `rank ${adapter.config.rank}, alpha ${adapter.config.alpha}, targets ${adapter.config.targets.join(',')}, revision ${adapter.revision}`,
+        };
+        await write(safetensorsHeader(header.tensors, metadata));
+      },
+      onTensor: async ({ info, bytes }) => {
+        const data = adapterOfTensor.get(info.name);
+        if (data) addLowRankUpdate(info, bytes, data, adapter.config.rank, scale);
+        await write(bytes);
+      },
+    });
+    await writer.close();
+  };
+  merge().catch((error) => writer.abort(error).catch(() => undefined));
+  return readable;
+}
+
+/** Maps each adapted layer to its weight in the file (any naming weight-names.ts knows), checking shapes and dtypes. */
+function matchAdapters(header: SafetensorsHeader, adapter: AdapterFile, adapterOfTensor: Map<string, LoraAdapterData>): void {
+  const fileNameOf = new Map<string, TensorInfo>();
+  for (const info of header.tensors) {
+    const canonical = canonicalWeightName(info.name)?.canonical;
+    if (canonical) fileNameOf.set(canonical, info);
+  }
+  for (const [layer, data] of adapter.adapters) {
+    const info = fileNameOf.get(`${layer}.weight`);
+    if (!info) throw new Error(`The base model has no weight for the adapted layer ${layer}: the adapter was trained on another model (${adapter.revision}); merge it into that model's file.`);
+    if (info.shape.length !== 2 || info.shape[0] !== data.outFeatures || info.shape[1] !== data.inFeatures) {
+      throw new Error(`${info.name} is [${info.shape.join(', ')}] but its adapter is for [${data.outFeatures}, ${data.inFeatures}]: the adapter was trained on another model (${adapter.revision}).`);
+    }
+    if (info.dtype !== 'F32' && info.dtype !== 'F16' && info.dtype !== 'BF16') throw new Error(`${info.name} is stored as ${info.dtype}; only F32, F16 and BF16 weights can take a merged adapter.`);
+    adapterOfTensor.set(info.name, data);
+  }
+}
+
+/**
+ * bytes (W [out, in] in the file's dtype) += scale·B·A in place, row by row: the update of a row is
+ * summed in float64, added to the float32 value of W, and rounded to the file's dtype once more.
+ */
+function addLowRankUpdate(info: TensorInfo, bytes: Uint8Array, { a, b }: LoraAdapterData, rank: number, scale: number): void {
+  const [rows, columns] = info.shape;
+  const codec = CODECS[info.dtype as keyof typeof CODECS];
+  const values = codec.view(bytes);
+  const update = new Float64Array(columns);
+  for (let row = 0; row < rows; row++) {
+    update.fill(0);
+    for (let k = 0; k < rank; k++) {
+      const coefficient = scale * b[row * rank + k];
+      if (coefficient === 0) continue;
+      const aRow = k * columns;
+      for (let column = 0; column < columns; column++) update[column] += coefficient * a[aRow + column];
+    }
+    const offset = row * columns;
+    for (let column = 0; column < columns; column++) {
+      values[offset + column] = codec.encode(Math.fround(codec.decode(values[offset + column]) + update[column]));
+    }
+  }
+}
+
+const f32Bits = new Uint32Array(1);
+const f32Value = new Float32Array(f32Bits.buffer);
+
+/** A float32 value as bfloat16 bits, rounded to nearest even; NaN stays NaN. */
+function bfloat16Bits(value: number): number {
+  f32Value[0] = value;
+  const bits = f32Bits[0];
+  if ((bits & 0x7fffffff) > 0x7f800000) return (bits >>> 16) | 0x40;
+  return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+// Element access per file dtype: a typed view over the tensor's bytes, element → number, number → element.
+const CODECS = {
+  F32: { view: (bytes: Uint8Array) => new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4), decode: (value: number) => value, encode: (value: number) => value },
+  F16: {
+    view: (bytes: Uint8Array) => new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2),
+    decode: float16BitsToFloat32,
+    // Clamped like the loader clamps (ARCHITECTURE.md decision 2) rather than written as ±Infinity.
+    encode: (value: number) => float32ToFloat16Bits(Math.max(-FLOAT16_MAX, Math.min(FLOAT16_MAX, value))),
+  },
+  BF16: {
+    view: (bytes: Uint8Array) => new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2),
+    decode: (bits: number) => {
+      f32Bits[0] = bits << 16;
+      return f32Value[0];
+    },
+    encode: bfloat16Bits,
+  },
+} as const;
