@@ -40,6 +40,7 @@ export function pickedModelFiles(files: readonly UploadedFile[]): ModelFiles {
   const byName = new Map(files.map(({ path, blob }) => [path.split('/').pop()!, blob]));
   return {
     name: 'the picked files',
+    local: true,
     async open(file) {
       const blob = byName.get(file);
       return blob ? { stream: blob.stream() as ReadableStream<Uint8Array>, byteLength: blob.size } : undefined;

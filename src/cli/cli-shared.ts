@@ -58,6 +58,7 @@ function folderModelFiles(folder: string): ModelFiles {
   }
   return {
     name: folder,
+    local: true,
     async open(file) {
       const path = join(folder, file);
       return existsSync(path) ? openFileStream(path) : undefined;

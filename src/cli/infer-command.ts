@@ -17,10 +17,12 @@ export const usage = `usage: npm run cli -- infer --model <folder|hub:owner/repo
 
 Answers a question about an image with a Moondream model on WebGPU.
 
-  --model <folder>           a folder with model.safetensors and config.json (or --revision), tokenizer.json optional
+  --model <folder>           a folder with model.safetensors, config.json (or --revision) and tokenizer.json
   --model hub:<repo>@<rev>   download from the Hugging Face hub, e.g. hub:vikhyatk/moondream2@2025-06-21
   --image <file>             a PNG or JPEG image
-  --question <text>          the question (the tiny test model takes whitespace-separated token ids)
+  --question <text>          the question
+  --token-ids                the question is whitespace-separated token ids, for a test model without
+                             tokenizer.json (the moondream-tiny fixture)
   --max-tokens <n>           stop after n answer tokens (default: the revision's)
   --temperature <t>          0 = greedy (default: the revision's)
   --top-p <p>                nucleus mass for sampling (default: the revision's)
@@ -43,12 +45,13 @@ interface InferArguments {
   /** Class names of a counting-format constraint (--constrain counts --classes …). */
   countClasses?: string[];
   revision?: string;
+  tokenIds: boolean;
   precision: WeightPrecision;
   verbose: boolean;
 }
 
 function parseArguments(args: string[]): InferArguments | 'help' {
-  const parsed: Partial<InferArguments> = { precision: 'auto', verbose: false };
+  const parsed: Partial<InferArguments> = { precision: 'auto', verbose: false, tokenIds: false };
   let constrain: string | undefined;
   let classes: string | undefined;
   const reader = new ArgumentReader(args, ['--question']);
@@ -58,6 +61,7 @@ function parseArguments(args: string[]): InferArguments | 'help' {
     const arg = args[index];
     if (arg === '--help' || arg === '-h') return 'help';
     else if (arg === '--verbose') parsed.verbose = true;
+    else if (arg === '--token-ids') parsed.tokenIds = true;
     else if (arg === '--model') parsed.model = value(index++, arg);
     else if (arg === '--image') parsed.image = value(index++, arg);
     else if (arg === '--question') parsed.question = value(index++, arg);
@@ -122,6 +126,7 @@ export async function run(args: string[]): Promise<number> {
     let reportedTenth = -1;
     model = await loadMoondream(engine, files, {
       revisionId: options.revision,
+      tokenIds: options.tokenIds,
       precision: options.precision,
       onProgress(progress) {
         // One line per tenth of the file: enough to watch a multi-GB download without flooding a log.

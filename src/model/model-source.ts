@@ -3,17 +3,23 @@
 // revision, a weights stream and a tokenizer.
 //
 // A folder holds `model.safetensors` plus either a `config.json` or a revision preset chosen by
-// the caller, and optionally `tokenizer.json`:
+// the caller, and `tokenizer.json`:
 // - a config.json with the model sections (`text`, `vision`, …, as the tiny fixture and the demo
-//   model have) describes the model itself (revisionFromConfig);
+//   model have) describes the model itself (revisionFromConfig); its tokenizer is the folder's
+//   tokenizer.json (only the tiny test fixture has none: it reads token ids);
 // - an HF config.json (`"config": {}` wrapper, spec §2) says only "Moondream2": the revision
-//   preset (default the latest) gives the architecture, prompts and tokenizer.
+//   preset (default the latest) gives the architecture, prompts and tokenizer, which is
+//   downloaded from the preset's repository when the folder has no tokenizer.json.
+// Files the user holds (a folder, picked files) are checked before any weight loads
+// (checkLocalModelFiles): a missing file or a Git LFS pointer is named, not met later as a
+// tokenizer or download error.
 // This file reads no disk and knows no host: Node folders come from src/cli, browser files and
 // hub downloads from their own ModelFiles implementations.
 import { parseConfig } from './config.ts';
 import { hubFileUrl, openDownload, type FetchLike, type HubLocation } from './hub.ts';
 import { DEFAULT_REVISION_ID, getRevision, REVISIONS, revisionFromConfig, type Revision } from './revisions.ts';
 import { HubTokenizer, loadTokenizer, type MoondreamTokenizer } from './tokenizer.ts';
+import { describeGitLfsPointer, readGitLfsPointer } from '../files/git-lfs-pointer.ts';
 
 export interface OpenedFile {
   readonly stream: ReadableStream<Uint8Array>;
@@ -29,9 +35,26 @@ export interface ModelFiles {
   open(file: string): Promise<OpenedFile | undefined>;
   /** A revision id the source itself names (a hub branch such as 2025-04-14). */
   readonly revisionHint?: string;
+  /**
+   * Files the user holds (a local folder, files picked on the page) rather than a repository:
+   * resolveModelSource checks that the model's files are all there before any weight loads.
+   */
+  readonly local?: boolean;
 }
 
 export const WEIGHTS_FILE = 'model.safetensors';
+const CONFIG_FILE = 'config.json';
+const TOKENIZER_FILE = 'tokenizer.json';
+
+export interface ResolveOptions {
+  /** Revision preset for sources whose config does not describe the model (HF config.json, none). */
+  readonly revisionId?: string;
+  /**
+   * The model reads its questions as whitespace-separated token ids and has no tokenizer.json
+   * (the tiny test fixture): a local folder without one is then accepted.
+   */
+  readonly tokenIds?: boolean;
+}
 
 export interface ResolvedModelSource {
   readonly revision: Revision;
@@ -44,8 +67,9 @@ export interface ResolvedModelSource {
  * Decides the revision of a model source. `revisionId` picks a preset (needed for HF config.json
  * files and for sources without any config.json); a config.json with model sections wins over it.
  */
-export async function resolveModelSource(files: ModelFiles, options: { revisionId?: string } = {}): Promise<ResolvedModelSource> {
-  const configJson = await readJson(files, 'config.json');
+export async function resolveModelSource(files: ModelFiles, options: ResolveOptions = {}): Promise<ResolvedModelSource> {
+  if (files.local) await checkLocalModelFiles(files, options);
+  const configJson = await readJson(files, CONFIG_FILE);
   const hintedPreset = files.revisionHint !== undefined && files.revisionHint in REVISIONS ? files.revisionHint : undefined;
   let revision: Revision;
   if (configJson !== undefined && hasModelSections(configJson)) {
@@ -58,11 +82,66 @@ export async function resolveModelSource(files: ModelFiles, options: { revisionI
   // in the repository need not be the branch's (2025-06-21 uses moondream/starmie-v1, spec §1.2).
   let tokenizerFromFiles = false;
   if (!hintedPreset) {
-    const tokenizerFile = await files.open('tokenizer.json');
+    const tokenizerFile = await files.open(TOKENIZER_FILE);
     await tokenizerFile?.stream.cancel();
     tokenizerFromFiles = tokenizerFile !== undefined;
   }
   return { revision, files, tokenizerFromFiles };
+}
+
+/**
+ * What a model folder must hold, checked by reading at most the first KiB of each file: no Git
+ * LFS pointer in place of a file; model.safetensors; config.json, unless a revision preset is
+ * named; tokenizer.json, when config.json describes the model itself (a preset's tokenizer is
+ * downloaded from its repository otherwise). One message names every file at fault.
+ */
+export async function checkLocalModelFiles(files: ModelFiles, options: ResolveOptions = {}): Promise<void> {
+  const heads = new Map<string, Uint8Array | undefined>();
+  for (const file of [WEIGHTS_FILE, CONFIG_FILE, TOKENIZER_FILE, 'tokenizer_config.json']) heads.set(file, await readHead(files, file));
+
+  const pointers = [...heads].flatMap(([file, head]) => {
+    const pointer = head && readGitLfsPointer(head);
+    return pointer ? [`${file} ${describeGitLfsPointer(pointer)}`] : [];
+  });
+  if (pointers.length > 0) {
+    throw new Error(`In ${files.name}, ${pointers.join(' and ')}, not the file itself: the folder was cloned without Git LFS. Run \`git lfs pull\` in it (or download the files from the model's page) and load it again.`);
+  }
+
+  const missing: string[] = [];
+  if (!heads.get(WEIGHTS_FILE)) missing.push(WEIGHTS_FILE);
+  const config = heads.get(CONFIG_FILE) && (await readJson(files, CONFIG_FILE));
+  if (config === undefined && options.revisionId === undefined) missing.push(CONFIG_FILE);
+  const tokenizerFromConfig = config !== undefined && hasModelSections(config);
+  if (!heads.get(TOKENIZER_FILE) && tokenizerFromConfig && !options.tokenIds) missing.push(TOKENIZER_FILE);
+  if (missing.length === 0) return;
+  const instead = missing.includes(CONFIG_FILE) ? ' (or, in the CLI, name its revision preset with --revision instead of a config.json)' : '';
+  throw new Error(
+    `${missing.join(' and ')} ${missing.length === 1 ? 'is' : 'are'} missing from ${files.name}; a model folder needs ${WEIGHTS_FILE}, ${CONFIG_FILE} and ${TOKENIZER_FILE} from the same download — ` +
+      `add ${missing.length === 1 ? 'it' : 'them'} and load the model again${instead}.`,
+  );
+}
+
+/** The first bytes of a file (up to 1 KiB: enough to tell a Git LFS pointer), undefined when absent. */
+async function readHead(files: ModelFiles, file: string): Promise<Uint8Array | undefined> {
+  const opened = await files.open(file);
+  if (!opened) return undefined;
+  const reader = opened.stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  while (length < 1025) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    length += value.length;
+  }
+  await reader.cancel();
+  const head = new Uint8Array(Math.min(length, 1025));
+  let offset = 0;
+  for (const chunk of chunks) {
+    head.set(chunk.subarray(0, head.length - offset), offset);
+    offset += Math.min(chunk.length, head.length - offset);
+  }
+  return head;
 }
 
 /** Opens the weights file, with an error naming the source when it is absent. */
@@ -79,7 +158,14 @@ export async function loadSourceTokenizer(source: ResolvedModelSource, options: 
     const tokenizerConfig = (await readJson(source.files, 'tokenizer_config.json')) ?? {};
     return new HubTokenizer(tokenizerJson, tokenizerConfig);
   }
-  return loadTokenizer(source.revision.tokenizer, { vocabSize: source.revision.config.text.vocab_size, fetch: options.fetch });
+  try {
+    return await loadTokenizer(source.revision.tokenizer, { vocabSize: source.revision.config.text.vocab_size, fetch: options.fetch });
+  } catch (error) {
+    if (!source.files.local || source.revision.tokenizer.kind !== 'hub') throw error;
+    // The folder lacks the file; say so before the download's own reason.
+    const { repo, file } = source.revision.tokenizer;
+    throw new Error(`${TOKENIZER_FILE} is missing from ${source.files.name}, and the tokenizer of revision ${source.revision.id} could not be downloaded in its place (${(error as Error).message}); put ${repo}'s ${file} beside ${WEIGHTS_FILE}.`);
+  }
 }
 
 /** A hub repository at a revision as ModelFiles (plain downloads; caching is the page's business). */
@@ -99,10 +185,11 @@ export function hubModelFiles(location: HubLocation, options: { fetch?: FetchLik
   };
 }
 
-/** In-memory files (tests, files dropped on the page and read whole). */
-export function memoryModelFiles(name: string, contents: ReadonlyMap<string, Uint8Array>): ModelFiles {
+/** In-memory files (tests, files dropped on the page and read whole); `local` as a folder would be. */
+export function memoryModelFiles(name: string, contents: ReadonlyMap<string, Uint8Array>, options: { local?: boolean } = {}): ModelFiles {
   return {
     name,
+    local: options.local,
     async open(file) {
       const bytes = contents.get(file);
       if (!bytes) return undefined;

@@ -7,7 +7,7 @@ import type { Tensor } from '../gpu/tensor.ts';
 import { deriveDimensions } from './config.ts';
 import { generate } from './generate.ts';
 import { KVCache, type KVSnapshot } from './kv-cache.ts';
-import { loadSourceTokenizer, openWeights, resolveModelSource, type ModelFiles } from './model-source.ts';
+import { loadSourceTokenizer, openWeights, resolveModelSource, type ModelFiles, type ResolveOptions } from './model-source.ts';
 import { queryPromptIds, type Revision } from './revisions.ts';
 import type { RgbImage } from './rgb-image.ts';
 import { TextDecoder } from './text-decoder.ts';
@@ -17,9 +17,7 @@ import type { MoondreamTokenizer } from './tokenizer.ts';
 import { imageEmbeddings } from './vision-encoder.ts';
 import { loadWeights, type ModelWeights, type WeightPrecision, type WeightsProgress } from './weights.ts';
 
-export interface LoadMoondreamOptions {
-  /** Revision preset for sources whose config does not describe the model (HF config.json, none). */
-  readonly revisionId?: string;
+export interface LoadMoondreamOptions extends ResolveOptions {
   readonly precision?: WeightPrecision;
   readonly onProgress?: (progress: WeightsProgress) => void;
   /** Per-tensor byte limit before a weight is split by rows; default the device's maxStorageBufferBindingSize. */
@@ -166,7 +164,7 @@ export class Moondream {
 
 /** Loads a model from its files: revision, weights streamed onto the GPU, tokenizer. */
 export async function loadMoondream(engine: Engine, files: ModelFiles, options: LoadMoondreamOptions = {}): Promise<Moondream> {
-  const source = await resolveModelSource(files, { revisionId: options.revisionId });
+  const source = await resolveModelSource(files, { revisionId: options.revisionId, tokenIds: options.tokenIds });
   // Weights first: a source without them fails with that, before a tokenizer is fetched from
   // the revision's tokenizer repository.
   const weightsFile = await openWeights(files);

@@ -1,8 +1,8 @@
 // Step 3 in headless Chromium (WebGPU on SwiftShader): the demo model loads in the page's worker,
 // accuracy is measured on 2 test images, training runs a few steps with a live loss and step
 // count, a reload finds the checkpoint and resume continues at the saved step, and the adapter
-// downloads as a safetensors file. A truncated model file gives a clear error and the page keeps
-// working. Kept short: 2 test images, 4 train images of one step each.
+// downloads as a safetensors file. A truncated model file or a model folder missing a file gives
+// a clear error and the page keeps working. Kept short: 2 test images, 4 train images of one step each.
 import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
@@ -11,8 +11,6 @@ import { waitForDataset } from './page-report.ts';
 
 const DEMO_DATASET = 'coins.coco.zip';
 const DEMO_MODEL_DIR = `${DIST_DIR}/demo-model`;
-/** A broken model: the tiny fixture's weights cut in half (test/fixtures/moondream-tiny). */
-const FIXTURE_DIR = 'test/fixtures/moondream-tiny';
 const TRAIN_IMAGES = 4;
 /** Step 1 can take a while on SwiftShader: the vision encoder runs once per image first. */
 const STEP_TIMEOUT_MS = 150_000;
@@ -52,13 +50,16 @@ async function numberOf(page: Page, testId: string): Promise<number> {
 }
 
 describe('a broken model file', () => {
+  const demoModelFile = (name: string) => ({ name, buffer: readFileSync(`${DEMO_MODEL_DIR}/${name}`) });
+
   test('a truncated model.safetensors gives a clear error and the page keeps working', async () => {
     const { page, pageErrors } = await openPage(browser, served.url);
     await waitForDataset(page, DEMO_DATASET);
     await page.waitForSelector('[data-testid=webgpu-status][data-state=available]', { timeout: 60_000 });
-    const weights = readFileSync(`${FIXTURE_DIR}/model.safetensors`);
+    const weights = readFileSync(`${DEMO_MODEL_DIR}/model.safetensors`);
     await loadModelFromPicker(page, [
-      { name: 'config.json', buffer: readFileSync(`${FIXTURE_DIR}/config.json`) },
+      demoModelFile('config.json'),
+      demoModelFile('tokenizer.json'),
       { name: 'model.safetensors', buffer: weights.subarray(0, weights.length >> 1) },
     ]);
     await waitForModel(page, 'failed');
@@ -69,6 +70,19 @@ describe('a broken model file', () => {
     // The page still works: the dataset report is there and the chooser accepts another load.
     expect(await page.getByTestId('report').count()).toBe(1);
     expect(await page.getByTestId('model-load-button').isEnabled()).toBe(true);
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  });
+
+  test('picked files without tokenizer.json: the one message the CLI gives names it', async () => {
+    const { page, pageErrors } = await openPage(browser, served.url);
+    await waitForDataset(page, DEMO_DATASET);
+    await page.waitForSelector('[data-testid=webgpu-status][data-state=available]', { timeout: 60_000 });
+    await loadModelFromPicker(page, [demoModelFile('config.json'), demoModelFile('model.safetensors')]);
+    await waitForModel(page, 'failed');
+    expect(await page.getByTestId('model-failure').textContent()).toContain(
+      'tokenizer.json is missing from the picked files; a model folder needs model.safetensors, config.json and tokenizer.json from the same download — add it and load the model again.',
+    );
     expect(pageErrors).toEqual([]);
     await page.close();
   });

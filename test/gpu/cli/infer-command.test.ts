@@ -33,7 +33,7 @@ describe('npm run cli -- infer on the fixture model (WebGPU)', () => {
 
   it('answers "40 41 42 43" with the golden greedy tokens; --verbose reports timings and memory on stderr', async () => {
     const { code, stdout, stderr } = await runCapturing([
-      '--model', FIXTURE_DIR, '--image', fixturePath('image.png'), '--question', '40 41 42 43', '--max-tokens', '12', '--temperature', '0', '--precision', 'f32', '--verbose',
+      '--model', FIXTURE_DIR, '--token-ids', '--image', fixturePath('image.png'), '--question', '40 41 42 43', '--max-tokens', '12', '--temperature', '0', '--precision', 'f32', '--verbose',
     ]);
     expect(code).toBe(0);
     expect(stdout).toEqual([Array.from(goldenFile().int32('greedy_tokens')).join(' ')]);
@@ -50,7 +50,24 @@ describe('npm run cli -- infer on the fixture model (WebGPU)', () => {
     expect(code).toBe(2);
     expect(stdout).toEqual([]);
     expect(stderr).toHaveLength(1);
-    expect(stderr[0]).toMatch(/^infer: .* has no model\.safetensors/);
+    expect(stderr[0]).toMatch(/^infer: model\.safetensors and tokenizer\.json are missing from .*; a model folder needs/);
+  });
+
+  it('exits 2 with one line naming the missing tokenizer.json, before any weight loads', async () => {
+    const folder = modelFolder({ 'config.json': fixtureBytes('config.json'), 'model.safetensors': fixtureBytes('model.safetensors') });
+    const { code, stderr, stdout } = await runCapturing(['--model', folder, '--image', fixturePath('image.png'), '--question', 'How many coins?', '--verbose']);
+    expect(code).toBe(2);
+    expect(stdout).toEqual([]);
+    expect(stderr.at(-1)).toBe(`infer: tokenizer.json is missing from ${folder}; a model folder needs model.safetensors, config.json and tokenizer.json from the same download — add it and load the model again.`);
+    expect(stderr.join('\n')).not.toMatch(/^weights: /m); // no weight-loading progress was reported
+  });
+
+  it('exits 2 with one line naming a Git LFS pointer in place of model.safetensors', async () => {
+    const pointer = 'version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 3854000000\n';
+    const folder = modelFolder({ 'config.json': fixtureBytes('config.json'), 'model.safetensors': pointer });
+    const { code, stderr } = await runCapturing(['--model', folder, '--token-ids', '--image', fixturePath('image.png'), '--question', '40']);
+    expect(code).toBe(2);
+    expect(stderr).toEqual([`infer: In ${folder}, model.safetensors is a Git LFS pointer (${pointer.length} bytes standing for a 3.9 GB file), not the file itself: the folder was cloned without Git LFS. Run \`git lfs pull\` in it (or download the files from the model's page) and load it again.`]);
   });
 
   it('exits 2 with one line naming the missing tensor when the weights do not match the config', async () => {
@@ -59,7 +76,7 @@ describe('npm run cli -- infer on the fixture model (WebGPU)', () => {
       .filter((info) => info.name !== 'model.vision.post_ln.weight')
       .map((info) => ({ name: info.name, dtype: info.dtype, shape: [...info.shape], data: weights.tensorBytes(info.name) }));
     const folder = modelFolder({ 'config.json': fixtureBytes('config.json'), 'model.safetensors': buildSafetensors(entries) });
-    const { code, stderr } = await runCapturing(['--model', folder, '--image', fixturePath('image.png'), '--question', '40']);
+    const { code, stderr } = await runCapturing(['--model', folder, '--token-ids', '--image', fixturePath('image.png'), '--question', '40']);
     expect(code).toBe(2);
     expect(stderr).toHaveLength(1);
     expect(stderr[0]).not.toContain('\n');
@@ -83,7 +100,7 @@ describe('npm run cli -- infer on the fixture model (WebGPU)', () => {
   });
 
   it('exits 2 with one line when the tokenizer cannot write the counting format (the fixture spells token ids)', async () => {
-    const { code, stderr } = await runCapturing(['--model', FIXTURE_DIR, '--image', fixturePath('image.png'), '--question', '40', '--constrain', 'counts', '--classes', 'dime']);
+    const { code, stderr } = await runCapturing(['--model', FIXTURE_DIR, '--token-ids', '--image', fixturePath('image.png'), '--question', '40', '--constrain', 'counts', '--classes', 'dime']);
     expect(code).toBe(2);
     expect(stderr).toHaveLength(1);
     expect(stderr[0]).toMatch(/^infer: No token of this tokenizer can write "\{" next/);
