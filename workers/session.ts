@@ -3,7 +3,7 @@
 // page never freezes while a zip is parsed); the model, evaluation and training run here too
 // (model-session.ts).
 import { transfer } from 'comlink';
-import { buildQuestion, loadDataset, readImageBytes } from '../src/dataset/load.ts';
+import { buildQuestion, hasErrors, loadDataset, readImageBytes } from '../src/dataset/load.ts';
 import { acquireBrowserDevice, type GpuContext } from '../src/gpu/device.ts';
 import type { CountingDataset, DatasetSource, LoadProgress, QuestionTemplate, SourceFile } from '../src/dataset/types.ts';
 import { ModelSession } from './model-session.ts';
@@ -109,7 +109,8 @@ export class TrainerSession implements TrainerSessionApi {
     const thisLoad = ++this.loadNumber;
     const source = await toDatasetSource(upload);
     const dataset = await loadDataset(source, { question, onProgress: onProgress && throttled(onProgress) });
-    if (thisLoad === this.loadNumber) {
+    // A dataset with errors is reported, not loaded: the one loaded before stays, as on the page.
+    if (thisLoad === this.loadNumber && !hasErrors(dataset)) {
       this.source = source;
       this.dataset = dataset;
       this.model.datasetChanged();

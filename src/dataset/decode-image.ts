@@ -42,7 +42,8 @@ export function decodeImage(bytes: Uint8Array, fileName: string): RgbImage {
   try {
     return header.format === 'png' ? decodePngToRgb(bytes.subarray(0, end)) : decodeJpegToRgb(bytes.subarray(0, end));
   } catch (cause) {
-    const reason = cause instanceof Error ? cause.message : String(cause);
+    // Decoder messages may end in a dangling ": " (pako's "Error while decompressing the data: ").
+    const reason = (cause instanceof Error ? cause.message : String(cause)).replace(/[\s:]+$/, '');
     throw new ImageDecodeError('corrupt', `has corrupt ${header.format.toUpperCase()} data (${reason}); export or copy the image again.`, fileName, { cause });
   }
 }

@@ -9,7 +9,7 @@ import { loadDataset } from '../../src/dataset/load.ts';
 import type { CountingDataset, QuestionTemplate } from '../../src/dataset/types.ts';
 import { DIST_DIR, launchChromium, openPage, serveDist, type ServedPage } from './browser.ts';
 import { roboflowFiles, roboflowZip, zipWithMalformedJson, type TestImage } from './roboflow-zip.ts';
-import { shownBars, shownErrors, shownImageSize, shownSample, shownSplits, shownTotals, waitForDataset } from './page-report.ts';
+import { shownBars, shownImageSize, shownRejection, shownSample, shownSplits, shownTotals, waitForDataset, waitForRejection } from './page-report.ts';
 
 const DEMO_NAME = 'coins.coco.zip';
 /** The bytes the page fetches: the build's copy of public/demo/coins.coco.zip. */
@@ -258,18 +258,24 @@ describe('uploads', () => {
     expect(await page.getByTestId('dataset-errors').count()).toBe(0);
   });
 
-  test('broken zips show their errors, and the page keeps working', async () => {
+  test('broken zips show their errors at the drop zone, and the dataset loaded before stays', async () => {
+    await upload('pets.zip', roboflowZip(['cat'], { train: [image('a.png', [['cat', 2]])] }));
+    await waitForDataset(page, 'pets.zip');
     const randomBytes = new Uint8Array(4096).map((_, index) => (index * 2654435761) >>> 24);
     await upload('broken.zip', randomBytes);
-    await waitForDataset(page, 'broken.zip');
-    const brokenErrors = await shownErrors(page);
-    expect(brokenErrors.length).toBeGreaterThan(0);
-    expect(brokenErrors.join('\n')).toContain('broken.zip');
-    expect(await page.getByTestId('report').count()).toBe(0);
+    await waitForRejection(page, 'broken.zip');
+    const broken = await shownRejection(page);
+    expect(broken.errors.length).toBeGreaterThan(0);
+    expect(broken.errors.join('\n')).toContain('broken.zip');
+    expect(broken.kept).toBe('pets.zip is still loaded.');
+    // nothing lost: the report and the samples of pets.zip are still there
+    expect(await page.getByTestId('dataset-name').textContent()).toBe('pets.zip');
+    expect(await shownTotals(page)).toEqual({ images: 1, objects: 1 });
+    expect((await shownSample(page)).path).toBe('train/a.png');
 
     await upload('bad-json.zip', zipWithMalformedJson());
-    await waitForDataset(page, 'bad-json.zip');
-    expect((await shownErrors(page)).join('\n')).toContain('train/_annotations.coco.json');
+    await waitForRejection(page, 'bad-json.zip');
+    expect((await shownRejection(page)).errors.join('\n')).toContain('train/_annotations.coco.json');
 
     // Records what the progress line shows while the demo loads again.
     await page.evaluate(() => {

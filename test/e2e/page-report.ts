@@ -75,6 +75,31 @@ export async function shownImageSize(page: Page): Promise<{ width: number; heigh
   });
 }
 
-export async function shownErrors(page: Page): Promise<string[]> {
-  return page.getByTestId('dataset-errors').getByTestId('issue').allTextContents();
+
+export interface ShownRejection {
+  /** The upload that failed. */
+  name: string;
+  /** Its error messages, as listed at the drop zone. */
+  errors: string[];
+  /** "<name> is still loaded", when a dataset was kept. */
+  kept: string | undefined;
+}
+
+/** Waits until the drop zone reports a failed load of `name`. */
+export async function waitForRejection(page: Page, name: string): Promise<void> {
+  await page.waitForFunction(
+    (expectedName) => document.querySelector('[data-testid=rejected-name]')?.textContent === expectedName && document.querySelector('[data-testid=dataset-status]')?.getAttribute('data-state') !== 'loading',
+    name,
+    { timeout: 60_000 },
+  );
+}
+
+export async function shownRejection(page: Page): Promise<ShownRejection> {
+  const rejection = page.getByTestId('load-rejection');
+  const kept = rejection.getByTestId('kept-dataset');
+  return {
+    name: (await rejection.getByTestId('rejected-name').textContent()) ?? '',
+    errors: await rejection.getByTestId('rejected-errors').getByTestId('issue').allTextContents(),
+    kept: (await kept.count()) > 0 ? ((await kept.textContent()) ?? undefined) : undefined,
+  };
 }
