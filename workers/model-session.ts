@@ -110,7 +110,7 @@ export class ModelSession {
     // stopping there keeps a measurement of an untrained model from decoding noise to the limit.
     const longestAnswer = Math.max(...samples.map((sample) => model.tokenizer.encode(sample.answer).length));
     const answerTokens = Math.min(maxTokens, longestAnswer + EVAL_SPARE_TOKENS);
-    const report = await evaluateSamples(model, features, samples, dataset.classes.map((datasetClass) => datasetClass.name), { maxTokens: answerTokens, onProgress });
+    const report = await evaluateSamples(model, features, samples, dataset.classes.map((datasetClass) => datasetClass.name), { maxTokens: answerTokens, onProgress, lora: this.run?.adapters });
     const questions = new Map(samples.map((sample) => [sample.imagePath, sample.question]));
     return {
       split,
@@ -249,7 +249,7 @@ export class ModelSession {
     const loaded = this.loadedDataset();
     if (!loaded) throw new Error('No dataset is loaded: load a dataset in step 1 first.');
     if (!this.features || this.featuresFor !== loaded.dataset) {
-      this.features = new ImageFeatureCache(model.engine, datasetImageEmbeddings(model.engine, model.weights, loaded.source, loaded.dataset));
+      this.features = new ImageFeatureCache(model.engine, datasetImageEmbeddings(model.engine, model.vision, loaded.source, loaded.dataset));
       this.featuresFor = loaded.dataset;
     }
     return { model, dataset: loaded.dataset, features: this.features };

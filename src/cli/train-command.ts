@@ -243,7 +243,7 @@ export async function run(args: string[]): Promise<number> {
   const out = options.out;
   const checkpoints = new CheckpointFolder(out);
   const classNames = dataset.classes.map((entry) => entry.name);
-  const features = new ImageFeatureCache(engine, datasetImageEmbeddings(engine, model.weights, source, dataset));
+  const features = new ImageFeatureCache(engine, datasetImageEmbeddings(engine, model.vision, source, dataset));
   // The limit is part of the run's data: resuming with another --limit-train would change the order.
   const fingerprint = `${await datasetFingerprint(dataset)}:train${trainSamples.length}`;
   try {
@@ -290,11 +290,11 @@ export async function run(args: string[]): Promise<number> {
     const constraint = options.constrain === 'counts' ? countAnswerConstraint(model, classNames) : undefined;
     const measure = async (label: string) => {
       const started = performance.now();
-      const report = await evaluateSamples(model, features, testSamples, classNames, { maxTokens: evalMaxTokens, constraint });
+      const report = await evaluateSamples(model, features, testSamples, classNames, { maxTokens: evalMaxTokens, constraint, lora: trainRun.adapters });
       console.log(`${label}: exact match ${report.exactMatches}/${report.samples} (${((performance.now() - started) / 1000).toFixed(1)}s)`);
       return report;
     };
-    // Measured with the adapters installed; a fresh run's B is zero, so this is the base model.
+    // Measured with the run's adapters; a fresh run's B is zero, so this is the base model.
     const before = await measure('before');
     if ((await trainRun.run()) === 'paused') console.log(`paused at step ${trainRun.step}/${trainRun.totalSteps}; continue with --resume --out ${out}`);
     const after = await measure('after');

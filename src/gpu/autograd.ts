@@ -1,16 +1,18 @@
-// A gradient tape: model code writes only the forward, through the wrappers in autograd-ops.ts,
-// passing a Tape while training and null at inference (no recording, nothing saved).
+// A gradient tape, and apply(): how every differentiable op runs. An op declares its forward,
+// its backward and what the backward needs (DifferentiableOp, as tinygrad's Function); model
+// code calls apply(engine, tape, op, inputs, args), passing a Tape while training and null at
+// inference (nothing recorded, nothing kept).
 //
-// Each wrapped op whose inputs require a gradient records one backward closure. backward(loss)
-// runs them in reverse order; a closure receives dLoss/dOutput and hands each input's gradient
-// to accumulate(), which sums when a tensor feeds several ops. Only watched tensors (trainable
-// parameters) and tensors computed from them require gradients, so frozen weights never get
-// gradient buffers.
+// When an input requires a gradient, apply() records the op's backward. backward(loss) runs the
+// records in reverse order; each hands every input's gradient to accumulate(), which sums when a
+// tensor feeds several ops. Only watched tensors (trainable parameters) and tensors computed
+// from them require gradients, so frozen weights never get gradient buffers.
 //
-// Lifetime: tensors an op needs for its backward are save()d; forward code release()s its
-// intermediates, which disposes them at once unless saved (then after backward), so inference
-// frees them immediately and training keeps only what backward needs. dispose() frees what the
-// tape still holds (gradients, saved intermediates if backward never ran).
+// Lifetime: the inputs and output an op declares it needs are save()d, and the intermediates its
+// forward made for the backward belong to the tape; forward code release()s the tensors it no
+// longer needs, which disposes them at once unless saved (then after backward). So inference
+// frees everything immediately and training keeps only what backward needs. dispose() frees what
+// the tape still holds (gradients, saved tensors if backward never ran).
 import type { Engine } from './engine.ts';
 import { accumulate } from './ops/elementwise.ts';
 import type { Tensor } from './tensor.ts';
@@ -70,6 +72,12 @@ export class Tape {
   save<T extends Tensor>(tensor: T): T {
     this.saved.add(tensor);
     return tensor;
+  }
+
+  /** A saved tensor handed back as a gradient (a fused gradient): it is no longer freed with the saved ones. */
+  adopt(tensor: Tensor): void {
+    this.saved.delete(tensor);
+    this.released.delete(tensor);
   }
 
   /** Disposes `tensor` now, or after backward if the tape saved it. */
@@ -152,6 +160,78 @@ export class Tape {
     this.released.clear();
     this.saved.clear();
   }
+}
+
+/** What an op's backward receives from its forward. */
+export interface SavedForBackward<Args> {
+  readonly inputs: readonly (Tensor | undefined)[];
+  readonly output: Tensor;
+  /** Tensors the forward made for the backward only (ForwardResult.intermediates). */
+  readonly intermediates: readonly Tensor[];
+  readonly args: Args;
+  /** needsGradient[i]: inputs[i] requires a gradient. Compute only those. */
+  readonly needsGradient: readonly boolean[];
+  /** The tape, for ops whose fused gradient is only valid at the root (isRoot). */
+  readonly tape: Tape;
+}
+
+export interface ForwardResult {
+  readonly output: Tensor;
+  /** Made by the forward for the backward only: kept by the tape while training, freed at once at inference. */
+  readonly intermediates?: readonly Tensor[];
+}
+
+/**
+ * A differentiable op: forward, backward, and what the backward reads. Inputs are positional;
+ * an absent optional input is `undefined`. backward returns one gradient per input (undefined
+ * where none is needed), each a new tensor the tape takes over, or one of the intermediates
+ * (a fused gradient computed by the forward); it must not return or dispose gradOutput.
+ */
+export interface DifferentiableOp<Args = undefined> {
+  readonly name: string;
+  /** Which inputs (by index) and whether the output the backward reads; they stay alive until it has run. */
+  readonly saves: { readonly inputs?: readonly number[]; readonly output?: boolean };
+  forward(engine: Engine, inputs: readonly (Tensor | undefined)[], args: Args): ForwardResult;
+  backward(engine: Engine, gradOutput: Tensor, saved: SavedForBackward<Args>): readonly (Tensor | undefined)[];
+}
+
+/**
+ * Runs an op forward and, with a tape and an input that requires a gradient, records its
+ * backward (the one place that does the saving and releasing). Returns the op's output.
+ */
+export function apply<Args = undefined>(
+  engine: Engine,
+  tape: Tape | null,
+  op: DifferentiableOp<Args>,
+  inputs: readonly (Tensor | undefined)[],
+  ...[args]: Args extends undefined ? [] : [args: Args]
+): Tensor {
+  const { output, intermediates = [] } = op.forward(engine, inputs, args as Args);
+  const needsGradient = inputs.map((input) => tape?.requiresGrad(input) ?? false);
+  if (!tape || !needsGradient.some(Boolean)) {
+    for (const tensor of intermediates) tensor.dispose();
+    return output;
+  }
+  tape.record(inputs, [output], ([gradOutput]) => {
+    const grads = op.backward(engine, gradOutput!, { inputs, output, intermediates, args: args as Args, needsGradient, tape });
+    grads.forEach((grad, index) => {
+      if (!grad) return;
+      if (intermediates.includes(grad)) tape.adopt(grad);
+      const input = inputs[index];
+      if (input && needsGradient[index]) tape.accumulate(input, grad);
+      else grad.dispose();
+    });
+  });
+  for (const index of op.saves.inputs ?? []) {
+    const input = inputs[index];
+    if (input) tape.save(input);
+  }
+  if (op.saves.output) tape.save(output);
+  for (const tensor of intermediates) {
+    tape.save(tensor);
+    tape.release(tensor);
+  }
+  return output;
 }
 
 /**

@@ -17,6 +17,9 @@ const UNIFORM_SLOTS = 512;
 // A function, not a constant: in Node the GPU* globals exist only once a device is acquired.
 const tensorUsage = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
+/** Views own nothing: their buffer stays with the tensor they view. */
+const VIEW_OWNER: TensorOwner = { releaseTensor() {} };
+
 export type TypedData = Float32Array | Int32Array | Uint32Array | Uint16Array;
 
 export type Binding = Tensor | GPUBuffer;
@@ -101,6 +104,16 @@ export class Engine implements TensorOwner {
     const tensor = this.empty(shape, dtype, label);
     this.write(tensor, data);
     return tensor;
+  }
+
+  /**
+   * The same buffer under another shape of equal size (no copy). The view is valid only while
+   * `tensor` lives, disposing it does nothing, and a tape sees it as a tensor of its own: use it
+   * to pass inputs that need no gradient, or to read.
+   */
+  view(tensor: Tensor, shape: readonly number[], label = tensor.label): Tensor {
+    if (elementCount(shape) !== tensor.size) throw new Error(`Cannot view ${tensor} as [${shape.join(', ')}]: the sizes differ.`);
+    return new Tensor(tensor.buffer, shape, tensor.dtype, VIEW_OWNER, label);
   }
 
   /** A tensor with its own exactly-sized buffer (not pooled): for weights that live long. */

@@ -46,6 +46,21 @@ export function stitchPlan(tiling: Tiling, grid: number, margin: number): Stitch
   return { rows: step * tileRows + 2 * margin, cols: step * tileCols + 2 * margin, placements };
 }
 
+/**
+ * For every cell of the stitched grid (row-major), the row of the crop features [crops·grid², ·]
+ * it comes from (crop 0 is the global crop, tile t is crop 1 + t): stitching as a gather.
+ */
+export function stitchSourceRows(plan: StitchPlan, grid: number): Int32Array {
+  const rows = new Int32Array(plan.rows * plan.cols).fill(-1);
+  for (const p of plan.placements) {
+    for (let y = p.rowStart; y < p.rowEnd; y++) {
+      for (let x = p.colStart; x < p.colEnd; x++) rows[(p.outRow + y) * plan.cols + p.outCol + x] = ((1 + p.tile) * grid + y) * grid + x;
+    }
+  }
+  if (rows.includes(-1)) throw new Error('stitchSourceRows: the placements leave a cell of the stitched grid empty.');
+  return rows;
+}
+
 /** Tile features [tiles, grid, grid, channels] → stitched [plan.rows, plan.cols, channels]. */
 export function stitchFeatures<T extends Float32Array | Float64Array>(features: T, plan: StitchPlan, grid: number, channels: number): T {
   const out = new (features.constructor as { new (length: number): T })(plan.rows * plan.cols * channels);

@@ -4,6 +4,7 @@
 // or max tokens. Logits are read back per token. With a constraint, every step's logits (the
 // first one's too) are masked to the tokens that keep the answer in the constraint's language
 // before the token is chosen (token-constraint.ts).
+import type { LoraAdapters } from '../gpu/lora.ts';
 import type { AttentionMask } from '../gpu/ops/attention.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import type { KVCache } from './kv-cache.ts';
@@ -25,6 +26,8 @@ export interface GenerateOptions extends SamplingOptions {
   onToken?: (token: number, index: number) => void;
   /** Only answers of this language (its EOS must be `eosId`); default unconstrained. */
   constraint?: TokenConstraint;
+  /** LoRA adapters to decode with (the cache's prefix must have been computed with the same ones). */
+  lora?: LoraAdapters;
 }
 
 export interface GenerateResult {
@@ -61,7 +64,7 @@ export async function generate(
   });
   const nextLogits = async (input: Int32Array | Tensor): Promise<Float32Array> => {
     const embeddings = input instanceof Int32Array ? decoder.embed(null, input) : input;
-    const hidden = decoder.forward(null, embeddings, { cache, mask: options.mask });
+    const hidden = decoder.forward(null, embeddings, { cache, mask: options.mask, lora: options.lora });
     if (embeddings !== input) embeddings.dispose();
     const logitsTensor = decoder.lastLogits(hidden);
     hidden.dispose();

@@ -3,6 +3,7 @@
 // prefill of BOS + image tokens), then answer questions about it by prefilling the prompt after
 // that prefix and decoding token by token (generate.ts).
 import type { Engine } from '../gpu/engine.ts';
+import type { LoraAdapters } from '../gpu/lora.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { deriveDimensions } from './config.ts';
 import { generate } from './generate.ts';
@@ -14,7 +15,8 @@ import { TextDecoder } from './text-decoder.ts';
 import { textWeightsFrom } from './text-weights.ts';
 import type { TokenConstraint } from './token-constraint.ts';
 import type { MoondreamTokenizer } from './tokenizer.ts';
-import { imageEmbeddings } from './vision-encoder.ts';
+import { imageEmbeddings, type VisionModel } from './vision-encoder.ts';
+import { visionWeightsFrom } from './vision-weights.ts';
 import { loadWeights, type ModelWeights, type WeightPrecision, type WeightsProgress } from './weights.ts';
 
 export interface LoadMoondreamOptions extends ResolveOptions {
@@ -35,6 +37,8 @@ export interface QuerySettings {
   readonly random?: () => number;
   /** Only answers of this language, e.g. counting answers (train/count-constraint.ts); default off. */
   readonly constraint?: TokenConstraint;
+  /** LoRA adapters to answer with (a trained run's); default none. */
+  readonly lora?: LoraAdapters;
 }
 
 /** An image after the vision encoder and the prefill of BOS + its image tokens. */
@@ -43,6 +47,8 @@ export interface EncodedImage {
   readonly embeddings: Tensor;
   /** KV rows of positions 0 … imageTokens (BOS + image). */
   readonly prefix: KVSnapshot;
+  /** The adapters the prefix was computed with (K and V of the image positions depend on them). */
+  readonly lora: LoraAdapters | undefined;
   readonly crops: number;
   readonly milliseconds: number;
 }
@@ -60,6 +66,7 @@ const ENCODED_IMAGE_CACHE = 4;
 
 export class Moondream {
   readonly decoder: TextDecoder;
+  readonly vision: VisionModel;
   private readonly cache: KVCache;
   private readonly encoded = new Map<RgbImage, EncodedImage>();
 
@@ -70,7 +77,9 @@ export class Moondream {
     readonly tokenizer: MoondreamTokenizer,
   ) {
     const { config } = revision;
-    this.decoder = new TextDecoder(engine, textWeightsFrom(weights.byName(), config), config, { maskMode: revision.maskMode });
+    const byName = weights.byName();
+    this.decoder = new TextDecoder(engine, textWeightsFrom(byName, config), config, { maskMode: revision.maskMode });
+    this.vision = { revision, weights: visionWeightsFrom(byName, revision) };
     this.cache = KVCache.forConfig(engine, config);
   }
 
@@ -80,37 +89,43 @@ export class Moondream {
     return this.weights.gpuBytes + 2 * text.n_layers * text.max_context * text.dim * 4;
   }
 
-  /** Vision encoder + prefix prefill (spec §8.1), cached per image object. */
-  async encodeImage(image: RgbImage): Promise<EncodedImage> {
+  /** Vision encoder + prefix prefill (spec §8.1), cached per image object and adapters. */
+  async encodeImage(image: RgbImage, lora?: LoraAdapters): Promise<EncodedImage> {
     const cached = this.encoded.get(image);
-    if (cached) return cached;
+    if (cached && cached.lora === lora) return cached;
+    if (cached) this.forget(image);
     const { engine, revision } = this;
     const started = performance.now();
     const { imageTokens } = deriveDimensions(revision.config);
-    const { embeddings, crops } = imageEmbeddings(engine, this.weights, image);
+    const { embeddings, crops } = imageEmbeddings(engine, this.vision, image);
     this.cache.truncate(0);
     engine.scope(() => {
       const ids = new Int32Array(1 + imageTokens).fill(-1);
       ids[0] = revision.bosId;
-      this.decoder.forward(null, this.decoder.embed(null, ids, embeddings), { cache: this.cache });
+      this.decoder.forward(null, this.decoder.embed(null, ids, embeddings), { cache: this.cache, lora });
     });
     const prefix = this.cache.snapshot();
     await engine.sync();
-    const encodedImage: EncodedImage = { embeddings: engine.keep(embeddings), prefix, crops, milliseconds: performance.now() - started };
+    const encodedImage: EncodedImage = { embeddings: engine.keep(embeddings), prefix, lora, crops, milliseconds: performance.now() - started };
     this.encoded.set(image, encodedImage);
-    if (this.encoded.size > ENCODED_IMAGE_CACHE) {
-      const [oldest, evicted] = this.encoded.entries().next().value!;
-      this.encoded.delete(oldest);
-      evicted.embeddings.dispose();
-      evicted.prefix.dispose();
-    }
+    if (this.encoded.size > ENCODED_IMAGE_CACHE) this.forget(this.encoded.keys().next().value!);
     return encodedImage;
+  }
+
+  private forget(image: RgbImage): void {
+    const evicted = this.encoded.get(image);
+    if (!evicted) return;
+    this.encoded.delete(image);
+    evicted.embeddings.dispose();
+    evicted.prefix.dispose();
   }
 
   /** Answers a question about an image (spec §8.2–§8.5), decoding with generate.ts. */
   async query(image: RgbImage | EncodedImage, question: string, settings: QuerySettings = {}): Promise<QueryResult> {
     const encodeStarted = performance.now();
-    const encodedImage = 'prefix' in image ? image : await this.encodeImage(image);
+    const { lora } = settings;
+    const encodedImage = 'prefix' in image ? image : await this.encodeImage(image, lora);
+    if (encodedImage.lora !== lora) throw new Error('This encoded image was prefilled with other LoRA adapters than the query asks for; encode it again with the same adapters.');
     const encodeMs = performance.now() - encodeStarted;
     const prompt = Int32Array.from(queryPromptIds(this.revision, this.tokenizer, question));
     const { sampling, eosId, suppressedTokens } = this.revision;
@@ -129,6 +144,7 @@ export class Moondream {
       suppressedTokens,
       random: settings.random ?? Math.random,
       constraint: settings.constraint,
+      lora,
       onToken: (_token, index) => {
         if (index === 0) firstTokenAt = performance.now();
       },

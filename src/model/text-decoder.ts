@@ -2,26 +2,38 @@
 // with a tape) and for inference (prefill and one-token decode against a KV cache).
 //
 // Block (spec §6.1): a = LN(x); x ← x + proj(attn(qkv(a))) + fc2(gelu(fc1(a))), with partial
-// rotary on Q and K (§6.2) and the prefix-bidirectional or causal mask of the revision (§7).
-// Head (§6.3): logits = lm_head(post_ln(h)), at the last position at inference and at the
-// labelled positions in training.
-import { release, type Tape } from '../gpu/autograd.ts';
-import { add, crossEntropy, embedding, gelu, layerNorm, linear, selfAttention } from '../gpu/autograd-ops.ts';
+// rotary on Q and K (§6.2) and the prefix-bidirectional or causal mask of the revision (§7); both
+// residual adds ride on the output matmuls. Head (§6.3): logits = lm_head(post_ln(h)), at the
+// last position at inference and at the labelled positions in training. LoRA adapters, when a
+// run has them, come with each call (they are not part of the decoder).
+import { apply, release, type Tape } from '../gpu/autograd.ts';
 import type { Engine } from '../gpu/engine.ts';
 import type { LoraAdapters } from '../gpu/lora.ts';
 import type { AttentionMask } from '../gpu/ops/attention.ts';
+import { concatRowsOp } from '../gpu/ops/copy.ts';
 import { embeddingRowBlocks } from '../gpu/ops/embedding.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { deriveDimensions, type MoondreamConfig } from './config.ts';
 import type { KVCache } from './kv-cache.ts';
+import { attention, crossEntropy, gather, isSplit, layerNorm, linear, mlp } from './layers.ts';
 import type { MaskMode } from './revisions.ts';
-import { isSplit, linearWeightOf, type TextWeights } from './text-weights.ts';
+import type { TextWeights } from './text-weights.ts';
 
 export interface TextDecoderOptions {
   /** 'prefix' (2025 revisions) or 'causal' (2024), spec §7. */
   maskMode: MaskMode;
+}
+
+export interface TextForwardOptions {
+  /** Absolute position of row 0; default the cache's length, else 0. */
+  positionOffset?: number;
+  /** Inference: K/V go into the cache and the queries attend to every cached position. */
+  cache?: KVCache;
+  mask?: AttentionMask;
   /** Adapters keyed by canonical layer name (`model.text.blocks.0.attn.qkv`). */
   lora?: LoraAdapters;
+  /** Sees the residual stream after each block (tests, debugging). */
+  onBlock?: (block: number, hidden: Tensor) => void;
 }
 
 export class TextDecoder {
@@ -32,7 +44,6 @@ export class TextDecoder {
   readonly vocab: number;
   private readonly maskMode: MaskMode;
   private readonly prefixLength: number;
-  lora: LoraAdapters | undefined;
 
   constructor(readonly engine: Engine, readonly weights: TextWeights, readonly config: MoondreamConfig, options: TextDecoderOptions) {
     const { text } = config;
@@ -43,7 +54,6 @@ export class TextDecoder {
     ({ textHeadDim: this.headDim, rotaryDim: this.rotaryDim } = deriveDimensions(config));
     this.maskMode = options.maskMode;
     this.prefixLength = text.prefix_attn;
-    this.lora = options.lora;
   }
 
   /**
@@ -67,7 +77,7 @@ export class TextDecoder {
     if (before.length > 0) parts.push(this.embedTokens(tape, before));
     parts.push(imageEmbeddings);
     if (after.length > 0) parts.push(this.embedTokens(tape, after));
-    const out = concatRows(this.engine, tape, parts);
+    const out = apply(this.engine, tape, concatRowsOp, parts);
     for (const part of parts) if (part !== imageEmbeddings) release(tape, part);
     return out;
   }
@@ -78,7 +88,7 @@ export class TextDecoder {
     // A split wte is frozen (namedTextParameters refuses to train it): a plain gather, nothing to record.
     const out = isSplit(wte)
       ? embeddingRowBlocks(this.engine, wte.parts.map((part) => ({ table: part.tensor, rowStart: part.rowStart })), idTensor)
-      : embedding(this.engine, tape, wte, idTensor);
+      : gather(this.engine, tape, wte, idTensor);
     if (tape) {
       tape.save(idTensor);
       tape.release(idTensor);
@@ -97,10 +107,9 @@ export class TextDecoder {
    * Runs the blocks over x [T, dim] at positions positionOffset…; returns the final hidden
    * states [T, dim] before post_ln. With a cache (inference), K/V go into it at those positions
    * and the queries attend to every cached position before them; the cache length advances.
-   * The `onBlock` hook sees the residual stream after each block (tests, debugging).
    */
-  forward(tape: Tape | null, x: Tensor, options: { positionOffset?: number; cache?: KVCache; mask?: AttentionMask; onBlock?: (block: number, hidden: Tensor) => void } = {}): Tensor {
-    const { cache, onBlock } = options;
+  forward(tape: Tape | null, x: Tensor, options: TextForwardOptions = {}): Tensor {
+    const { cache, onBlock, lora } = options;
     const positionOffset = options.positionOffset ?? cache?.length ?? 0;
     const rows = x.shape[0];
     if (x.shape.length !== 2 || x.shape[1] !== this.dim) throw new Error(`TextDecoder.forward: x must be [T, ${this.dim}], got ${x}`);
@@ -115,17 +124,16 @@ export class TextDecoder {
     let hidden = x;
     this.weights.blocks.forEach((block, index) => {
       const name = `model.text.blocks.${index}`;
-      const adapter = (layer: string) => this.lora?.get(`${name}.${layer}`);
-      const a = layerNorm(engine, tape, hidden, block.ln.weight, block.ln.bias);
-      const qkv = linear(engine, tape, a, linearWeightOf(block.qkv.weight), block.qkv.bias, adapter('attn.qkv'));
-      const attended = selfAttention(engine, tape, qkv, attentionOptions, cache?.layers[index]);
-      const attentionOut = linear(engine, tape, attended, linearWeightOf(block.proj.weight), block.proj.bias, adapter('attn.proj'));
-      const up = linear(engine, tape, a, linearWeightOf(block.fc1.weight), block.fc1.bias, adapter('mlp.fc1'));
-      const activated = gelu(engine, tape, up);
-      const mlpOut = linear(engine, tape, activated, linearWeightOf(block.fc2.weight), block.fc2.bias, adapter('mlp.fc2'));
-      const withAttention = add(engine, tape, hidden, attentionOut);
-      const next = add(engine, tape, withAttention, mlpOut);
-      release(tape, a, qkv, attended, attentionOut, up, activated, mlpOut, withAttention);
+      const adapter = (layer: string) => lora?.get(`${name}.${layer}`);
+      const a = layerNorm(engine, tape, hidden, block.ln);
+      const withAttention = attention(engine, tape, a, block.attn, {
+        ...attentionOptions,
+        lora: { qkv: adapter('attn.qkv'), proj: adapter('attn.proj') },
+        residual: hidden,
+        cache: cache?.layers[index],
+      });
+      const next = mlp(engine, tape, a, block.mlp, { lora: { fc1: adapter('mlp.fc1'), fc2: adapter('mlp.fc2') }, residual: withAttention });
+      release(tape, a, withAttention);
       if (hidden !== x) release(tape, hidden);
       hidden = next;
       onBlock?.(index, hidden);
@@ -137,8 +145,8 @@ export class TextDecoder {
   /** lm_head(post_ln(h)) for every row of hidden [T, dim] (spec §6.3): logits [T, vocab]. */
   logits(tape: Tape | null, hidden: Tensor): Tensor {
     const { engine, weights } = this;
-    const normed = layerNorm(engine, tape, hidden, weights.postLn.weight, weights.postLn.bias);
-    const logits = linear(engine, tape, normed, linearWeightOf(weights.lmHead.weight), weights.lmHead.bias);
+    const normed = layerNorm(engine, tape, hidden, weights.postLn);
+    const logits = linear(engine, tape, normed, weights.lmHead);
     release(tape, normed);
     return logits;
   }
@@ -156,14 +164,14 @@ export class TextDecoder {
    * Mean next-token cross-entropy (spec §11.1): `targets[t]` is the label for the logits at
    * position t (−100 = none). Only labelled positions go through post_ln and lm_head.
    */
-  loss(tape: Tape | null, x: Tensor, targets: Int32Array, mask?: AttentionMask): Tensor {
+  loss(tape: Tape | null, x: Tensor, targets: Int32Array, options: { mask?: AttentionMask; lora?: LoraAdapters } = {}): Tensor {
     if (targets.length !== x.shape[0]) throw new Error(`loss: ${targets.length} targets for ${x.shape[0]} positions`);
     const labelled = Int32Array.from(targets.keys()).filter((position) => targets[position] >= 0);
     if (labelled.length === 0) throw new Error('loss: no position has a label; a training sample needs at least one answer token.');
     const { engine } = this;
-    const hidden = this.forward(tape, x, { mask });
+    const hidden = this.forward(tape, x, options);
     const rowIds = engine.upload(labelled, [labelled.length], 'i32');
-    const rows = embedding(engine, tape, hidden, rowIds);
+    const rows = gather(engine, tape, hidden, rowIds);
     const logits = this.logits(tape, rows);
     const targetTensor = engine.upload(Int32Array.from(labelled, (position) => targets[position]), [labelled.length], 'i32');
     const loss = crossEntropy(engine, tape, logits, targetTensor);
@@ -173,29 +181,4 @@ export class TextDecoder {
     release(tape, hidden, rowIds, rows, logits, targetTensor);
     return loss;
   }
-}
-
-/** Rows of several [n_i, D] tensors stacked into one [Σ n_i, D]; backward splits the gradient. */
-export function concatRows(engine: Engine, tape: Tape | null, parts: readonly Tensor[]): Tensor {
-  const width = parts[0].shape[1];
-  const rows = parts.reduce((sum, part) => sum + part.shape[0], 0);
-  const out = engine.empty([rows, width], 'f32', 'concatRows');
-  let offset = 0;
-  for (const part of parts) {
-    if (part.shape.length !== 2 || part.shape[1] !== width || part.dtype !== 'f32') throw new Error(`concatRows: ${part} is not f32 [n, ${width}]`);
-    engine.copy(part, out, part.byteLength, 0, offset);
-    offset += part.byteLength;
-  }
-  tape?.record(parts, [out], ([gradOut]) => {
-    let start = 0;
-    for (const part of parts) {
-      if (tape.requiresGrad(part)) {
-        const grad = engine.empty(part.shape, 'f32', 'concatRows.grad');
-        engine.copy(gradOut!, grad, part.byteLength, start);
-        tape.accumulate(part, grad);
-      }
-      start += part.byteLength;
-    }
-  });
-  return out;
 }

@@ -1,72 +1,123 @@
 // The vision encoder on the GPU (spec §4.3, §5): a SigLIP-shaped ViT run over every crop of an
-// image in one batch, then (vision-projection.ts) stitching, pooling and the projection MLP.
+// image at once, then (vision-projection.ts) stitching, pooling and the projection MLP. Written
+// in the layer library, so it trains like the text decoder when given a tape.
 //
-// Layout: the residual stream x is [crops, tokens, enc_dim], crop-major. LayerNorm, the Linear
-// layers and GELU act on all crops·tokens rows at once; attention runs per crop (no mask, spec
-// §5), each crop's qkv computed from its block of rows and its output projected straight back
-// into that block of x. Residual adds are matmuls that accumulate into x (c += a·Wᵀ + b).
+// Layout: the residual stream x is [crops·tokens, enc_dim], crop-major. LayerNorm, the Linear
+// layers and GELU act on every row at once; attention is one batched dispatch in which each crop
+// attends only to its own tokens (no mask, spec §5). The residual adds ride on the attention
+// output projection and fc2. Crops are encoded in groups small enough that no activation passes
+// the device's storage binding limit.
+import { apply, release, type Tape } from '../gpu/autograd.ts';
 import type { Engine } from '../gpu/engine.ts';
-import { attention, splitQkv } from '../gpu/ops/attention.ts';
-import { gelu } from '../gpu/ops/gelu.ts';
-import { layerNorm } from '../gpu/ops/layer-norm.ts';
+import { concatRowsOp, sliceRowsOp } from '../gpu/ops/copy.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { deriveDimensions } from './config.ts';
 import { cropGeometryOf, prepareCrops, type Tiling } from './image-crops.ts';
 import { cropsToPatches } from './image-patches.ts';
+import { add, attention, layerNorm, linear, mlp } from './layers.ts';
+import type { Revision } from './revisions.ts';
 import type { RgbImage } from './rgb-image.ts';
 import { projectImageFeatures } from './vision-projection.ts';
-import type { ModelWeights } from './weights.ts';
-import { linearForward } from './weights-linear.ts';
+import type { VisionWeights } from './vision-weights.ts';
 
 /**
- * Sees intermediate tensors under the fixture's golden names ('vision_embed',
- * 'vision_block{i}_out', 'vision_crop_features', 'vision_stitched', 'vision_pooled',
- * 'image_embeddings'). Tensors that are updated in place later (the residual stream) must be
- * copied inside the hook; copies recorded there see the values of that moment.
+ * Sees intermediate tensors under the fixture's golden names and shapes ('vision_embed',
+ * 'vision_block{i}_out' [crops, tokens, enc_dim], 'vision_crop_features', 'vision_stitched'
+ * [rows, cols, enc_dim], 'vision_pooled', 'image_embeddings'). The tensors are views valid only
+ * during the call: copy what you keep.
  */
 export type VisionTrace = (name: string, tensor: Tensor) => void;
 
-/** ViT over patches [crops, tokens, patchDim] → features [crops, tokens, enc_dim] after post_ln. */
-export function visionEncoder(engine: Engine, weights: ModelWeights, patches: Tensor, trace?: VisionTrace): Tensor {
-  const { vision } = weights.revision.config;
-  const { imageTokens: tokens, patchDim, visionHeadDim } = deriveDimensions(weights.revision.config);
+/** The vision tower of a loaded model: its typed weights and the revision that shapes them. */
+export interface VisionModel {
+  readonly revision: Revision;
+  readonly weights: VisionWeights;
+}
+
+/** Shows `tensor` to the trace under the golden's shape (a view: no copy). */
+export function traceAs(engine: Engine, trace: VisionTrace | undefined, name: string, tensor: Tensor, shape: readonly number[]): void {
+  trace?.(name, engine.view(tensor, shape));
+}
+
+/** ViT over the patches of `crops` crops [crops·tokens, patchDim] → their features after post_ln. */
+function encodeCrops(engine: Engine, tape: Tape | null, model: VisionModel, patches: Tensor, crops: number, trace?: VisionTrace): Tensor {
+  const { vision } = model.revision.config;
+  const { imageTokens: tokens, visionHeadDim } = deriveDimensions(model.revision.config);
+  const { weights } = model;
   const width = vision.enc_dim;
-  if (patches.dtype !== 'f32' || patches.shape.length !== 3 || patches.shape[1] !== tokens || patches.shape[2] !== patchDim) {
-    throw new Error(`visionEncoder: expected f32 patches [crops, ${tokens}, ${patchDim}], got ${patches}`);
-  }
-  const crops = patches.shape[0];
-  const x = engine.empty([crops, tokens, width], 'f32', 'vision.x');
+  const traced = (name: string, tensor: Tensor) => traceAs(engine, trace, name, tensor, [crops, tokens, width]);
 
-  // x = patches·patch_embᵀ + b + pos_emb (spec §5): pos_emb is copied into every crop first and
-  // the patch embedding accumulates onto it.
-  const posEmb = weights.get('model.vision.pos_emb');
-  for (let crop = 0; crop < crops; crop++) engine.copy(posEmb, x, posEmb.byteLength, 0, crop * posEmb.byteLength);
-  linearForward(engine, patches, weights, 'model.vision.patch_emb', { into: x, accumulate: true });
-  trace?.('vision_embed', x);
-
-  for (let i = 0; i < vision.enc_n_layers; i++) {
-    const block = `model.vision.blocks.${i}`;
-    engine.scope(() => {
-      // x = x + Attn(LN(x; ln1))
-      const attentionInput = layerNorm(engine, x, weights.get(`${block}.ln1.weight`), weights.get(`${block}.ln1.bias`)).output;
-      for (let crop = 0; crop < crops; crop++) {
-        const qkv = linearForward(engine, attentionInput, weights, `${block}.attn.qkv`, { inputRowStart: crop * tokens, rows: tokens });
-        const { q, k, v } = splitQkv(qkv, width);
-        const { out } = attention(engine, q, k, v, { heads: vision.enc_n_heads, headDim: visionHeadDim, mask: 'none' });
-        linearForward(engine, out, weights, `${block}.attn.proj`, { into: x, outputRowStart: crop * tokens, accumulate: true });
-      }
-      // x = x + MLP(LN(x; ln2)), MLP = fc2(gelu_tanh(fc1(·)))
-      const mlpInput = layerNorm(engine, x, weights.get(`${block}.ln2.weight`), weights.get(`${block}.ln2.bias`)).output;
-      const hidden = gelu(engine, linearForward(engine, mlpInput, weights, `${block}.mlp.fc1`));
-      linearForward(engine, hidden, weights, `${block}.mlp.fc2`, { into: x, accumulate: true });
-    });
-    trace?.(`vision_block${i}_out`, x);
-  }
-
-  const features = engine.scope(() => layerNorm(engine, x, weights.get('model.vision.post_ln.weight'), weights.get('model.vision.post_ln.bias')).output);
-  x.dispose();
-  trace?.('vision_crop_features', features);
+  // x = patches·patch_embᵀ + b + pos_emb (spec §5), pos_emb broadcast over the crops.
+  const embedded = linear(engine, tape, patches, weights.patchEmb);
+  let x = add(engine, tape, embedded, weights.posEmb);
+  release(tape, embedded);
+  traced('vision_embed', x);
+  const attentionOptions = { heads: vision.enc_n_heads, headDim: visionHeadDim, rotaryDim: 0, mask: 'none' as const, sequences: crops };
+  weights.blocks.forEach((block, i) => {
+    // x = x + Attn(LN(x; ln1)); x = x + MLP(LN(x; ln2)), MLP = fc2(gelu_tanh(fc1(·)))
+    const attentionInput = layerNorm(engine, tape, x, block.ln1);
+    const withAttention = attention(engine, tape, attentionInput, block.attn, { ...attentionOptions, residual: x });
+    const mlpInput = layerNorm(engine, tape, withAttention, block.ln2);
+    const next = mlp(engine, tape, mlpInput, block.mlp, { residual: withAttention });
+    release(tape, attentionInput, withAttention, mlpInput, x);
+    x = next;
+    traced(`vision_block${i}_out`, x);
+  });
+  const features = layerNorm(engine, tape, x, weights.postLn);
+  release(tape, x);
   return features;
+}
+
+/**
+ * Crops that go through the encoder together: as many as keep its largest activation (qkv or
+ * fc1's output, [crops·tokens, max(3·enc_dim, enc_ff_dim)] f32) within one storage binding.
+ */
+export function cropsPerPass(engine: Engine, revision: Revision): number {
+  const { vision } = revision.config;
+  const { imageTokens } = deriveDimensions(revision.config);
+  const rowBytes = imageTokens * Math.max(3 * vision.enc_dim, vision.enc_ff_dim) * 4;
+  return Math.max(1, Math.floor(engine.device.limits.maxStorageBufferBindingSize / rowBytes));
+}
+
+/**
+ * ViT over patches [crops·tokens, patchDim] (or [crops, tokens, patchDim]) → features
+ * [crops·tokens, enc_dim] after post_ln.
+ */
+export function visionEncoder(engine: Engine, tape: Tape | null, model: VisionModel, patches: Tensor, trace?: VisionTrace): Tensor {
+  const { imageTokens: tokens, patchDim } = deriveDimensions(model.revision.config);
+  const crops = patches.size / (tokens * patchDim);
+  if (patches.dtype !== 'f32' || !Number.isInteger(crops) || crops < 1 || patches.shape.at(-1) !== patchDim) {
+    throw new Error(`visionEncoder: expected f32 patches [crops·${tokens}, ${patchDim}], got ${patches}`);
+  }
+  // A view of a 3-D upload is fine at inference; a tape must keep the tensor it saves alive.
+  if (tape && patches.shape.length !== 2) throw new Error(`visionEncoder: with a tape, pass the patches as [crops·${tokens}, ${patchDim}], got ${patches}`);
+  const rows = patches.shape.length === 2 ? patches : engine.view(patches, [crops * tokens, patchDim]);
+  const perPass = cropsPerPass(engine, model.revision);
+  if (crops <= perPass) return encodeCrops(engine, tape, model, rows, crops, trace);
+  const parts: Tensor[] = [];
+  for (let first = 0; first < crops; first += perPass) {
+    const count = Math.min(perPass, crops - first);
+    const group = apply(engine, tape, sliceRowsOp, [rows], { start: first * tokens, count: count * tokens });
+    parts.push(encodeCrops(engine, tape, model, group, count));
+    release(tape, group);
+  }
+  const features = apply(engine, tape, concatRowsOp, parts);
+  release(tape, ...parts);
+  return features;
+}
+
+/**
+ * ViT patches (crop 0 global, then tiles row-major) → image embeddings [tokens, text dim]:
+ * encoder, [global ‖ stitched-and-pooled local] (or global alone for single-crop revisions),
+ * projection MLP.
+ */
+export function embedPatches(engine: Engine, tape: Tape | null, model: VisionModel, patches: Tensor, tiling: Tiling, trace?: VisionTrace): Tensor {
+  const features = visionEncoder(engine, tape, model, patches, trace);
+  const { imageTokens } = deriveDimensions(model.revision.config);
+  traceAs(engine, trace, 'vision_crop_features', features, [features.shape[0] / imageTokens, imageTokens, features.shape[1]]);
+  const embeddings = projectImageFeatures(engine, tape, model, features, tiling, trace);
+  release(tape, features);
+  return embeddings;
 }
 
 export interface ImageEmbeddingsResult {
@@ -76,29 +127,22 @@ export interface ImageEmbeddingsResult {
   readonly crops: number;
 }
 
-/**
- * ViT patches [crops, tokens, patchDim] (crop 0 global, then tiles row-major) → image embeddings:
- * encoder, [global ‖ stitched-and-pooled local] (or global alone for single-crop revisions),
- * projection MLP.
- */
-export function embedPatches(engine: Engine, weights: ModelWeights, patches: Tensor, tiling: Tiling, trace?: VisionTrace): Tensor {
-  return engine.scope(() => {
-    const features = visionEncoder(engine, weights, patches, trace);
-    return projectImageFeatures(engine, weights, features, tiling, trace);
-  });
-}
-
-/** An RGB image → its image embeddings: crops (spec §4.1), patches (§4.2), then embedPatches. */
-export function imageEmbeddings(engine: Engine, weights: ModelWeights, image: RgbImage, trace?: VisionTrace): ImageEmbeddingsResult {
-  const { revision } = weights;
+/** The patches of an image: crops (spec §4.1) → patches [crops·tokens, patchDim] (§4.2) on the host. */
+export function imagePatches(revision: Revision, image: RgbImage): { patches: Float32Array; tiling: Tiling; crops: number } {
   const { vision } = revision.config;
-  const { imageTokens, patchDim } = deriveDimensions(revision.config);
   const crops = prepareCrops(image, revision.cropMode, cropGeometryOf(vision));
   // spec §4.2: the bf16 release normalises pixels in bf16 arithmetic; matching it keeps our input
   // identical to upstream's for that checkpoint (f32 checkpoints, like the fixture, use f32).
   const patches = cropsToPatches(crops, vision.enc_patch_size, revision.weights?.dtype === 'BF16' ? 'bf16' : 'f32');
-  const embeddings = engine.scope(() =>
-    embedPatches(engine, weights, engine.upload(patches, [crops.count, imageTokens, patchDim], 'f32', 'vision.patches'), crops.tiling, trace),
-  );
-  return { embeddings, tiling: crops.tiling, crops: crops.count };
+  return { patches, tiling: crops.tiling, crops: crops.count };
+}
+
+/** An RGB image → its image embeddings (inference; with a tape, the vision tower trains). */
+export function imageEmbeddings(engine: Engine, model: VisionModel, image: RgbImage, tape: Tape | null = null, trace?: VisionTrace): ImageEmbeddingsResult {
+  const { imageTokens, patchDim } = deriveDimensions(model.revision.config);
+  const { patches, tiling, crops } = imagePatches(model.revision, image);
+  const upload = engine.upload(patches, [crops * imageTokens, patchDim], 'f32', 'vision.patches');
+  const embeddings = embedPatches(engine, tape, model, upload, tiling, trace);
+  release(tape, upload);
+  return { embeddings, tiling, crops };
 }

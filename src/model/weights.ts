@@ -8,11 +8,10 @@
 // past 65504; the count is reported so a caller can warn.
 //
 // Tensors larger than the device's maxStorageBufferBindingSize are split by rows: a Linear
-// weight [out, in] becomes parts [rows_i, in] covering output features [rowStart, rowStart + rows);
-// linearForward (weights-linear.ts) runs one matmul per part into the matching output columns,
-// and linearWeight() hands the parts to matmul-linear.ts's linear() as an array. wte split by rows
-// covers token ids [rowStart, rowStart + rows). The text decoder takes split weights as
-// SplitWeights (byName(), text-weights.ts): Linears through linear()'s row blocks, wte through
+// weight [out, in] becomes parts [rows_i, in] covering output features [rowStart, rowStart + rows),
+// and the Linear op runs one matmul per part into the matching output columns. wte split by rows
+// covers token ids [rowStart, rowStart + rows). Both towers take weights as byName()'s Tensor or
+// SplitWeight (text-weights.ts, vision-weights.ts): Linears through the parts, wte through
 // embeddingRowBlocks.
 import type { Engine } from '../gpu/engine.ts';
 import type { DType, Tensor } from '../gpu/tensor.ts';
@@ -91,12 +90,6 @@ export class ModelWeights {
     const parts = this.parts.get(name);
     if (!parts) throw new Error(`The loaded model has no weight named ${name}.`);
     return parts;
-  }
-
-  /** A Linear weight as matmul-linear.ts's linear() takes it: the tensor, or its row blocks in order. */
-  linearWeight(name: string): Tensor | readonly Tensor[] {
-    const parts = this.rowParts(name);
-    return parts.length === 1 ? parts[0].tensor : parts.map((part) => part.tensor);
   }
 
   /** Canonical name → the tensor of a whole weight, or the SplitWeight of one split by rows. */

@@ -1,13 +1,12 @@
 // The bridge from a loaded dataset to the trainer: a split's counting questions as training
-// samples, and the feature cache's compute function (image bytes from the upload → decoded RGB →
-// the model's frozen vision encoder and projection, spec §4).
+// samples, the images decoded from the upload, and the feature cache's compute function
+// (decoded RGB → the model's vision encoder and projection, spec §4).
 import { readImageBytes } from '../dataset/load.ts';
 import { decodeImage } from '../dataset/decode-image.ts';
 import type { CountingDataset, DatasetSource, SplitName } from '../dataset/types.ts';
 import type { Engine } from '../gpu/engine.ts';
-import { rgbImage } from '../model/rgb-image.ts';
-import { imageEmbeddings } from '../model/vision-encoder.ts';
-import type { ModelWeights } from '../model/weights.ts';
+import { rgbImage, type RgbImage } from '../model/rgb-image.ts';
+import { imageEmbeddings, type VisionModel } from '../model/vision-encoder.ts';
 import type { ComputeImageEmbeddings } from './feature-cache.ts';
 import type { TrainingSample } from './trainer.ts';
 
@@ -18,13 +17,19 @@ export function splitSamples(dataset: Pick<CountingDataset, 'images'>, split: Sp
     .map((image) => ({ imagePath: image.path, question: image.question, answer: image.answer }));
 }
 
-/** Computes an image's embeddings from its bytes in the upload, for ImageFeatureCache. */
-export function datasetImageEmbeddings(engine: Engine, weights: ModelWeights, source: DatasetSource, dataset: Pick<CountingDataset, 'images'>): ComputeImageEmbeddings {
+/** Decodes a dataset image (by its path in the upload) to RGB. */
+export function datasetImageLoader(source: DatasetSource, dataset: Pick<CountingDataset, 'images'>): (path: string) => Promise<RgbImage> {
   const byPath = new Map(dataset.images.map((image) => [image.path, image]));
   return async (path) => {
     const image = byPath.get(path);
     if (!image) throw new Error(`${path} is not an image of the loaded dataset; load the dataset again.`);
     const decoded = decodeImage(await readImageBytes(source, image), image.path);
-    return imageEmbeddings(engine, weights, rgbImage(decoded.width, decoded.height, decoded.rgb)).embeddings;
+    return rgbImage(decoded.width, decoded.height, decoded.rgb);
   };
+}
+
+/** Computes an image's embeddings from its bytes in the upload, for ImageFeatureCache. */
+export function datasetImageEmbeddings(engine: Engine, vision: VisionModel, source: DatasetSource, dataset: Pick<CountingDataset, 'images'>): ComputeImageEmbeddings {
+  const load = datasetImageLoader(source, dataset);
+  return async (path) => imageEmbeddings(engine, vision, await load(path)).embeddings;
 }

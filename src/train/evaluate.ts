@@ -1,8 +1,9 @@
 // Evaluation: answer every test question with greedy decoding (temperature 0, as the counting
-// guide measured) on the model as it is now (adapters included), then score the answers
+// guide measured) on the model with the run's adapters (if any), then score the answers
 // (metrics.ts). Each image's prefix (BOS + image embeddings) is prefilled into a KV cache sized
 // for the longest sample rather than the whole context, then `generate` runs the prompt and the
 // answer (spec §8).
+import type { LoraAdapters } from '../gpu/lora.ts';
 import { generate } from '../model/generate.ts';
 import type { TokenConstraint } from '../model/token-constraint.ts';
 import { deriveDimensions } from '../model/config.ts';
@@ -21,6 +22,8 @@ export interface EvaluateOptions {
   shouldStop?: () => boolean;
   /** Decode only answers of this language (countAnswerConstraint); default unconstrained. */
   constraint?: TokenConstraint;
+  /** LoRA adapters to answer with (a LoRA run's); none: the model as loaded (or as fully fine-tuned). */
+  lora?: LoraAdapters;
 }
 
 export async function evaluateSamples(
@@ -50,7 +53,7 @@ export async function evaluateSamples(
       const image = await features.get(sample.imagePath);
       cache.truncate(0);
       engine.scope(() => {
-        decoder.forward(null, decoder.embed(null, prefixIds, image), { cache });
+        decoder.forward(null, decoder.embed(null, prefixIds, image), { cache, lora: options.lora });
       });
       image.dispose();
       const { tokens } = await generate(decoder, cache, prompts[index], {
@@ -60,6 +63,7 @@ export async function evaluateSamples(
         eosId: revision.eosId,
         suppressedTokens: revision.suppressedTokens,
         constraint: options.constraint,
+        lora: options.lora,
       });
       evaluated.push({ path: sample.imagePath, expected: sample.answer, predicted: tokenizer.decode(tokens) });
       options.onProgress?.(index + 1, samples.length);

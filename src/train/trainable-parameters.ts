@@ -5,6 +5,7 @@
 import type { Engine } from '../gpu/engine.ts';
 import { LoraAdapters, type LoraTarget } from '../gpu/lora.ts';
 import type { Tensor } from '../gpu/tensor.ts';
+import type { LinearWeights } from '../model/layers.ts';
 import type { TextDecoder } from '../model/text-decoder.ts';
 import { namedTextParameters, type TextBlockWeights } from '../model/text-weights.ts';
 import type { CheckpointTensor } from './checkpoint-store.ts';
@@ -14,20 +15,20 @@ export interface TrainableParameters {
   /** Checkpoint names: `<layer>.lora_A` / `.lora_B`, or the canonical weight names. */
   names: string[];
   tensors: Tensor[];
-  /** The adapters (LoRA runs), also installed as the decoder's `lora`. */
+  /** The adapters (LoRA runs), passed to the decoder's forward by whoever runs the model. */
   adapters?: LoraAdapters;
-  /** Removes the adapters from the decoder and frees them (full fine-tuning frees nothing: the weights are the model's). */
+  /** Frees the adapters (full fine-tuning frees nothing: the weights are the model's). */
   dispose(): void;
 }
 
-const TARGET_WEIGHTS: Record<LoraTarget, keyof Omit<TextBlockWeights, 'ln'>> = {
-  'attn.qkv': 'qkv',
-  'attn.proj': 'proj',
-  'mlp.fc1': 'fc1',
-  'mlp.fc2': 'fc2',
+const TARGET_WEIGHTS: Record<LoraTarget, (block: TextBlockWeights) => LinearWeights> = {
+  'attn.qkv': (block) => block.attn.qkv,
+  'attn.proj': (block) => block.attn.proj,
+  'mlp.fc1': (block) => block.mlp.fc1,
+  'mlp.fc2': (block) => block.mlp.fc2,
 };
 
-/** LoRA adapters (A drawn from `random`, B zero) installed on the decoder, or its own weights. */
+/** LoRA adapters (A drawn from `random`, B zero) for the decoder's layers, or its own weights. */
 export function createTrainableParameters(engine: Engine, decoder: TextDecoder, config: TrainingConfig, random: () => number): TrainableParameters {
   if (config.fullFineTune) {
     const named = namedTextParameters(decoder.weights);
@@ -37,24 +38,19 @@ export function createTrainableParameters(engine: Engine, decoder: TextDecoder, 
     }
     return { names: named.map(([name]) => name), tensors: named.map(([, tensor]) => tensor), dispose() {} };
   }
-  if (decoder.lora) throw new Error('The text decoder already carries LoRA adapters; dispose the previous run before starting another on this model.');
   const layers = new Map<string, readonly [number, number]>();
   decoder.weights.blocks.forEach((block, index) => {
     for (const target of config.loraTargets) {
-      const [outFeatures, inFeatures] = block[TARGET_WEIGHTS[target]].weight.shape;
+      const [outFeatures, inFeatures] = TARGET_WEIGHTS[target](block).weight.shape;
       layers.set(`model.text.blocks.${index}.${target}`, [outFeatures, inFeatures]);
     }
   });
   const adapters = LoraAdapters.create(engine, { rank: config.loraRank, alpha: config.loraAlpha, targets: config.loraTargets }, layers, random);
-  decoder.lora = adapters;
   return {
     names: adapters.names.flatMap((layer) => [`${layer}.lora_A`, `${layer}.lora_B`]),
     tensors: adapters.parameters(),
     adapters,
-    dispose() {
-      if (decoder.lora === adapters) decoder.lora = undefined;
-      adapters.dispose();
-    },
+    dispose: () => adapters.dispose(),
   };
 }
 

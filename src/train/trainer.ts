@@ -208,7 +208,7 @@ export class TrainingRun {
       const tape = new Tape(engine);
       tape.watch(...tensors);
       const inputs = decoder.embed(tape, sequence.ids, image);
-      const loss = decoder.loss(tape, inputs, sequence.targets);
+      const loss = decoder.loss(tape, inputs, sequence.targets, { lora: this.parameters.adapters });
       tape.backward(loss);
       // The step's gradient is the mean over its samples of each sample's mean answer loss.
       tensors.forEach((tensor, index) => {
@@ -277,7 +277,7 @@ export class TrainingRun {
     return writeAdapterFile({ config: adapters.config, revision: revision.id, adapters: await adapters.export(engine) });
   }
 
-  /** Frees the optimizer state and gradient buffers and removes the adapters from the decoder. */
+  /** Frees the optimizer state, the gradient buffers and the adapters. */
   dispose(): void {
     for (const tensor of [...this.gradients, ...this.optimizer.firstMoments, ...this.optimizer.secondMoments, this.zero]) tensor.dispose();
     this.parameters.dispose();

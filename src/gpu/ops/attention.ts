@@ -9,6 +9,11 @@
 // in place without copies. Outputs are always dense: out [Tq, heads·headDim] (heads concatenated,
 // ready for the output projection), logsumexp [heads, Tq], and the gradients gradQ [Tq, ·],
 // gradK and gradV [kvLength, ·].
+//
+// A batch of independent sequences of equal length (`sequences` > 1: the crops of an image in
+// the vision encoder, padded text sequences in training) stacks them by rows: Q, out and gradQ
+// hold sequences·Tq rows, K, V, gradK and gradV sequences·Tk, logsumexp [heads, sequences·Tq];
+// sequence s attends only to its own keys (one more grid dimension, no mask memory).
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
 import type { AttentionMask } from './attention.reference.ts';
@@ -47,6 +52,8 @@ export interface AttentionOptions {
   kvLength?: number;
   /** Absolute position of query row 0 (decode: the new token's position); default 0. */
   queryOffset?: number;
+  /** Independent sequences stacked by rows in Q and in K/V; default 1. */
+  sequences?: number;
 }
 
 /** Q, K and V as views of a fused [T, 3·dim] qkv tensor (spec §6.1: Q, K, V column blocks in that order). */
@@ -66,13 +73,13 @@ export function attention(
   options: AttentionOptions,
 ): { out: Tensor; logsumexp: Tensor } {
   const plan = planAttention(q, k, v, options);
-  const out = engine.empty([plan.queryCount, plan.width], 'f32', 'attention.out');
-  const logsumexp = engine.empty([options.heads, plan.queryCount], 'f32', 'attention.logsumexp');
-  const decode = plan.queryCount <= DECODE_MAX_QUERIES;
+  const out = engine.empty([plan.queryRows, plan.width], 'f32', 'attention.out');
+  const logsumexp = engine.empty([options.heads, plan.queryRows], 'f32', 'attention.logsumexp');
+  const decode = plan.queryCount <= DECODE_MAX_QUERIES && plan.sequences === 1;
   engine.dispatch(
     engine.pipeline(decode ? attentionDecodeWgsl(options.headDim) : attentionForwardWgsl(options.headDim)),
     [plan.q.tensor, plan.k.tensor, plan.v.tensor, out, logsumexp],
-    [decode ? plan.queryCount : Math.ceil(plan.queryCount / ATTENTION_ROWS_PER_WORKGROUP), options.heads],
+    decode ? [plan.queryCount, options.heads] : [Math.ceil(plan.queryCount / ATTENTION_ROWS_PER_WORKGROUP), options.heads, plan.sequences],
     { params: plan.params, label: decode ? 'attention.decode' : 'attention' },
   );
   return { out, logsumexp };
@@ -90,30 +97,33 @@ export function attentionBackward(
   options: AttentionOptions,
 ): { gradQ: Tensor; gradK: Tensor; gradV: Tensor } {
   const plan = planAttention(q, k, v, options);
-  const dense = [plan.queryCount, plan.width];
+  const dense = [plan.queryRows, plan.width];
   for (const [name, tensor] of [['gradOut', gradOut], ['out', out]] as const) {
     if (tensor.dtype !== 'f32' || !sameShape(tensor.shape, dense)) {
       throw new Error(`attentionBackward: ${name} must be f32 [${dense.join(', ')}], got ${tensor}`);
     }
   }
-  if (logsumexp.dtype !== 'f32' || !sameShape(logsumexp.shape, [options.heads, plan.queryCount])) {
-    throw new Error(`attentionBackward: logsumexp must be the f32 [${options.heads}, ${plan.queryCount}] tensor attention() returned, got ${logsumexp}`);
+  if (logsumexp.dtype !== 'f32' || !sameShape(logsumexp.shape, [options.heads, plan.queryRows])) {
+    throw new Error(`attentionBackward: logsumexp must be the f32 [${options.heads}, ${plan.queryRows}] tensor attention() returned, got ${logsumexp}`);
+  }
+  if (plan.sequences > 1 && plan.keyCount !== plan.keySequenceRows) {
+    throw new Error('attentionBackward: a batch of sequences needs kvLength equal to the rows of each sequence (gradK and gradV cover every key row).');
   }
   const gradQ = engine.empty(dense, 'f32', 'attention.gradQ');
-  const gradK = engine.empty([plan.keyCount, plan.width], 'f32', 'attention.gradK');
-  const gradV = engine.empty([plan.keyCount, plan.width], 'f32', 'attention.gradV');
-  const rowDot = engine.empty([options.heads, plan.queryCount], 'f32', 'attention.rowDot');
+  const gradK = engine.empty([plan.sequences * plan.keyCount, plan.width], 'f32', 'attention.gradK');
+  const gradV = engine.empty([plan.sequences * plan.keyCount, plan.width], 'f32', 'attention.gradV');
+  const rowDot = engine.empty([options.heads, plan.queryRows], 'f32', 'attention.rowDot');
   // Pass 1 writes rowDot (Σ dO·O per row), which pass 2 reads: same encoder, so in order.
   engine.dispatch(
     engine.pipeline(attentionGradQueryWgsl(options.headDim)),
     [plan.q.tensor, plan.k.tensor, plan.v.tensor, out, gradOut, logsumexp, gradQ, rowDot],
-    [Math.ceil(plan.queryCount / ATTENTION_ROWS_PER_WORKGROUP), options.heads],
+    [Math.ceil(plan.queryCount / ATTENTION_ROWS_PER_WORKGROUP), options.heads, plan.sequences],
     { params: plan.params, label: 'attention.gradQ' },
   );
   engine.dispatch(
     engine.pipeline(attentionGradKeyValueWgsl(options.headDim)),
     [plan.q.tensor, plan.k.tensor, plan.v.tensor, gradOut, logsumexp, rowDot, gradK, gradV],
-    [Math.ceil(plan.keyCount / ATTENTION_ROWS_PER_WORKGROUP), options.heads],
+    [Math.ceil(plan.keyCount / ATTENTION_ROWS_PER_WORKGROUP), options.heads, plan.sequences],
     { params: plan.params, label: 'attention.gradKV' },
   );
   rowDot.dispose();
@@ -124,8 +134,15 @@ interface AttentionPlan {
   q: ColumnView;
   k: ColumnView;
   v: ColumnView;
+  /** Query rows per sequence. */
   queryCount: number;
+  /** Keys each sequence attends over (kvLength). */
   keyCount: number;
+  /** Rows of Q (all sequences). */
+  queryRows: number;
+  sequences: number;
+  /** Rows of K and V per sequence. */
+  keySequenceRows: number;
   width: number;
   params: ArrayBuffer;
 }
@@ -141,15 +158,21 @@ function planAttention(q: AttentionOperand, k: AttentionOperand, v: AttentionOpe
   const queryView = asView(q, width, 'q');
   const keyView = asView(k, width, 'k');
   const valueView = asView(v, width, 'v');
-  const keyRows = keyView.tensor.shape[0];
-  if (valueView.tensor.shape[0] !== keyRows) {
+  const sequences = options.sequences ?? 1;
+  const queryRows = queryView.tensor.shape[0];
+  const allKeyRows = keyView.tensor.shape[0];
+  if (!Number.isInteger(sequences) || sequences < 1 || queryRows % sequences !== 0 || allKeyRows % sequences !== 0) {
+    throw new Error(`attention: ${sequences} sequences must divide the rows of Q (${queryRows}) and of K (${allKeyRows})`);
+  }
+  if (valueView.tensor.shape[0] !== allKeyRows) {
     throw new Error(`attention: K and V must have the same number of rows, got ${keyView.tensor} and ${valueView.tensor}`);
   }
+  const keyRows = allKeyRows / sequences;
   const keyCount = options.kvLength ?? keyRows;
   if (!Number.isInteger(keyCount) || keyCount < 1 || keyCount > keyRows) {
-    throw new Error(`attention: kvLength ${options.kvLength} must be an integer in [1, ${keyRows}] (the rows of K and V)`);
+    throw new Error(`attention: kvLength ${options.kvLength} must be an integer in [1, ${keyRows}] (the rows of K and V per sequence)`);
   }
-  const queryCount = queryView.tensor.shape[0];
+  const queryCount = queryRows / sequences;
   if (queryCount < 1) throw new Error('attention: Q has no rows');
   const queryOffset = options.queryOffset ?? 0;
   if (!Number.isInteger(queryOffset) || queryOffset < 0) {
@@ -165,8 +188,8 @@ function planAttention(q: AttentionOperand, k: AttentionOperand, v: AttentionOpe
   const words = new Uint32Array(params);
   words.set([queryCount, keyCount, queryOffset, typeof mask === 'object' ? MASK_MODE.prefix : MASK_MODE[mask], prefix]);
   new Float32Array(params, 20, 1)[0] = scale;
-  words.set([heads, ...strideAndOffset(queryView), ...strideAndOffset(keyView), ...strideAndOffset(valueView)], 6);
-  return { q: queryView, k: keyView, v: valueView, queryCount, keyCount, width, params };
+  words.set([heads, ...strideAndOffset(queryView), ...strideAndOffset(keyView), ...strideAndOffset(valueView), sequences, keyRows], 6);
+  return { q: queryView, k: keyView, v: valueView, queryCount, keyCount, queryRows, sequences, keySequenceRows: keyRows, width, params };
 }
 
 function asView(operand: AttentionOperand, width: number, name: string): ColumnView {

@@ -34,7 +34,15 @@ struct Params {
   kOffset: u32,
   vStride: u32,
   vOffset: u32,
+  sequences: u32,       // independent sequences in the batch (workgroup_id.z)
+  keySequenceRows: u32, // rows of K and V per sequence
 }
+
+// Sequence s holds query rows [s·queryCount, (s + 1)·queryCount) of Q, out and the gradients,
+// and key rows [s·keySequenceRows, …) of K and V; logsumexp and rowDot are [heads, sequences·queryCount].
+fn queryRowBase(sequence: u32) -> u32 { return sequence * params.queryCount; }
+fn keyRowBase(sequence: u32) -> u32 { return sequence * params.keySequenceRows; }
+fn statIndex(head: u32, queryRow: u32) -> u32 { return head * params.sequences * params.queryCount + queryRow; }
 
 // A finite "minus infinity": WGSL does not promise IEEE infinities.
 const NEG_BIG: f32 = -3.0e38;
@@ -79,7 +87,7 @@ const TILE: u32 = ${ATTENTION_TILE_ROWS}u;
  * TILE at a time; running max and sum in f32 (online softmax).
  *
  * Bindings: 0 q (read), 1 k (read), 2 v (read), 3 out [Tq, heads·HEAD_DIM] (write),
- * 4 logsumexp [heads, Tq] (write), 5 params (uniform). Dispatch [⌈Tq/ROWS⌉, heads].
+ * 4 logsumexp [heads, Tq] (write), 5 params (uniform). Dispatch [⌈Tq/ROWS⌉, heads, sequences].
  */
 export function attentionForwardWgsl(headDim: number): string {
   return /* wgsl */ `
@@ -97,6 +105,8 @@ var<workgroup> valueTile: array<vec4<f32>, TILE * VEC>;
 @compute @workgroup_size(ROWS)
 fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) lane: u32) {
   let head = group.y;
+  let queryRow0 = queryRowBase(group.z);
+  let keyRow0 = keyRowBase(group.z);
   let firstQuery = group.x * ROWS;
   let query = firstQuery + lane;
   let inRange = query < params.queryCount;
@@ -107,7 +117,7 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
   var queryRow: array<vec4<f32>, VEC>;
   var acc: array<vec4<f32>, VEC>;
   if (inRange) {
-    let base = query * params.qStride + params.qOffset + head * VEC;
+    let base = (queryRow0 + query) * params.qStride + params.qOffset + head * VEC;
     for (var d = 0u; d < VEC; d++) { queryRow[d] = q[base + d] * params.scale; }
   }
   var rowMax = NEG_BIG;
@@ -118,8 +128,8 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
     for (var i = lane; i < count * VEC; i += ROWS) {
       let row = start + i / VEC;
       let column = head * VEC + i % VEC;
-      keyTile[i] = k[row * params.kStride + params.kOffset + column];
-      valueTile[i] = v[row * params.vStride + params.vOffset + column];
+      keyTile[i] = k[(keyRow0 + row) * params.kStride + params.kOffset + column];
+      valueTile[i] = v[(keyRow0 + row) * params.vStride + params.vOffset + column];
     }
     workgroupBarrier();
     // Out-of-range rows do no work but stay in the loop: the barriers need uniform control flow.
@@ -152,9 +162,9 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
   if (!inRange) { return; }
   // A row that may attend to nothing (only possible with queryOffset past the cache) outputs 0.
   let inverse = select(0.0, 1.0 / rowSum, rowSum > 0.0);
-  let outBase = query * (VEC * params.heads) + head * VEC;
+  let outBase = (queryRow0 + query) * (VEC * params.heads) + head * VEC;
   for (var d = 0u; d < VEC; d++) { out[outBase + d] = acc[d] * inverse; }
-  logsumexp[head * params.queryCount + query] = select(NEG_BIG, rowMax + log(rowSum), rowSum > 0.0);
+  logsumexp[statIndex(head, queryRow0 + query)] = select(NEG_BIG, rowMax + log(rowSum), rowSum > 0.0);
 }
 `;
 }
@@ -166,7 +176,7 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
  *
  * Bindings: 0 q, 1 k, 2 v, 3 out [Tq, heads·HEAD_DIM], 4 gradOut [Tq, heads·HEAD_DIM],
  * 5 logsumexp [heads, Tq] (all read), 6 gradQ [Tq, heads·HEAD_DIM] (write),
- * 7 rowDot [heads, Tq] (write), 8 params (uniform). Dispatch [⌈Tq/ROWS⌉, heads].
+ * 7 rowDot [heads, Tq] (write), 8 params (uniform). Dispatch [⌈Tq/ROWS⌉, heads, sequences].
  */
 export function attentionGradQueryWgsl(headDim: number): string {
   return /* wgsl */ `
@@ -187,13 +197,15 @@ var<workgroup> valueTile: array<vec4<f32>, TILE * VEC>;
 @compute @workgroup_size(ROWS)
 fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) lane: u32) {
   let head = group.y;
+  let queryRow0 = queryRowBase(group.z);
+  let keyRow0 = keyRowBase(group.z);
   let firstQuery = group.x * ROWS;
   let query = firstQuery + lane;
   let inRange = query < params.queryCount;
   let lastQuery = min(firstQuery + ROWS, params.queryCount) - 1u;
   let end = keyEnd(params.queryOffset + firstQuery, params.queryOffset + lastQuery);
   let position = params.queryOffset + query;
-  let denseBase = query * (VEC * params.heads) + head * VEC;
+  let denseBase = (queryRow0 + query) * (VEC * params.heads) + head * VEC;
 
   var queryRow: array<vec4<f32>, VEC>;
   var gradRow: array<vec4<f32>, VEC>;
@@ -201,14 +213,14 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
   var delta = 0.0;
   var rowLogsumexp = 0.0;
   if (inRange) {
-    let base = query * params.qStride + params.qOffset + head * VEC;
+    let base = (queryRow0 + query) * params.qStride + params.qOffset + head * VEC;
     for (var d = 0u; d < VEC; d++) {
       queryRow[d] = q[base + d] * params.scale;
       gradRow[d] = gradOut[denseBase + d];
       delta += dot(gradRow[d], out[denseBase + d]);
     }
-    rowLogsumexp = logsumexp[head * params.queryCount + query];
-    rowDot[head * params.queryCount + query] = delta;
+    rowLogsumexp = logsumexp[statIndex(head, queryRow0 + query)];
+    rowDot[statIndex(head, queryRow0 + query)] = delta;
   }
   for (var start = 0u; start < end; start += TILE) {
     let count = min(TILE, end - start);
@@ -216,8 +228,8 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
     for (var i = lane; i < count * VEC; i += ROWS) {
       let row = start + i / VEC;
       let column = head * VEC + i % VEC;
-      keyTile[i] = k[row * params.kStride + params.kOffset + column];
-      valueTile[i] = v[row * params.vStride + params.vOffset + column];
+      keyTile[i] = k[(keyRow0 + row) * params.kStride + params.kOffset + column];
+      valueTile[i] = v[(keyRow0 + row) * params.vStride + params.vOffset + column];
     }
     workgroupBarrier();
     let rows = select(0u, count, inRange); // no early exit: the barriers need uniform control flow
@@ -246,7 +258,7 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
  *
  * Bindings: 0 q, 1 k, 2 v, 3 gradOut [Tq, heads·HEAD_DIM], 4 logsumexp [heads, Tq],
  * 5 rowDot [heads, Tq] (all read), 6 gradK [Tk, heads·HEAD_DIM], 7 gradV [Tk, heads·HEAD_DIM]
- * (write), 8 params (uniform). Dispatch [⌈Tk/ROWS⌉, heads].
+ * (write), 8 params (uniform). Dispatch [⌈Tk/ROWS⌉, heads, sequences].
  */
 export function attentionGradKeyValueWgsl(headDim: number): string {
   return /* wgsl */ `
@@ -269,6 +281,8 @@ var<workgroup> deltaTile: array<f32, TILE>;
 @compute @workgroup_size(ROWS)
 fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) lane: u32) {
   let head = group.y;
+  let queryRow0 = queryRowBase(group.z);
+  let keyRow0 = keyRowBase(group.z);
   let firstKey = group.x * ROWS;
   let key = firstKey + lane;
   let inRange = key < params.keyCount;
@@ -279,8 +293,8 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
   var gradKey: array<vec4<f32>, VEC>;
   var gradValue: array<vec4<f32>, VEC>;
   if (inRange) {
-    let keyBase = key * params.kStride + params.kOffset + head * VEC;
-    let valueBase = key * params.vStride + params.vOffset + head * VEC;
+    let keyBase = (keyRow0 + key) * params.kStride + params.kOffset + head * VEC;
+    let valueBase = (keyRow0 + key) * params.vStride + params.vOffset + head * VEC;
     for (var d = 0u; d < VEC; d++) {
       keyRow[d] = k[keyBase + d] * params.scale;
       valueRow[d] = v[valueBase + d];
@@ -292,12 +306,12 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
     for (var i = lane; i < count * VEC; i += ROWS) {
       let row = start + i / VEC;
       let column = head * VEC + i % VEC;
-      queryTile[i] = q[row * params.qStride + params.qOffset + column];
-      gradTile[i] = gradOut[row * width + column];
+      queryTile[i] = q[(queryRow0 + row) * params.qStride + params.qOffset + column];
+      gradTile[i] = gradOut[(queryRow0 + row) * width + column];
     }
     if (lane < count) {
-      logsumexpTile[lane] = logsumexp[head * params.queryCount + start + lane];
-      deltaTile[lane] = rowDot[head * params.queryCount + start + lane];
+      logsumexpTile[lane] = logsumexp[statIndex(head, queryRow0 + start + lane)];
+      deltaTile[lane] = rowDot[statIndex(head, queryRow0 + start + lane)];
     }
     workgroupBarrier();
     let rows = select(0u, count, inRange); // no early exit: the barriers need uniform control flow
@@ -318,7 +332,7 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
     }
   }
   if (!inRange) { return; }
-  let base = key * width + head * VEC;
+  let base = (keyRow0 + key) * width + head * VEC;
   for (var d = 0u; d < VEC; d++) {
     gradK[base + d] = gradKey[d] * params.scale;
     gradV[base + d] = gradValue[d];

@@ -6,6 +6,7 @@
 // Three kernels, no host round trip: count the labels; one workgroup per row computes the
 // max-subtracted logsumexp in f32, the row's loss and dLogits = (softmax − onehot) / count;
 // one workgroup sums the row losses into the mean.
+import type { DifferentiableOp } from '../autograd.ts';
 import { INDEX_WGSL, workgroupGrid } from '../dispatch.ts';
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
@@ -152,6 +153,24 @@ export function crossEntropy(engine: Engine, logits: Tensor, targets: Tensor): {
   rowLoss.dispose();
   return { loss, gradLogits };
 }
+
+/**
+ * Mean cross-entropy as a differentiable op: inputs [logits, targets], output the loss [1]. Its
+ * gradient is computed in the forward (fused), valid for dLoss = 1: the loss must be the root of
+ * tape.backward().
+ */
+export const crossEntropyOp: DifferentiableOp = {
+  name: 'crossEntropy',
+  saves: {},
+  forward: (engine, [logits, targets]) => {
+    const { loss, gradLogits } = crossEntropy(engine, logits!, targets!);
+    return { output: loss, intermediates: [gradLogits] };
+  },
+  backward: (_engine, _gradOut, { output, intermediates: [gradLogits], tape }) => {
+    if (!tape.isRoot(output)) throw new Error('crossEntropy: the loss must be what tape.backward() starts from.');
+    return [gradLogits, undefined];
+  },
+};
 
 /** CPU reference in float64: mean loss over labelled rows and its gradient. */
 export function crossEntropyReference(

@@ -1,5 +1,11 @@
-// Elementwise ops: add (with a broadcast bias row), mul, scale, add-scaled (axpy), in-place
-// accumulate, copy, fill; and sumToRow, the backward of broadcasting a row.
+// Elementwise ops: add (with a broadcast operand), mul, scale, add-scaled (axpy), in-place
+// accumulate, copy, fill; and sumToRow, the backward of broadcasting. add is also a
+// differentiable op (addOp).
+//
+// Broadcasting: b has a's shape, or b's values repeat over a's rows — b [..., D] with a's last
+// dimension D and a whole number of copies in a (a bias row [D], or pos_emb [tokens, D] added to
+// every crop of [crops·tokens, D]). The shader reads b at i mod |b|.
+import type { DifferentiableOp } from '../autograd.ts';
 import { INDEX_WGSL, elementGrid } from '../dispatch.ts';
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
@@ -109,11 +115,11 @@ function sameShape(a: Tensor, b: Tensor): boolean {
   return a.shape.length === b.shape.length && a.shape.every((dim, i) => dim === b.shape[i]);
 }
 
-/** b has a's shape, or is one row (a vector of a's last dimension) repeated over a's rows. */
+/** b has a's shape, or is rows of a's last dimension repeated a whole number of times over a. */
 function checkBroadcast(op: string, a: Tensor, b: Tensor): void {
   const lastDim = a.shape.at(-1) ?? 1;
-  if (!sameShape(a, b) && !(b.shape.length === 1 && b.size === lastDim)) {
-    throw new Error(`${op}: ${b} must have the shape of ${a} or be a row of length ${lastDim}`);
+  if (!sameShape(a, b) && !(b.shape.at(-1) === lastDim && b.size > 0 && a.size % b.size === 0)) {
+    throw new Error(`${op}: ${b} must have the shape of ${a} or be a row of length ${lastDim} (or rows of it) repeated over ${a}`);
   }
 }
 
@@ -127,7 +133,7 @@ function binary(engine: Engine, op: 0 | 1, a: Tensor, b: Tensor, alpha: number, 
   return out;
 }
 
-/** a + b, where b has a's shape or is a row broadcast over a's leading dimensions. */
+/** a + b, where b has a's shape or is broadcast over a's rows (see the top of this file). */
 export function add(engine: Engine, a: Tensor, b: Tensor): Tensor {
   return binary(engine, 0, a, b, 1, 'add');
 }
@@ -178,12 +184,16 @@ export function copy(engine: Engine, x: Tensor): Tensor {
   return out;
 }
 
-/** alpha·Σ over all leading dimensions: [..., n] → [n]. The backward of a broadcast row. */
-export function sumToRow(engine: Engine, x: Tensor, alpha = 1): Tensor {
+/**
+ * alpha·Σ over all leading dimensions: [..., n] → [n] (the backward of a broadcast row), or with
+ * `shape`, Σ over the copies of a block of that shape: x seen as [x.size / |shape|, |shape|].
+ */
+export function sumToRow(engine: Engine, x: Tensor, alpha = 1, shape: readonly number[] = [x.shape.at(-1) ?? 1]): Tensor {
   requireF32('sumToRow', x);
-  const columns = x.shape.at(-1) ?? 1;
+  const columns = shape.reduce((product, dim) => product * dim, 1);
+  if (columns > 0 && x.size % columns !== 0) throw new Error(`sumToRow: ${x} is not a whole number of [${shape.join(', ')}] blocks`);
   const rows = columns === 0 ? 0 : x.size / columns;
-  const out = engine.empty([columns]);
+  const out = engine.empty(shape);
   if (columns === 0) return out;
   const pipeline = engine.pipeline(SUM_TO_ROW_WGSL, 'main');
   engine.dispatch(pipeline, [x, out], elementGrid(engine, columns), { params: params(columns, 1, alpha, rows), label: 'sumToRow' });
@@ -192,18 +202,33 @@ export function sumToRow(engine: Engine, x: Tensor, alpha = 1): Tensor {
 
 // ---- backward ---------------------------------------------------------------------------------
 
-/** Gradients of add(a, b): gradA = gradOut; gradB = gradOut, summed over rows if b was broadcast. */
+/** Gradients of add(a, b): gradA = gradOut; gradB = gradOut, summed over its copies if b was broadcast. */
 export function addBackward(engine: Engine, gradOut: Tensor, b: Tensor): { gradA: Tensor; gradB: Tensor } {
-  const gradB = sameShape(gradOut, b) ? copy(engine, gradOut) : sumToRow(engine, gradOut);
-  return { gradA: copy(engine, gradOut), gradB };
+  return { gradA: copy(engine, gradOut), gradB: gradToShapeOf(engine, gradOut, b) };
 }
+
+/** gradOut for b of add(a, b): itself when b has a's shape, else summed over b's copies. */
+function gradToShapeOf(engine: Engine, gradOut: Tensor, b: Tensor): Tensor {
+  return sameShape(gradOut, b) ? copy(engine, gradOut) : sumToRow(engine, gradOut, 1, b.shape);
+}
+
+/** y = a + b as a differentiable op (b as in add()). The backward reads nothing but gradOut. */
+export const addOp: DifferentiableOp = {
+  name: 'add',
+  saves: {},
+  forward: (engine, [a, b]) => ({ output: add(engine, a!, b!) }),
+  backward: (engine, gradOut, { inputs: [, b], needsGradient: [gradA, gradB] }) => [
+    gradA ? copy(engine, gradOut) : undefined,
+    gradB ? gradToShapeOf(engine, gradOut, b!) : undefined,
+  ],
+};
 
 /** Gradients of mul(a, b): gradA = gradOut·b; gradB = gradOut·a (summed over rows if broadcast). */
 export function mulBackward(engine: Engine, gradOut: Tensor, a: Tensor, b: Tensor): { gradA: Tensor; gradB: Tensor } {
   const gradA = mul(engine, gradOut, b);
   if (sameShape(a, b)) return { gradA, gradB: mul(engine, gradOut, a) };
   const product = mul(engine, gradOut, a);
-  const gradB = sumToRow(engine, product);
+  const gradB = sumToRow(engine, product, 1, b.shape);
   product.dispose();
   return { gradA, gradB };
 }

@@ -13,6 +13,7 @@
 // of every position with the same id (t and later), then writes the row. Every row is therefore
 // written by exactly one workgroup, and duplicates accumulate in a fixed order (deterministic).
 // Cost O(T²) id comparisons (uniform across the workgroup) plus O(T·D) additions.
+import type { DifferentiableOp } from '../autograd.ts';
 import { INDEX_WGSL, elementGrid, workgroupGrid } from '../dispatch.ts';
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
@@ -177,6 +178,18 @@ export function embeddingBackward(engine: Engine, gradOut: Tensor, ids: Tensor, 
   });
   return gradTable;
 }
+
+/**
+ * The gather as a differentiable op: inputs [table, ids], the output rows table[ids]. Also
+ * gathers rows of any f32 matrix (the labelled positions of hidden states, the stitched tiles of
+ * vision features). The backward reads ids and scatters into the table's shape.
+ */
+export const embeddingOp: DifferentiableOp = {
+  name: 'embedding',
+  saves: { inputs: [1] },
+  forward: (engine, [table, ids]) => ({ output: embedding(engine, table!, ids!) }),
+  backward: (engine, gradOut, { inputs: [table, ids] }) => [embeddingBackward(engine, gradOut, ids!, table!.shape[0]), undefined],
+};
 
 /** CPU reference: gather forward and scatter-add backward. */
 export function embeddingReference(table: ArrayLike<number>, ids: ArrayLike<number>, vocab: number, dim: number): Float64Array {

@@ -1,6 +1,7 @@
 // GELU, tanh form (spec: the text MLP's activation): gelu(x) = 0.5·x·(1 + tanh(u)),
 // u = √(2/π)·(x + 0.044715·x³).
 // Backward: d gelu/dx = 0.5·(1 + tanh u) + 0.5·x·(1 − tanh² u)·√(2/π)·(1 + 3·0.044715·x²).
+import type { DifferentiableOp } from '../autograd.ts';
 import { INDEX_WGSL, elementGrid } from '../dispatch.ts';
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
@@ -79,6 +80,14 @@ export function geluBackward(engine: Engine, gradOut: Tensor, x: Tensor): Tensor
   engine.dispatch(pipeline, [gradOut, x, gradX], elementGrid(engine, x.size), { params: countParams(x.size), label: 'geluBackward' });
   return gradX;
 }
+
+/** gelu as a differentiable op; the backward reads x. */
+export const geluOp: DifferentiableOp = {
+  name: 'gelu',
+  saves: { inputs: [0] },
+  forward: (engine, [x]) => ({ output: gelu(engine, x!) }),
+  backward: (engine, gradOut, { inputs: [x] }) => [geluBackward(engine, gradOut, x!)],
+};
 
 // ---- CPU references ---------------------------------------------------------------------------
 

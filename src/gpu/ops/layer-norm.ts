@@ -1,6 +1,7 @@
 // LayerNorm over the last dimension (spec: ln1 / post_ln; eps 1e-5, biased variance, statistics
 // in f32): y = (x − mean)·rstd·weight + bias, rstd = 1/√(var + eps).
 // Forward also returns per-row mean and rstd, which the backward pass reuses.
+import type { DifferentiableOp } from '../autograd.ts';
 import { INDEX_WGSL, elementGrid, workgroupGrid } from '../dispatch.ts';
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
@@ -146,7 +147,10 @@ export function layerNorm(engine: Engine, x: Tensor, weight: Tensor, bias: Tenso
   return { output, mean, rstd };
 }
 
-/** Gradients of layerNorm given the forward's mean and rstd. */
+/**
+ * Gradients of layerNorm given the forward's mean and rstd: gradX, and gradWeight/gradBias unless
+ * `parameters` is false (a frozen LayerNorm: one kernel fewer).
+ */
 export function layerNormBackward(
   engine: Engine,
   gradOut: Tensor,
@@ -154,14 +158,13 @@ export function layerNormBackward(
   weight: Tensor,
   mean: Tensor,
   rstd: Tensor,
-): { gradX: Tensor; gradWeight: Tensor; gradBias: Tensor } {
+  options: { parameters?: boolean } = {},
+): { gradX: Tensor; gradWeight?: Tensor; gradBias?: Tensor } {
   const { rows, D } = rowsAndWidth('layerNormBackward', x, weight);
   if (gradOut.size !== x.size || mean.size !== rows || rstd.size !== rows) {
     throw new Error(`layerNormBackward: gradOut ${gradOut}, mean ${mean}, rstd ${rstd} do not match x ${x}`);
   }
   const gradX = engine.empty(x.shape);
-  const gradWeight = engine.empty([D]);
-  const gradBias = engine.empty([D]);
   const params = layerNormParams(rows, D, 0);
   if (rows > 0) {
     engine.dispatch(engine.pipeline(LAYER_NORM_BACKWARD_INPUT_WGSL), [gradOut, x, weight, mean, rstd, gradX], workgroupGrid(engine, rows), {
@@ -169,6 +172,9 @@ export function layerNormBackward(
       label: 'layerNormBackward gradX',
     });
   }
+  if (options.parameters === false) return { gradX };
+  const gradWeight = engine.empty([D]);
+  const gradBias = engine.empty([D]);
   const columnPipeline = engine.pipeline(LAYER_NORM_BACKWARD_PARAMS_WGSL);
   engine.dispatch(columnPipeline, [gradOut, x, mean, rstd, gradWeight, gradBias], elementGrid(engine, D), {
     params,
@@ -176,6 +182,24 @@ export function layerNormBackward(
   });
   return { gradX, gradWeight, gradBias };
 }
+
+/**
+ * LayerNorm as a differentiable op: inputs [x, weight, bias], args { eps }. The backward reads x
+ * and weight, and the forward's per-row mean and rstd (intermediates).
+ */
+export const layerNormOp: DifferentiableOp<{ eps: number }> = {
+  name: 'layerNorm',
+  saves: { inputs: [0, 1] },
+  forward: (engine, [x, weight, bias], { eps }) => {
+    const { output, mean, rstd } = layerNorm(engine, x!, weight!, bias!, eps);
+    return { output, intermediates: [mean, rstd] };
+  },
+  backward: (engine, gradOut, { inputs: [x, weight], intermediates: [mean, rstd], needsGradient }) => {
+    const parameters = needsGradient[1] || needsGradient[2];
+    const { gradX, gradWeight, gradBias } = layerNormBackward(engine, gradOut, x!, weight!, mean, rstd, { parameters });
+    return [gradX, gradWeight, gradBias];
+  },
+};
 
 // ---- CPU references -----------------------------------------------------------------------------
 

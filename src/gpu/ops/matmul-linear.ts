@@ -1,5 +1,7 @@
-// Linear layer y = x·Wᵀ + b with W [out, in] row-major as stored in safetensors, and its
-// backward: gradX = gradY·W, gradW = gradYᵀ·x, gradB = Σ_rows gradY.
+// Linear layer y = x·Wᵀ + b (+ residual) with W [out, in] row-major as stored in safetensors, and
+// its backward: gradX = gradY·W, gradW = gradYᵀ·x, gradB = Σ_rows gradY. The residual add of a
+// transformer block rides on the matmul: y starts as a copy of the residual and the product
+// accumulates onto it, so no elementwise pass is spent on it.
 //
 // A weight larger than one storage binding (maxStorageBufferBindingSize; e.g. lm_head
 // 51200×2048 f32 is 400 MB) is passed as row chunks [rows_i, in] with Σ rows_i = out, each its
@@ -35,13 +37,20 @@ function linearShapes(op: string, x: Tensor, weight: LinearWeight) {
   return { chunks, rows, inFeatures, outFeatures, rowOffsets };
 }
 
-/** y [..., out] = x [..., in]·Wᵀ (+ bias [out]). W may be f32 or packed f16, whole or in row chunks. */
-export function linear(engine: Engine, x: Tensor, weight: LinearWeight, bias?: Tensor): Tensor {
+/**
+ * y [..., out] = x [..., in]·Wᵀ (+ bias [out]) (+ residual [..., out]). W may be f32 or packed
+ * f16, whole or in row chunks.
+ */
+export function linear(engine: Engine, x: Tensor, weight: LinearWeight, bias?: Tensor, residual?: Tensor): Tensor {
   const { chunks, rows, inFeatures, outFeatures, rowOffsets } = linearShapes('linear', x, weight);
   if (bias && (bias.dtype !== 'f32' || bias.size !== outFeatures)) {
     throw new Error(`linear: bias must be f32 [${outFeatures}], got ${bias}`);
   }
   const y = engine.empty([...x.shape.slice(0, -1), outFeatures]);
+  if (residual) {
+    if (residual.dtype !== 'f32' || residual.size !== y.size) throw new Error(`linear: the residual must be f32 [${y.shape.join(', ')}], got ${residual}`);
+    engine.copy(residual, y, residual.byteLength);
+  }
   chunks.forEach((chunk, i) => {
     recordMatmul(engine, {
       a: x,
@@ -55,7 +64,7 @@ export function linear(engine: Engine, x: Tensor, weight: LinearWeight, bias?: T
       batch: 1,
       transposeA: false,
       transposeB: true,
-      accumulate: false,
+      accumulate: residual !== undefined,
       alpha: 1,
       lda: inFeatures,
       ldb: inFeatures,

@@ -2,13 +2,15 @@
 // (prefix mask, partial rotary) → residual add (h used twice) → Linear → cross-entropy — against
 // float64 central finite differences of the same composition built from the ops' CPU references.
 import { describe, expect, it } from 'vitest';
-import { Tape } from '../../../src/gpu/autograd.ts';
-import { add, crossEntropy, gelu, layerNorm, linear, selfAttention } from '../../../src/gpu/autograd-ops.ts';
+import { apply, Tape } from '../../../src/gpu/autograd.ts';
+import { linear, selfAttention } from '../../../src/gpu/autograd-ops.ts';
 import type { Engine } from '../../../src/gpu/engine.ts';
 import { attentionReference } from '../../../src/gpu/ops/attention.ts';
-import { crossEntropyReference, IGNORE_INDEX } from '../../../src/gpu/ops/cross-entropy.ts';
+import { addOp } from '../../../src/gpu/ops/elementwise.ts';
+import { geluOp } from '../../../src/gpu/ops/gelu.ts';
+import { crossEntropyOp, crossEntropyReference, IGNORE_INDEX } from '../../../src/gpu/ops/cross-entropy.ts';
 import { geluReference } from '../../../src/gpu/ops/gelu.ts';
-import { layerNormReference } from '../../../src/gpu/ops/layer-norm.ts';
+import { layerNormOp, layerNormReference } from '../../../src/gpu/ops/layer-norm.ts';
 import { matmulReference } from '../../../src/gpu/ops/matmul.ts';
 import { rotaryReference } from '../../../src/gpu/ops/rotary.ts';
 import type { Tensor } from '../../../src/gpu/tensor.ts';
@@ -66,15 +68,15 @@ function referenceLoss(p: Record<Name, Values>): number {
 }
 
 function gpuLoss(engine: Engine, tape: Tape | null, t: Record<Name, Tensor>): Tensor {
-  const a = layerNorm(engine, tape, t.x, t.lnWeight, t.lnBias);
-  const pre = linear(engine, tape, a, t.w1, t.b1, { a: t.loraA, b: t.loraB, scale: LORA_SCALE });
-  const h = gelu(engine, tape, pre);
+  const a = apply(engine, tape, layerNormOp, [t.x, t.lnWeight, t.lnBias], { eps: 1e-5 });
+  const pre = linear(engine, tape, a, t.w1, t.b1, { lora: { a: t.loraA, b: t.loraB, scale: LORA_SCALE } });
+  const h = apply(engine, tape, geluOp, [pre]);
   const qkv = linear(engine, tape, h, t.wQkv, t.bQkv);
   const attended = selfAttention(engine, tape, qkv, { heads: HEADS, headDim: HEAD_DIM, rotaryDim: ROTARY_DIM, mask: { prefix: PREFIX } });
-  const r = add(engine, tape, h, attended);
+  const r = apply(engine, tape, addOp, [h, attended]);
   const logits = linear(engine, tape, r, t.wOut, t.bOut);
   const targets = engine.upload(TARGETS, [T], 'i32');
-  const loss = crossEntropy(engine, tape, logits, targets);
+  const loss = apply(engine, tape, crossEntropyOp, [logits, targets]);
   for (const tensor of [a, pre, h, qkv, attended, r, logits, targets]) tape ? tape.release(tensor) : tensor.dispose();
   return loss;
 }

@@ -66,7 +66,7 @@ describe('LoraAdapters', () => {
       const seed = engine.upload(gradValues, [rows, outputs]);
       const tape = new Tape(engine);
       tape.watch(x, a, b);
-      const y = linear(engine, tape, x, weight, bias, { a, b, scale });
+      const y = linear(engine, tape, x, weight, bias, { lora: { a, b, scale } });
       // Backward from y with dL/dy = seed (L = Σ seed ∘ y).
       tape.backward(y, seed);
 

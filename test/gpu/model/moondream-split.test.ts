@@ -8,7 +8,7 @@ import type { Engine } from '../../../src/gpu/engine.ts';
 import { loadMoondream, type Moondream } from '../../../src/model/moondream.ts';
 import { memoryModelFiles } from '../../../src/model/model-source.ts';
 import { rgbImage } from '../../../src/model/rgb-image.ts';
-import { isSplit } from '../../../src/model/text-weights.ts';
+import { isSplit } from '../../../src/model/layers.ts';
 import { trainingConfig } from '../../../src/train/config.ts';
 import { createTrainableParameters } from '../../../src/train/trainable-parameters.ts';
 import { fixtureBytes, fixtureImage, goldenFile } from '../../helpers/fixture-files.ts';
@@ -84,7 +84,7 @@ describe('Moondream with text weights split by rows', () => {
       const tape = new Tape(engine);
       tape.watch(...trainable.tensors);
       const inputs = model.decoder.embed(tape, ids, imageEmbeddings);
-      const loss = model.decoder.loss(tape, inputs, targets);
+      const loss = model.decoder.loss(tape, inputs, targets, { lora: trainable.adapters });
       tape.backward(loss);
       const values = [await engine.readFloat(loss)];
       for (const tensor of trainable.tensors) values.push(await engine.readFloat(tape.grad(tensor)!));

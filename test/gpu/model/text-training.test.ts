@@ -81,7 +81,7 @@ describe('training the tiny text decoder through the tape', () => {
       }
       const config = { rank: 4, alpha: 8, targets: LORA_TARGETS };
       const adapters = LoraAdapters.fromData(engine, config, data);
-      const decoder = new TextDecoder(engine, weights, tinyConfig, { maskMode: 'prefix', lora: adapters });
+      const decoder = new TextDecoder(engine, weights, tinyConfig, { maskMode: 'prefix' });
       const parameters = adapters.parameters();
       const optimizer = createAdamWState(engine, parameters);
       const expectedLosses = golden.float32(`${variant}.loss`);
@@ -91,7 +91,7 @@ describe('training the tiny text decoder through the tape', () => {
         const tape = new Tape(engine);
         tape.watch(...parameters);
         const inputs = decoder.embed(tape, ids, image);
-        const loss = decoder.loss(tape, inputs, targets);
+        const loss = decoder.loss(tape, inputs, targets, { lora: adapters });
         tape.backward(loss);
         expect(Math.abs((await engine.readFloat(loss))[0] - expectedLosses[step - 1]), `loss before step ${step}`).toBeLessThan(1e-5);
         for (const layer of layerNames) {
@@ -122,7 +122,7 @@ describe('training the tiny text decoder through the tape', () => {
       }
       // The loss after the third step.
       const inputs = decoder.embed(null, ids, image);
-      const loss = decoder.loss(null, inputs, targets);
+      const loss = decoder.loss(null, inputs, targets, { lora: adapters });
       expect(Math.abs((await engine.readFloat(loss))[0] - expectedLosses[3])).toBeLessThan(1e-5);
       inputs.dispose();
       loss.dispose();

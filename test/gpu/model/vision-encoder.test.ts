@@ -11,7 +11,8 @@ import { revisionFromConfig, type Revision } from '../../../src/model/revisions.
 import { rgbImage } from '../../../src/model/rgb-image.ts';
 import { SafetensorsFile } from '../../../src/model/safetensors.ts';
 import { bytesToStream } from '../../../src/model/safetensors-stream.ts';
-import { embedPatches, imageEmbeddings, type VisionTrace } from '../../../src/model/vision-encoder.ts';
+import { embedPatches, imageEmbeddings, type VisionModel, type VisionTrace } from '../../../src/model/vision-encoder.ts';
+import { visionWeightsFrom } from '../../../src/model/vision-weights.ts';
 import { loadWeights, type ModelWeights } from '../../../src/model/weights.ts';
 import { fixtureBytes, fixtureImage, fixtureJson, goldenFile, weightsFile } from '../../helpers/fixture-files.ts';
 import { buildSafetensors } from '../../helpers/safetensors-builder.ts';
@@ -31,6 +32,11 @@ async function load(engine: Engine, file: string, precision: 'f32' | 'f16' = 'f3
   return loadWeights(engine, bytesToStream(fixtureBytes(file)), rev, { precision });
 }
 
+/** The vision tower of loaded weights. */
+function tower(weights: ModelWeights, rev: Revision = revision): VisionModel {
+  return { revision: rev, weights: visionWeightsFrom(weights.byName(), rev) };
+}
+
 /** A trace hook that keeps a copy of every tensor it sees. */
 function recorder(engine: Engine): { trace: VisionTrace; seen: Map<string, Tensor> } {
   const seen = new Map<string, Tensor>();
@@ -44,7 +50,7 @@ describe('vision encoder', () => {
     const weights = await load(engine, 'model.safetensors');
     const { trace, seen } = recorder(engine);
     const patches = golden.float32('vision_patches');
-    const embeddings = engine.scope(() => embedPatches(engine, weights, engine.upload(patches, [7, 16, 588]), TILING, trace));
+    const embeddings = engine.scope(() => embedPatches(engine, null, tower(weights), engine.upload(patches, [7, 16, 588]), TILING, trace));
     const names = ['vision_embed', 'vision_block0_out', 'vision_block1_out', 'vision_block2_out', 'vision_block3_out', 'vision_crop_features', 'vision_stitched', 'vision_pooled', 'image_embeddings'];
     expect([...seen.keys()].sort()).toEqual([...names].sort());
     for (const name of names) {
@@ -62,7 +68,7 @@ describe('vision encoder', () => {
     const engine = await testEngine();
     const weights = await load(engine, 'model.safetensors');
     const { width, height, pixels } = fixtureImage();
-    const result = imageEmbeddings(engine, weights, rgbImage(width, height, pixels));
+    const result = imageEmbeddings(engine, tower(weights), rgbImage(width, height, pixels));
     expect(result.tiling).toEqual([2, 3]);
     expect(result.crops).toBe(7);
     expect(result.embeddings.shape).toEqual([16, 64]);
@@ -81,7 +87,7 @@ describe('vision encoder', () => {
     expect(weights.rowParts('model.vision.patch_emb.weight')).toHaveLength(16);
     expect(weights.rowParts('model.vision.blocks.0.attn.qkv.weight')).toHaveLength(2);
     expect(weights.rowParts('model.vision.proj_mlp.fc1.weight')).toHaveLength(4);
-    const embeddings = engine.scope(() => embedPatches(engine, weights, engine.upload(golden.float32('vision_patches'), [7, 16, 588]), TILING));
+    const embeddings = engine.scope(() => embedPatches(engine, null, tower(weights), engine.upload(golden.float32('vision_patches'), [7, 16, 588]), TILING));
     // Splitting changes which invocation computes an output, not its sum: same tolerance.
     expect(maxAbsDifference(await engine.readFloat(embeddings), golden.float32('image_embeddings'))).toBeLessThan(TOLERANCE);
     embeddings.dispose();
@@ -92,7 +98,7 @@ describe('vision encoder', () => {
     const engine = await testEngine();
     const golden = goldenFile();
     const weights = await load(engine, 'model.bf16.safetensors');
-    const embeddings = engine.scope(() => embedPatches(engine, weights, engine.upload(golden.float32('vision_patches'), [7, 16, 588]), TILING));
+    const embeddings = engine.scope(() => embedPatches(engine, null, tower(weights), engine.upload(golden.float32('vision_patches'), [7, 16, 588]), TILING));
     // The bf16 values widen to f32 exactly, so the computation is the same f32 pipeline: same tolerance.
     expect(maxAbsDifference(await engine.readFloat(embeddings), golden.float32('bf16w.image_embeddings'))).toBeLessThan(TOLERANCE);
     embeddings.dispose();
@@ -103,7 +109,7 @@ describe('vision encoder', () => {
     const engine = await testEngine();
     const golden = goldenFile();
     const weights = await load(engine, 'model.safetensors', 'f16');
-    const embeddings = engine.scope(() => embedPatches(engine, weights, engine.upload(golden.float32('vision_patches'), [7, 16, 588]), TILING));
+    const embeddings = engine.scope(() => embedPatches(engine, null, tower(weights), engine.upload(golden.float32('vision_patches'), [7, 16, 588]), TILING));
     // Every matrix rounded to 11 significant bits (relative 2^-11 ≈ 5e-4 per weight) through
     // 4 blocks and the projection: bf16 weights (8 bits) moved the logits by 0.02, so f16 weights
     // should stay an order below that on embeddings of size O(1).
@@ -131,7 +137,7 @@ describe('vision encoder', () => {
     const weights = await loadWeights(engine, bytesToStream(bytes), single, { precision: 'f32' });
     const { width, height, pixels } = fixtureImage();
     const image = rgbImage(width, height, pixels);
-    const result = imageEmbeddings(engine, weights, image);
+    const result = imageEmbeddings(engine, tower(weights, single), image);
     expect(result.crops).toBe(1);
 
     const reference = ReferenceWeights.fromSafetensors(new SafetensorsFile(bytes), single);

@@ -5,7 +5,7 @@ import { parseConfig } from '../../../src/model/config.ts';
 import { revisionFromConfig } from '../../../src/model/revisions.ts';
 import { bytesToStream } from '../../../src/model/safetensors-stream.ts';
 import { loadWeights, storageDtype, type WeightsProgress } from '../../../src/model/weights.ts';
-import { linearForward } from '../../../src/model/weights-linear.ts';
+import { linear } from '../../../src/model/layers.ts';
 import { fixtureBytes, fixtureJson, weightsFile } from '../../helpers/fixture-files.ts';
 import { buildSafetensors } from '../../helpers/safetensors-builder.ts';
 import { testEngine } from '../../helpers/gpu-context.ts';
@@ -88,7 +88,7 @@ describe('loadWeights', () => {
     weights.dispose();
   });
 
-  it('splits a tensor over the binding limit by rows; the parts reassemble and linearForward matches', async () => {
+  it('splits a tensor over the binding limit by rows; the parts reassemble and a Linear over them matches', async () => {
     const engine = await testEngine();
     const bytes = fixtureBytes('model.safetensors');
     // fc1 of the projection is [128, 64] f32 = 32 KiB; a 10 000-byte limit gives parts of 38 rows.
@@ -99,16 +99,14 @@ describe('loadWeights', () => {
     expect(parts.map((p) => [p.rowStart, p.rows])).toEqual([[0, 38], [38, 38], [76, 38], [114, 14]]);
     expect(() => weights.get(name)).toThrow(/split into 4 row blocks/);
     expect(weights.tensors.get(`${name}@rows38`)).toBe(parts[1].tensor);
-    // matmul-linear.ts's linear() takes the row blocks as an array, whole weights as one tensor.
-    expect(weights.linearWeight(name)).toEqual(parts.map((part) => part.tensor));
-    expect(weights.linearWeight('model.vision.blocks.0.attn.proj.weight')).toBe(weights.get('model.vision.blocks.0.attn.proj.weight'));
     const joined: number[] = [];
     for (const part of parts) joined.push(...(await engine.readFloat(part.tensor)));
     expect(joined).toEqual(Array.from(file.float32(name)));
 
     const rows = 5;
     const input = randomFloats(rows * 64, 11);
-    const y = engine.scope(() => linearForward(engine, engine.upload(input, [rows, 64]), weights, 'model.vision.proj_mlp.fc1'));
+    const layer = { weight: weights.byName().get(name)!, bias: weights.get('model.vision.proj_mlp.fc1.bias') };
+    const y = engine.scope(() => linear(engine, null, engine.upload(input, [rows, 64]), layer));
     const expected = matmulReference(input, file.float32(name), rows, 128, 64, { transposeB: true, bias: file.float32('model.vision.proj_mlp.fc1.bias') });
     const got = await engine.readFloat(y);
     // f32 accumulation over K = 64 of values ~0.1: error well under 1e-5.

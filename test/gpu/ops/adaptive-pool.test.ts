@@ -1,6 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { adaptiveAvgPool2d, adaptiveAvgPool2dReference } from '../../../src/gpu/ops/adaptive-pool.ts';
+import {
+  adaptiveAvgPool2d,
+  adaptiveAvgPool2dBackward,
+  adaptiveAvgPool2dBackwardReference,
+  adaptiveAvgPool2dReference,
+} from '../../../src/gpu/ops/adaptive-pool.ts';
 import { SafetensorsFile } from '../../../src/model/safetensors.ts';
 import { testEngine } from '../../helpers/gpu-context.ts';
 import { randomFloats } from '../../helpers/random.ts';
@@ -48,5 +53,36 @@ describe('adaptiveAvgPool2d', () => {
     const expected = golden.float32('vision_pooled');
     // torch sums the same ≤ 4 values in f32 (maybe in another order): a few ulps.
     for (let i = 0; i < expected.length; i++) expect(Math.abs(actual[i] - expected[i])).toBeLessThan(1e-6);
+  });
+
+  describe('backward', () => {
+    it('the reference backward is the derivative of the reference forward (float64 finite differences, 7×5×2 → 3×2)', () => {
+      const shape: [number, number, number] = [7, 5, 2];
+      const values = Float64Array.from(randomFloats(70, 41));
+      const gradOut = Float64Array.from(randomFloats(3 * 2 * 2, 42));
+      const loss = (x: Float64Array) => adaptiveAvgPool2dReference(x, shape, 3, 2).reduce((sum, y, i) => sum + y * gradOut[i], 0);
+      const analytic = adaptiveAvgPool2dBackwardReference(gradOut, shape, 3, 2);
+      for (let i = 0; i < values.length; i++) {
+        const plus = values.slice();
+        const minus = values.slice();
+        plus[i] += 1e-6;
+        minus[i] -= 1e-6;
+        // The loss is linear in x: central differences are exact up to float64 rounding (~1e-10).
+        expect(Math.abs((loss(plus) - loss(minus)) / 2e-6 - analytic[i])).toBeLessThan(1e-8);
+      }
+    });
+
+    for (const [shape, outHeight, outWidth] of cases) {
+      it(`GPU backward matches the reference: [${shape.join(', ')}] → ${outHeight}×${outWidth}`, async () => {
+        const engine = await testEngine();
+        const gradOut = randomFloats(outHeight * outWidth * shape[2], 7 + shape[0]);
+        const grad = engine.scope(() => adaptiveAvgPool2dBackward(engine, engine.upload(gradOut, [outHeight, outWidth, shape[2]]), shape));
+        const actual = await engine.readFloat(grad);
+        grad.dispose();
+        const expected = adaptiveAvgPool2dBackwardReference(gradOut, shape, outHeight, outWidth);
+        // Each input cell sums ≤ 4 terms gradOut/area in f32 (the 1×1 → 3×3 case sums 9): ~1e-7.
+        for (let i = 0; i < expected.length; i++) expect(Math.abs(actual[i] - expected[i])).toBeLessThan(1e-6);
+      });
+    }
   });
 });

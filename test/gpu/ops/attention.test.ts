@@ -237,6 +237,41 @@ describe('attention backward', () => {
     });
   }
 
+  for (const mask of ['none', { prefix: 4 }] as AttentionMask[]) {
+    it(`a batch of 3 sequences stacked by rows equals each sequence alone, forward and backward (${maskName(mask)}, T = 9, fused qkv)`, async () => {
+      const engine = await testEngine();
+      const [sequences, length, heads, headDim] = [3, 9, 2, 16];
+      const width = heads * headDim;
+      const shape: AttentionReferenceShape = { heads, headDim, queryCount: length, keyCount: length, mask };
+      const qkvs = randomFloats(sequences * length * 3 * width, 71, -2, 2);
+      const gradOuts = randomFloats(sequences * length * width, 72);
+      // Per sequence, the reference on that sequence's rows alone.
+      const column = (sequence: number, block: number) =>
+        Float64Array.from({ length: length * width }, (_, i) => qkvs[(sequence * length + Math.floor(i / width)) * 3 * width + block * width + (i % width)]);
+      const expected = { out: [] as number[], gradQ: [] as number[], gradK: [] as number[], gradV: [] as number[] };
+      for (let sequence = 0; sequence < sequences; sequence++) {
+        const [q, k, v] = [0, 1, 2].map((block) => column(sequence, block));
+        const gradOut = gradOuts.subarray(sequence * length * width, (sequence + 1) * length * width);
+        expected.out.push(...attentionReference(q, k, v, shape).out);
+        const grads = attentionBackwardReference(gradOut, q, k, v, shape);
+        expected.gradQ.push(...grads.gradQ);
+        expected.gradK.push(...grads.gradK);
+        expected.gradV.push(...grads.gradV);
+      }
+      const options = { heads, headDim, mask, sequences };
+      const result = engine.scope(() => {
+        const { q, k, v } = splitQkv(engine.upload(qkvs, [sequences * length, 3 * width]), width);
+        const { out, logsumexp } = attention(engine, q, k, v, options);
+        return { out, ...attentionBackward(engine, engine.upload(gradOuts, [sequences * length, width]), q, k, v, out, logsumexp, options) };
+      });
+      expect(maxRelativeError(await engine.readFloat(result.out), expected.out)).toBeLessThan(FORWARD_TOLERANCE);
+      expect(maxRelativeError(await engine.readFloat(result.gradQ), expected.gradQ)).toBeLessThan(BACKWARD_TOLERANCE);
+      expect(maxRelativeError(await engine.readFloat(result.gradK), expected.gradK)).toBeLessThan(BACKWARD_TOLERANCE);
+      expect(maxRelativeError(await engine.readFloat(result.gradV), expected.gradV)).toBeLessThan(BACKWARD_TOLERANCE);
+      for (const tensor of Object.values(result)) tensor.dispose();
+    });
+  }
+
   it('allocates memory linear in T: no T×T buffer in forward or backward (T = 130)', async () => {
     const engine = await testEngine();
     const [length, heads, headDim] = [130, 2, 16];

@@ -38,8 +38,8 @@ describe('layerNorm', () => {
       const grads = layerNormBackward(engine, gradOut, x, weight, forward.mean, forward.rstd);
       const expectedGrads = layerNormBackwardReference(gradData, xData, weightData, D);
       expectClose(await engine.readFloat(grads.gradX), expectedGrads.gradX, TOLERANCE);
-      expectClose(await engine.readFloat(grads.gradWeight), expectedGrads.gradWeight, TOLERANCE);
-      expectClose(await engine.readFloat(grads.gradBias), expectedGrads.gradBias, TOLERANCE);
+      expectClose(await engine.readFloat(grads.gradWeight!), expectedGrads.gradWeight, TOLERANCE);
+      expectClose(await engine.readFloat(grads.gradBias!), expectedGrads.gradBias, TOLERANCE);
       for (const tensor of [x, weight, bias, gradOut, ...Object.values(forward), ...Object.values(grads)]) tensor.dispose();
     });
   }

@@ -33,7 +33,7 @@ describe('count-constrained answers of the demo model', () => {
 
   it('measures greedy answers that all parse as counts, where unconstrained ones do not', async () => {
     const samples = splitSamples(dataset, 'test').slice(0, 4);
-    const features = new ImageFeatureCache(model.engine, datasetImageEmbeddings(model.engine, model.weights, source, dataset));
+    const features = new ImageFeatureCache(model.engine, datasetImageEmbeddings(model.engine, model.vision, source, dataset));
     const constraint = countAnswerConstraint(model, classNames);
     const constrained = await evaluateSamples(model, features, samples, classNames, { maxTokens: 48, constraint });
     expect(constrained.parseableFraction).toBe(1);

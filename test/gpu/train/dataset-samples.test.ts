@@ -30,7 +30,7 @@ describe('dataset samples', () => {
     const model = await loadMoondream(engine, memoryModelFiles('moondream-tiny', new Map([['config.json', fixtureBytes('config.json')], ['model.safetensors', fixtureBytes('model.safetensors')]])), { precision: 'f32' });
     const png = fixtureBytes('image.png');
     const source: DatasetSource = { kind: 'files', name: 'upload', files: [{ path: 'train/image.png', size: png.length, read: async () => png }] };
-    const cache = new ImageFeatureCache(engine, datasetImageEmbeddings(engine, model.weights, source, dataset));
+    const cache = new ImageFeatureCache(engine, datasetImageEmbeddings(engine, model.vision, source, dataset));
     const embeddings = await cache.get('train/image.png');
     const expected = goldenFile().float32('image_embeddings');
     const actual = await engine.readFloat(embeddings);

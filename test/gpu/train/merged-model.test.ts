@@ -34,12 +34,10 @@ describe('merged model export', () => {
     const baseTokens = (await model.query({ ...image }, question, settings)).tokens;
     const adapterFile = randomAdapterFile(model, 4);
     const adapters = LoraAdapters.fromData(engine, adapterFile.config, adapterFile.adapters);
-    model.decoder.lora = adapters;
     let adaptedTokens: number[];
     try {
-      adaptedTokens = (await model.query({ ...image }, question, settings)).tokens;
+      adaptedTokens = (await model.query({ ...image }, question, { ...settings, lora: adapters })).tokens;
     } finally {
-      model.decoder.lora = undefined;
       adapters.dispose();
     }
     expect(adaptedTokens).not.toEqual(baseTokens);

@@ -26,12 +26,7 @@ describe('PEFT adapter export', () => {
   });
 
   async function answerWith(model: Moondream, adapters?: LoraAdapters): Promise<number[]> {
-    model.decoder.lora = adapters;
-    try {
-      return (await model.query({ ...image }, question, settings)).tokens;
-    } finally {
-      model.decoder.lora = undefined;
-    }
+    return (await model.query({ ...image }, question, { ...settings, lora: adapters })).tokens;
   }
 
   it('loads back onto the base model and answers as the model that carried the adapter', async () => {

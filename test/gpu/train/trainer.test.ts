@@ -4,6 +4,7 @@
 // bit, as an uninterrupted run (same dispatches in the same order on the same device, so no
 // tolerance is needed); greedy evaluation reproduces the fixture's golden greedy tokens.
 // Kept small: on SwiftShader one tiny-model sample takes seconds and clipGradNorm ~10 s.
+import type { LoraAdapters } from '../../../src/gpu/lora.ts';
 import 'fake-indexeddb/auto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../../src/gpu/engine.ts';
@@ -71,13 +72,13 @@ describe('TrainingRun on the tiny model', () => {
     runId: 'tiny', model, samples: SAMPLES, features, datasetFingerprint: 'fp-1', store, ...overrides,
   });
 
-  /** Mean answer loss over the set, without a tape (the model as it is now). */
-  async function meanLoss(): Promise<number> {
+  /** Mean answer loss over the set, without a tape (the model as loaded, or with a run's adapters). */
+  async function meanLoss(lora?: LoraAdapters): Promise<number> {
     let sum = 0;
     for (const sample of SAMPLES) {
       const { ids, targets } = trainingSequence(model.revision, model.tokenizer, IMAGE_TOKENS, sample.question, sample.answer);
       const image = await features.get(sample.imagePath);
-      const loss = engine.scope(() => model.decoder.loss(null, model.decoder.embed(null, ids, image), targets));
+      const loss = engine.scope(() => model.decoder.loss(null, model.decoder.embed(null, ids, image), targets, { lora }));
       sum += (await engine.readFloat(loss))[0];
       loss.dispose();
       image.dispose();
@@ -95,9 +96,9 @@ describe('TrainingRun on the tiny model', () => {
     const progress: TrainingProgress[] = [];
     const run = TrainingRun.start(options({ store: undefined, onProgress: (p) => progress.push(p) }), trainingConfig({ ...CONFIG, epochs: 3, gradientAccumulation: 2 }));
     expect(run.totalSteps).toBe(6); // 3 epochs × 4 samples / 2 per step
-    expect(await meanLoss()).toBeCloseTo(before, 5); // B = 0: a fresh adapter changes nothing
+    expect(await meanLoss(run.adapters)).toBeCloseTo(before, 5); // B = 0: a fresh adapter changes nothing
     expect(await run.run()).toBe('finished');
-    const after = await meanLoss();
+    const after = await meanLoss(run.adapters);
     // A random tiny model starts near ln(512) ≈ 6.2 per answer token; 6 steps over the 4
     // samples must bring the mean down by a clear margin, not by noise.
     expect(after).toBeLessThan(before - 1);
@@ -108,7 +109,7 @@ describe('TrainingRun on the tiny model', () => {
     expect(progress[1].learningRate).toBeCloseTo(3e-3 + (27e-3 * (1 + 0.9781476007338057)) / 2, 12);
     expect(progress.every((p) => p.tokensPerSecond > 0 && Number.isFinite(p.loss) && p.gradientNorm === undefined)).toBe(true);
     run.dispose();
-    expect(model.decoder.lora).toBeUndefined();
+    expect(run.adapters!.names).toEqual([]); // freed with the run
     expect(await meanLoss()).toBeCloseTo(before, 5);
   });
 
@@ -191,7 +192,6 @@ describe('TrainingRun on the tiny model', () => {
       return { ...saved, config: CONFIG }; // tensors of rank 2 under a rank-4 config
     })();
     expect(() => TrainingRun.resume(options({ runId: 'rank2' }), otherRank)).toThrow(/saved for another model/);
-    expect(model.decoder.lora).toBeUndefined();
   });
 });
 
