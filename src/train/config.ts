@@ -16,6 +16,14 @@ export interface TrainingConfig {
   loraAlpha: number;
   /** Layers of each text block that carry an adapter. Default: all four (ARCHITECTURE.md decision 3). */
   loraTargets: LoraTarget[];
+  /**
+   * Also train every weight of the vision encoder and the projection (f32), computing each
+   * sample's image embeddings with the tape instead of reading them from the feature cache.
+   * Default false: upstream advises a frozen vision tower below ~100k images, and a frozen one
+   * costs one encode per image rather than one per step. Pre-training a model from scratch
+   * needs it.
+   */
+  trainVision: boolean;
 
   /**
    * Peak learning rate. Default 1e-4, a usual LoRA rate; spec §11.1 uses 3e-6 for full
@@ -65,6 +73,7 @@ export const DEFAULT_TRAINING_CONFIG: Readonly<TrainingConfig> = Object.freeze({
   loraRank: 8,
   loraAlpha: 16,
   loraTargets: [...LORA_TARGETS],
+  trainVision: false,
   learningRate: 1e-4,
   beta1: 0.9,
   beta2: 0.95,

@@ -1,12 +1,14 @@
 // What a run trains (ARCHITECTURE.md decision 3): LoRA adapters on the chosen layers of every
-// text block, or — for full fine-tuning — every text-model parameter (spec §11.1). Either way the
-// optimizer sees one list of f32 tensors with stable names, which is also how they are stored in
-// checkpoints.
+// text block, or — for full fine-tuning — every text-model parameter (spec §11.1); with
+// trainVision, every vision and projection weight as well. Either way the optimizer sees one list
+// of f32 tensors with stable names, which is also how they are stored in checkpoints.
 import type { Engine } from '../gpu/engine.ts';
 import { LoraAdapters, type LoraTarget } from '../gpu/lora.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import type { LinearWeights } from '../model/layers.ts';
 import type { TextDecoder } from '../model/text-decoder.ts';
+import type { VisionModel } from '../model/vision-encoder.ts';
+import { namedVisionParameters } from '../model/vision-weights.ts';
 import { namedTextParameters, type TextBlockWeights } from '../model/text-weights.ts';
 import type { CheckpointTensor } from './checkpoint-store.ts';
 import type { TrainingConfig } from './config.ts';
@@ -28,14 +30,31 @@ const TARGET_WEIGHTS: Record<LoraTarget, (block: TextBlockWeights) => LinearWeig
   'mlp.fc2': (block) => block.mlp.fc2,
 };
 
-/** LoRA adapters (A drawn from `random`, B zero) for the decoder's layers, or its own weights. */
-export function createTrainableParameters(engine: Engine, decoder: TextDecoder, config: TrainingConfig, random: () => number): TrainableParameters {
+/** LoRA adapters (A drawn from `random`, B zero) for the decoder's layers, or its own weights; plus the vision weights with trainVision. */
+export function createTrainableParameters(
+  engine: Engine,
+  model: { readonly decoder: TextDecoder; readonly vision: VisionModel },
+  config: TrainingConfig,
+  random: () => number,
+): TrainableParameters {
+  const text = textParameters(engine, model.decoder, config, random);
+  if (!config.trainVision) return text;
+  const vision = namedVisionParameters(model.vision.weights);
+  requireF32(vision, 'Training the vision encoder');
+  return { ...text, names: [...text.names, ...vision.map(([name]) => name)], tensors: [...text.tensors, ...vision.map(([, tensor]) => tensor)] };
+}
+
+function requireF32(named: readonly [string, Tensor][], what: string): void {
+  const packed = named.filter(([, tensor]) => tensor.dtype !== 'f32');
+  if (packed.length > 0) {
+    throw new Error(`${what} needs its weights in f32, but ${packed.length} are stored as ${packed[0][1].dtype} (e.g. ${packed[0][0]}); load the model with precision 'f32' or train LoRA adapters.`);
+  }
+}
+
+function textParameters(engine: Engine, decoder: TextDecoder, config: TrainingConfig, random: () => number): TrainableParameters {
   if (config.fullFineTune) {
     const named = namedTextParameters(decoder.weights);
-    const packed = named.filter(([, tensor]) => tensor.dtype !== 'f32');
-    if (packed.length > 0) {
-      throw new Error(`Full fine-tuning needs the text weights in f32, but ${packed.length} are stored as ${packed[0][1].dtype} (e.g. ${packed[0][0]}); load the model with precision 'f32' or train LoRA adapters.`);
-    }
+    requireF32(named, 'Full fine-tuning');
     return { names: named.map(([name]) => name), tensors: named.map(([, tensor]) => tensor), dispose() {} };
   }
   const layers = new Map<string, readonly [number, number]>();

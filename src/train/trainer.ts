@@ -12,7 +12,9 @@ import { accumulate } from '../gpu/ops/elementwise.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { deriveDimensions } from '../model/config.ts';
 import type { Revision } from '../model/revisions.ts';
+import type { RgbImage } from '../model/rgb-image.ts';
 import type { TextDecoder } from '../model/text-decoder.ts';
+import { imageEmbeddings, type VisionModel } from '../model/vision-encoder.ts';
 import type { MoondreamTokenizer } from '../model/tokenizer.ts';
 import { writeAdapterFile } from './adapter-export.ts';
 import { CheckpointDatasetMismatchError, type Checkpoint, type CheckpointStore, type CheckpointSummary, type MetricPoint } from './checkpoint-store.ts';
@@ -30,6 +32,7 @@ export interface TrainerModel {
   readonly revision: Revision;
   readonly tokenizer: MoondreamTokenizer;
   readonly decoder: TextDecoder;
+  readonly vision: VisionModel;
 }
 
 export interface TrainingSample {
@@ -63,6 +66,8 @@ export interface TrainingRunOptions {
   /** The train split, in dataset order (the data order permutes indices into it). */
   samples: readonly TrainingSample[];
   features: ImageFeatureCache;
+  /** The decoded image of a sample (by imagePath): needed when the config trains the vision tower. */
+  images?: (imagePath: string) => Promise<RgbImage>;
   /** `datasetFingerprint(dataset)`: stored in checkpoints, checked on resume. */
   datasetFingerprint: string;
   /**
@@ -99,14 +104,15 @@ export class TrainingRun {
     history: MetricPoint[],
   ) {
     validateTrainingConfig(config);
-    const { engine, decoder } = options.model;
+    const { engine } = options.model;
     this.totalSteps = totalOptimizerSteps(config, options.samples.length);
     if (this.totalSteps < 1) {
       throw new Error(`${options.samples.length} train samples × ${config.epochs} epochs give no complete optimizer step of ${samplesPerStep(config)} samples; lower batchSize or gradientAccumulation, or add epochs.`);
     }
     this.history = history;
     this.imageTokens = deriveDimensions(options.model.revision.config).imageTokens;
-    this.parameters = createTrainableParameters(engine, decoder, config, () => random.nextFloat());
+    if (config.trainVision && !options.images) throw new Error('Training the vision tower needs the images themselves (TrainingRunOptions.images), not only their cached features.');
+    this.parameters = createTrainableParameters(engine, options.model, config, () => random.nextFloat());
     this.optimizer = createAdamWState(engine, this.parameters.tensors);
     this.gradients = this.parameters.tensors.map((tensor) => engine.keep(engine.zeros(tensor.shape, 'f32', `grad sum ${tensor.label}`)));
     this.zero = engine.keep(engine.upload(Float32Array.of(0), [1], 'f32', 'zero'));
@@ -204,9 +210,11 @@ export class TrainingRun {
       const { imagePath, question, answer } = this.options.samples[sample];
       const sequence = trainingSequence(revision, tokenizer, this.imageTokens, question, answer);
       tokens += sequence.ids.length;
-      const image = await this.options.features.get(imagePath);
       const tape = new Tape(engine);
       tape.watch(...tensors);
+      const image = this.config.trainVision
+        ? imageEmbeddings(engine, this.options.model.vision, await this.options.images!(imagePath), tape).embeddings
+        : await this.options.features.get(imagePath);
       const inputs = decoder.embed(tape, sequence.ids, image);
       const loss = decoder.loss(tape, inputs, sequence.targets, { lora: this.parameters.adapters });
       tape.backward(loss);

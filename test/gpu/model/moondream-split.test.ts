@@ -80,7 +80,7 @@ describe('Moondream with text weights split by rows', () => {
     const imageEmbeddings = engine.uploadWeight(golden.float32('image_embeddings'), [16, 64], 'f32', 'image_embeddings');
     const gradients = async (model: Moondream) => {
       // Same seed: the same A (B is zero), so both runs compute the same function.
-      const trainable = createTrainableParameters(engine, model.decoder, config, mulberry32(5));
+      const trainable = createTrainableParameters(engine, model, config, mulberry32(5));
       const tape = new Tape(engine);
       tape.watch(...trainable.tensors);
       const inputs = model.decoder.embed(tape, ids, imageEmbeddings);
@@ -106,7 +106,7 @@ describe('Moondream with text weights split by rows', () => {
   });
 
   it('refuses full fine-tuning of split weights, saying what to do instead', () => {
-    expect(() => createTrainableParameters(engine, split.decoder, trainingConfig({ fullFineTune: true }), mulberry32(1))).toThrow(
+    expect(() => createTrainableParameters(engine, split, trainingConfig({ fullFineTune: true }), mulberry32(1))).toThrow(
       /model\.text\.wte is split into 16 row blocks[\s\S]*Train LoRA adapters instead/,
     );
   });

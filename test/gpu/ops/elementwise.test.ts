@@ -109,6 +109,24 @@ describe('elementwise', () => {
     for (const tensor of [a, row, gradOut, ...Object.values(addGrads), ...Object.values(mulGrads)]) tensor.dispose();
   });
 
+  it('broadcasts a block of rows (pos_emb over crops): forward and the summed gradient of the block', async () => {
+    const engine = await testEngine();
+    // a [3·4, 2] + b [1, 4, 2]: b repeats once per block of 4 rows; its gradient sums the 3 blocks.
+    const aValues = randomFloats(24, 50);
+    const bValues = randomFloats(8, 51);
+    const gradValues = randomFloats(24, 52);
+    const a = engine.upload(aValues, [12, 2]);
+    const b = engine.upload(bValues, [1, 4, 2]);
+    const gradOut = engine.upload(gradValues, [12, 2]);
+    const y = add(engine, a, b);
+    expectClose(await engine.readFloat(y), elementwiseReference('add', aValues, bValues), TOLERANCE);
+    const { gradA, gradB } = addBackward(engine, gradOut, b);
+    expect(gradB.shape).toEqual([1, 4, 2]);
+    expectClose(await engine.readFloat(gradA), gradValues, TOLERANCE);
+    expectClose(await engine.readFloat(gradB), sumToRowReference(gradValues, 8), TOLERANCE);
+    for (const tensor of [a, b, gradOut, y, gradA, gradB]) tensor.dispose();
+  });
+
   it('rejects shapes that do not broadcast', async () => {
     const engine = await testEngine();
     const a = engine.zeros([3, 4]);

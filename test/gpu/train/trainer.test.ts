@@ -19,7 +19,9 @@ import { ImageFeatureCache } from '../../../src/train/feature-cache.ts';
 import { Xoshiro128 } from '../../../src/train/random.ts';
 import { TrainingRun, type TrainingProgress, type TrainingRunOptions, type TrainingSample } from '../../../src/train/trainer.ts';
 import { trainingSequence } from '../../../src/train/training-sequence.ts';
-import { fixtureBytes, goldenFile } from '../../helpers/fixture-files.ts';
+import { fixtureBytes, fixtureImage, goldenFile } from '../../helpers/fixture-files.ts';
+import { rgbImage } from '../../../src/model/rgb-image.ts';
+import { namedVisionParameters } from '../../../src/model/vision-weights.ts';
 import { testEngine } from '../../helpers/gpu-context.ts';
 
 const IMAGE_TOKENS = 16;
@@ -239,5 +241,41 @@ describe('TrainingRun, full fine-tuning of the tiny text model', () => {
     resumed.dispose();
     resumedModel.dispose();
     store.close();
+  });
+});
+
+describe('TrainingRun with the vision tower trained too', () => {
+  it('moves the vision and projection weights and lowers the loss on the fixture image', { timeout: 400_000 }, async () => {
+    const engine = await testEngine();
+    const model = await loadMoondream(engine, memoryModelFiles('moondream-tiny', new Map([['config.json', fixtureBytes('config.json')], ['model.safetensors', fixtureBytes('model.safetensors')]])), { precision: 'f32' });
+    const { width, height, pixels } = fixtureImage();
+    const image = rgbImage(width, height, pixels);
+    // The cached features are never read: every step encodes the image with the tape.
+    const features = new ImageFeatureCache(engine, async () => {
+      throw new Error('a vision-training run must not read cached features');
+    });
+    const samples = SAMPLES.slice(0, 2).map((sample) => ({ ...sample, imagePath: 'image.png' }));
+    const config = trainingConfig({ ...CONFIG, fullFineTune: true, trainVision: true, learningRate: 1e-3, epochs: 2 });
+    const named = new Map(namedVisionParameters(model.vision.weights));
+    const watched = ['model.vision.patch_emb.weight', 'model.vision.blocks.0.attn.qkv.weight', 'model.vision.proj_mlp.fc2.bias'];
+    const initial = await Promise.all(watched.map((name) => engine.readFloat(named.get(name)!)));
+    const run = TrainingRun.start({ runId: 'vision', model, samples, features, images: async () => image, datasetFingerprint: 'fp-vision' }, config);
+    expect(run.totalSteps).toBe(4);
+    const losses: number[] = [];
+    while (!run.finished) losses.push((await run.trainStep()).loss);
+    const after = await Promise.all(watched.map((name) => engine.readFloat(named.get(name)!)));
+    after.forEach((values, index) => expect(values, watched[index]).not.toEqual(initial[index]));
+    // Same two samples each epoch: the second epoch's losses are below the first's.
+    expect(losses[2] + losses[3]).toBeLessThan(losses[0] + losses[1]);
+    run.dispose();
+    model.dispose();
+  });
+
+  it('refuses to start without the images', async () => {
+    const engine = await testEngine();
+    const model = await loadMoondream(engine, memoryModelFiles('moondream-tiny', new Map([['config.json', fixtureBytes('config.json')], ['model.safetensors', fixtureBytes('model.safetensors')]])), { precision: 'f32' });
+    const features = new ImageFeatureCache(engine, async () => engine.zeros([IMAGE_TOKENS, DIM]));
+    expect(() => TrainingRun.start({ runId: 'no-images', model, samples: SAMPLES, features, datasetFingerprint: 'fp' }, trainingConfig({ ...CONFIG, trainVision: true }))).toThrow(/needs the images themselves/);
+    model.dispose();
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { adaptiveAvgPool, adaptivePoolWindows, stitchFeatures, stitchPlan } from '../../../src/model/crop-stitching.ts';
+import { adaptiveAvgPool, adaptivePoolWindows, stitchFeatures, stitchPlan, stitchSourceRows } from '../../../src/model/crop-stitching.ts';
 import { overlapLayout } from '../../../src/model/image-crops.ts';
 import { cropGeometryOf } from '../../../src/model/image-crops.ts';
 import { DEFAULT_CONFIG } from '../../../src/model/config.ts';
@@ -60,6 +60,16 @@ describe('stitching and pooling the fixture\'s crop features', () => {
     const plan = stitchPlan([2, 3], 4, 1);
     const stitched = stitchFeatures(new Float32Array(features.subarray(16 * channels)), plan, 4, channels);
     expect(Buffer.compare(Buffer.from(stitched.buffer), Buffer.from(golden.float32('vision_stitched').buffer))).toBe(0);
+  });
+
+  it('as a gather: each stitched cell names the feature row it copies, reproducing vision_stitched exactly', () => {
+    const plan = stitchPlan([2, 3], 4, 1);
+    const rows = stitchSourceRows(plan, 4);
+    expect(rows).toHaveLength(plan.rows * plan.cols);
+    expect(new Set(rows).size).toBe(rows.length); // no feature row is used twice (the backward is a plain scatter)
+    const gathered = new Float32Array(rows.length * channels);
+    rows.forEach((row, cell) => gathered.set(features.subarray(row * channels, (row + 1) * channels), cell * channels));
+    expect(Buffer.compare(Buffer.from(gathered.buffer), Buffer.from(golden.float32('vision_stitched').buffer))).toBe(0);
   });
 
   it('reproduces vision_pooled in float64 within 1e-6 (torch averages in float32)', () => {
