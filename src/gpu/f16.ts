@@ -38,11 +38,6 @@ export function float16BitsToFloat32(half: number): number {
   return sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
 }
 
-/** bfloat16 bits → float32 (exact: bf16 is the top half of an f32). */
-export function bfloat16BitsToFloat32(bits: number): number {
-  bitsView[0] = bits << 16;
-  return floatView[0];
-}
 
 /** Largest finite float16 value. */
 export const FLOAT16_MAX = 65504;

@@ -1,6 +1,5 @@
-// Elementwise ops: add (with a broadcast operand), mul, scale, add-scaled (axpy), in-place
-// accumulate, copy, fill; and sumToRow, the backward of broadcasting. add is also a
-// differentiable op (addOp).
+// Elementwise ops: add (with a broadcast operand), in-place accumulate (gradient sums), copy; and
+// sumToRow, the backward of broadcasting. add is also a differentiable op (addOp).
 //
 // Broadcasting: b has a's shape, or b's values repeat over a's rows — b [..., D] with a's last
 // dimension D and a whole number of copies in a (a bias row [D], or pos_emb [tokens, D] added to
@@ -11,14 +10,11 @@ import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
 
 // Each shader below is its own module because the engine binds tensors from binding 0 up.
-// In the binary shader OP selects the operation, so add, axpy and mul share one module; a
-// row-broadcast operand b is indexed modulo its length.
-export const ELEMENTWISE_WGSL = /* wgsl */ `
+// A broadcast operand b is indexed modulo its length.
+export const ADD_WGSL = /* wgsl */ `
 // Bindings: 0: a (read), 1: b (read), 2: out (read_write), 3: params
 struct Params { count: u32, bLength: u32, alpha: f32, rows: u32 }
 ${INDEX_WGSL}
-// 0 → a + alpha·b, 1 → alpha·a·b.
-override OP: u32 = 0;
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
@@ -26,11 +22,10 @@ override OP: u32 = 0;
 @group(0) @binding(3) var<uniform> params: Params;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
-fn binary(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
+fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
   let i = elementIndex(group, groups, local);
   if (i >= params.count) { return; }
-  let bValue = b[i % params.bLength];
-  if (OP == 0u) { out[i] = a[i] + params.alpha * bValue; } else { out[i] = params.alpha * a[i] * bValue; }
+  out[i] = a[i] + b[i % params.bLength];
 }
 `;
 
@@ -50,34 +45,7 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: ve
 }
 `;
 
-const SCALE_WGSL = /* wgsl */ `
-// Bindings: 0: x (read), 1: out (read_write), 2: params. out = alpha·x.
-struct Params { count: u32, bLength: u32, alpha: f32, rows: u32 }
-${INDEX_WGSL}
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<uniform> params: Params;
 
-@compute @workgroup_size(WORKGROUP_SIZE)
-fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
-  let i = elementIndex(group, groups, local);
-  if (i < params.count) { out[i] = params.alpha * x[i]; }
-}
-`;
-
-const FILL_WGSL = /* wgsl */ `
-// Bindings: 0: out (read_write), 1: params. out = alpha.
-struct Params { count: u32, bLength: u32, alpha: f32, rows: u32 }
-${INDEX_WGSL}
-@group(0) @binding(0) var<storage, read_write> out: array<f32>;
-@group(0) @binding(1) var<uniform> params: Params;
-
-@compute @workgroup_size(WORKGROUP_SIZE)
-fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
-  let i = elementIndex(group, groups, local);
-  if (i < params.count) { out[i] = params.alpha; }
-}
-`;
 
 const SUM_TO_ROW_WGSL = /* wgsl */ `
 // Bindings: 0: x (read) [rows, count], 1: out (read_write) [count], 2: params.
@@ -123,49 +91,19 @@ function checkBroadcast(op: string, a: Tensor, b: Tensor): void {
   }
 }
 
-function binary(engine: Engine, op: 0 | 1, a: Tensor, b: Tensor, alpha: number, name: string): Tensor {
-  requireF32(name, a, b);
-  checkBroadcast(name, a, b);
-  const out = engine.empty(a.shape);
-  if (a.size === 0) return out;
-  const pipeline = engine.pipeline(ELEMENTWISE_WGSL, 'binary', { OP: op });
-  engine.dispatch(pipeline, [a, b, out], elementGrid(engine, a.size), { params: params(a.size, b.size, alpha), label: name });
-  return out;
-}
-
 /** a + b, where b has a's shape or is broadcast over a's rows (see the top of this file). */
 export function add(engine: Engine, a: Tensor, b: Tensor): Tensor {
-  return binary(engine, 0, a, b, 1, 'add');
-}
-
-/** a + alpha·b (axpy), b as in add(). */
-export function addScaled(engine: Engine, a: Tensor, b: Tensor, alpha: number): Tensor {
-  return binary(engine, 0, a, b, alpha, 'addScaled');
-}
-
-/** a·b elementwise, b as in add(). */
-export function mul(engine: Engine, a: Tensor, b: Tensor): Tensor {
-  return binary(engine, 1, a, b, 1, 'mul');
-}
-
-/** alpha·x. */
-export function scale(engine: Engine, x: Tensor, alpha: number): Tensor {
-  requireF32('scale', x);
-  const out = engine.empty(x.shape);
-  if (x.size === 0) return out;
-  const pipeline = engine.pipeline(SCALE_WGSL, 'main');
-  engine.dispatch(pipeline, [x, out], elementGrid(engine, x.size), { params: params(x.size, 1, alpha), label: 'scale' });
+  requireF32('add', a, b);
+  checkBroadcast('add', a, b);
+  const out = engine.empty(a.shape);
+  if (a.size === 0) return out;
+  engine.dispatch(engine.pipeline(ADD_WGSL), [a, b, out], elementGrid(engine, a.size), { params: params(a.size, b.size, 1), label: 'add' });
   return out;
 }
 
-/** A new f32 tensor of this shape with every element equal to value. */
-export function fill(engine: Engine, shape: readonly number[], value: number): Tensor {
-  const out = engine.empty(shape);
-  if (out.size === 0) return out;
-  const pipeline = engine.pipeline(FILL_WGSL, 'main');
-  engine.dispatch(pipeline, [out], elementGrid(engine, out.size), { params: params(out.size, 1, value), label: 'fill' });
-  return out;
-}
+
+
+
 
 /** target += alpha·x in place (gradient accumulation); returns target. */
 export function accumulate(engine: Engine, target: Tensor, x: Tensor, alpha = 1): Tensor {
@@ -202,11 +140,6 @@ export function sumToRow(engine: Engine, x: Tensor, alpha = 1, shape: readonly n
 
 // ---- backward ---------------------------------------------------------------------------------
 
-/** Gradients of add(a, b): gradA = gradOut; gradB = gradOut, summed over its copies if b was broadcast. */
-export function addBackward(engine: Engine, gradOut: Tensor, b: Tensor): { gradA: Tensor; gradB: Tensor } {
-  return { gradA: copy(engine, gradOut), gradB: gradToShapeOf(engine, gradOut, b) };
-}
-
 /** gradOut for b of add(a, b): itself when b has a's shape, else summed over b's copies. */
 function gradToShapeOf(engine: Engine, gradOut: Tensor, b: Tensor): Tensor {
   return sameShape(gradOut, b) ? copy(engine, gradOut) : sumToRow(engine, gradOut, 1, b.shape);
@@ -223,28 +156,13 @@ export const addOp: DifferentiableOp = {
   ],
 };
 
-/** Gradients of mul(a, b): gradA = gradOut·b; gradB = gradOut·a (summed over rows if broadcast). */
-export function mulBackward(engine: Engine, gradOut: Tensor, a: Tensor, b: Tensor): { gradA: Tensor; gradB: Tensor } {
-  const gradA = mul(engine, gradOut, b);
-  if (sameShape(a, b)) return { gradA, gradB: mul(engine, gradOut, a) };
-  const product = mul(engine, gradOut, a);
-  const gradB = sumToRow(engine, product, 1, b.shape);
-  product.dispose();
-  return { gradA, gradB };
-}
-
 // ---- CPU references -----------------------------------------------------------------------------
 
 type Floats = Float64Array | Float32Array | number[];
 
-/** a + alpha·b (op 'add') or alpha·a·b (op 'mul'), b indexed modulo its length (row broadcast). */
-export function elementwiseReference(op: 'add' | 'mul', a: Floats, b: Floats, alpha = 1): Float64Array {
-  const out = new Float64Array(a.length);
-  for (let i = 0; i < a.length; i++) {
-    const bValue = b[i % b.length];
-    out[i] = op === 'add' ? a[i] + alpha * bValue : alpha * a[i] * bValue;
-  }
-  return out;
+/** a + b, b indexed modulo its length (broadcast). */
+export function addReference(a: Floats, b: Floats): Float64Array {
+  return Float64Array.from(a, (value, i) => value + b[i % b.length]);
 }
 
 /** Σ over rows of a row-major [rows, columns] matrix. */

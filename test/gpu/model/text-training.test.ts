@@ -9,7 +9,6 @@ import { Tape } from '../../../src/gpu/autograd.ts';
 import type { Engine } from '../../../src/gpu/engine.ts';
 import { LoraAdapters, type LoraAdapterData } from '../../../src/gpu/lora.ts';
 import { adamwStep, createAdamWState } from '../../../src/gpu/ops/adamw.ts';
-import { fill } from '../../../src/gpu/ops/elementwise.ts';
 import type { Tensor } from '../../../src/gpu/tensor.ts';
 import { TextDecoder } from '../../../src/model/text-decoder.ts';
 import { namedTextParameters, textWeightsFrom } from '../../../src/model/text-weights.ts';
@@ -103,7 +102,7 @@ describe('training the tiny text decoder through the tape', () => {
             expect(worstGradientError(actual, expected), `grad ${layer}.${suffix} step ${step}`).toBeLessThanOrEqual(1);
           }
         }
-        const grads = parameters.map((tensor) => tape.grad(tensor) ?? fill(engine, tensor.shape, 0));
+        const grads = parameters.map((tensor) => tape.grad(tensor) ?? engine.zeros(tensor.shape));
         adamwStep(engine, parameters, grads, optimizer, { learningRate: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-6, weightDecay: 0 });
         for (const grad of grads) if (!parameters.some((tensor) => tape.grad(tensor) === grad)) grad.dispose();
         tape.dispose();
