@@ -3,7 +3,8 @@ import { svelte } from '@sveltejs/vite-plugin-svelte';
 
 export default defineConfig({
   plugins: [svelte()],
-  // Relative asset paths so the built page works from any sub-path it is hosted under.
+  // Relative asset paths, so the built page (its worker, the demo dataset and model, bench.html)
+  // works from any sub-path it is hosted under: test/e2e/deploy.test.ts serves dist/ at /moontune/.
   base: './',
   worker: { format: 'es' },
   build: {
