@@ -12,9 +12,13 @@ import { formatAnswer } from '../../../src/dataset/question.ts';
 import { DEAD_STATE, type CharacterAutomaton } from '../../../src/model/token-constraint.ts';
 import { HubTokenizer } from '../../../src/model/tokenizer.ts';
 import { parseConfig } from '../../../src/model/config.ts';
-import { revisionFromConfig } from '../../../src/model/revisions.ts';
+import { getRevision, revisionFromConfig, type Revision } from '../../../src/model/revisions.ts';
+import type { TokenConstraint } from '../../../src/model/token-constraint.ts';
 import { countAnswerAutomaton, countAnswerConstraint } from '../../../src/train/count-constraint.ts';
 import { isCountAnswer } from '../../helpers/count-answers.ts';
+import { demoDatasetSource } from '../../helpers/demo-files.ts';
+import { gpt2TokenizerJson } from '../../helpers/gpt2-tokenizer.ts';
+import { loadDataset } from '../../../src/dataset/load.ts';
 import { mulberry32 } from '../../helpers/random.ts';
 
 const COINS = ['penny', 'nickel', 'dime', 'quarter'];
@@ -129,24 +133,8 @@ describe('countAnswerConstraint on the demo model tokenizer', () => {
   });
 
   it('allows a token in every reachable state, EOS only at the end, and matches a walk of each token', () => {
-    const seen = new Set([constraint.start]);
-    const queue = [constraint.start];
-    while (queue.length > 0) {
-      const state = queue.shift()!;
-      const allowed = constraint.allowedTokens(state);
-      expect(allowed.length).toBeGreaterThan(0);
-      expect(allowed.includes(revision.eosId)).toBe(constraint.accepting(state));
-      for (const id of allowed) {
-        if (id === revision.eosId) continue;
-        const next = constraint.advance(state, id);
-        if (!seen.has(next)) {
-          seen.add(next);
-          queue.push(next);
-        }
-      }
-    }
     // All answers of up to 6 digits per class pass through a few hundred states.
-    expect(seen.size).toBeGreaterThan(50);
+    expect(reachableStates(constraint, revision)).toBeGreaterThan(50);
     // The mask of one mid-answer state, by brute force over the whole vocabulary.
     const state = constraint.advance(constraint.advance(constraint.start, tokenizer.encode('{')[0]), tokenizer.encode('\n')[0]);
     const byWalk = [];
@@ -159,20 +147,83 @@ describe('countAnswerConstraint on the demo model tokenizer', () => {
     expect([...constraint.allowedTokens(state)].sort((a, b) => a - b)).toEqual(byWalk);
   });
 
+  it('allows every demo answer as the tokenizer writes it', async () => {
+    const dataset = await loadDataset(demoDatasetSource());
+    const answers = new Set(dataset.images.map((image) => image.answer));
+    for (const answer of answers) expect(accepted(constraint, revision, tokenizer.encode(answer)), answer).toBe(true);
+  });
+
   it('ends every random constrained walk in an answer of the counting format', () => {
-    const random = mulberry32(3);
-    for (let walk = 0; walk < 300; walk++) {
-      let state = constraint.start;
-      const tokens: number[] = [];
-      for (;;) {
-        const allowed = constraint.allowedTokens(state);
-        const id = allowed[Math.floor(random() * allowed.length)];
-        if (id === revision.eosId) break;
-        tokens.push(id);
-        state = constraint.advance(state, id);
-      }
-      const answer = tokenizer.decode(tokens);
-      expect(isCountAnswer(answer, COINS), JSON.stringify(answer)).toBe(true);
-    }
+    for (const answer of randomWalks(constraint, revision, tokenizer, 300)) expect(isCountAnswer(answer, COINS), JSON.stringify(answer)).toBe(true);
   });
 });
+
+describe('countAnswerConstraint on GPT-2\'s vocabulary (answers with a leading space)', () => {
+  const revision = getRevision('2025-04-14');
+  const tokenizer = new HubTokenizer(gpt2TokenizerJson());
+  const constraint = countAnswerConstraint({ revision, tokenizer }, COINS);
+
+  it('allows the answers as GPT-2 writes them, with their leading space and multi-digit tokens', () => {
+    const random = mulberry32(17);
+    for (let trial = 0; trial < 200; trial++) {
+      const answer = ` ${formatAnswer(COINS, randomCounts(random, COINS.length))}`;
+      expect(accepted(constraint, revision, tokenizer.encode(answer)), answer).toBe(true);
+    }
+    expect(tokenizer.encode(' {').length).toBe(1); // one token spanning the space and the brace
+  });
+
+  it('allows a token in every reachable state, EOS only at the end, and walks end in valid answers', () => {
+    expect(reachableStates(constraint, revision)).toBeGreaterThan(50);
+    for (const answer of randomWalks(constraint, revision, tokenizer, 100)) expect(isCountAnswer(answer, COINS, true), JSON.stringify(answer)).toBe(true);
+  });
+});
+
+/** Breadth-first over every state the allowed tokens reach, checking each allows a token and EOS exactly when accepting. */
+function reachableStates(constraint: TokenConstraint, revision: Revision): number {
+  const seen = new Set([constraint.start]);
+  const queue = [constraint.start];
+  while (queue.length > 0) {
+    const state = queue.shift()!;
+    const allowed = constraint.allowedTokens(state);
+    expect(allowed.length).toBeGreaterThan(0);
+    expect(allowed.includes(revision.eosId)).toBe(constraint.accepting(state));
+    for (const id of allowed) {
+      if (id === revision.eosId) continue;
+      const next = constraint.advance(state, id);
+      if (!seen.has(next)) {
+        seen.add(next);
+        queue.push(next);
+      }
+    }
+  }
+  return seen.size;
+}
+
+/** Whether the constraint allows `ids` one by one and then EOS. */
+function accepted(constraint: TokenConstraint, revision: Revision, ids: readonly number[]): boolean {
+  let state = constraint.start;
+  for (const id of ids) {
+    if (!constraint.allowedTokens(state).includes(id)) return false;
+    state = constraint.advance(state, id);
+  }
+  return constraint.allowedTokens(state).includes(revision.eosId);
+}
+
+/** Answers decoded from walks that pick uniformly among the allowed tokens until EOS. */
+function randomWalks(constraint: TokenConstraint, revision: Revision, tokenizer: HubTokenizer, walks: number): string[] {
+  const random = mulberry32(3);
+  const answers: string[] = [];
+  for (let walk = 0; walk < walks; walk++) {
+    let state = constraint.start;
+    const tokens: number[] = [];
+    for (;;) {
+      const allowed = constraint.allowedTokens(state);
+      const id = allowed[Math.floor(random() * allowed.length)];
+      if (id === revision.eosId) break;
+      tokens.push(id);
+      state = constraint.advance(state, id);
+    }
+    answers.push(tokenizer.decode(tokens));
+  }
+  return answers;
+}
