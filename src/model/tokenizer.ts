@@ -32,6 +32,8 @@ export class HubTokenizer implements MoondreamTokenizer {
   }
 
   decode(ids: readonly number[]): string {
+    // An answer that ends at once (EOS first) has no tokens; the library refuses an empty list.
+    if (ids.length === 0) return '';
     return this.tokenizer.decode([...ids], { skip_special_tokens: true });
   }
 

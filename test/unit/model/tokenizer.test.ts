@@ -63,6 +63,7 @@ describe('HubTokenizer (byte-level BPE through @huggingface/tokenizers)', () => 
   it('decodes back to the text, leaving out special tokens', () => {
     for (const text of ['hello world', 'hi! é\n\nhello', ' world hello']) expect(tokenizer.decode(tokenizer.encode(text))).toBe(text);
     expect(tokenizer.decode([259, EOS_ID])).toBe('hello');
+    expect(tokenizer.decode([])).toBe(''); // an answer that is EOS at once
   });
 
   it('refuses a file that is not a tokenizer.json', () => {
