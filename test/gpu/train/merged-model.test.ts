@@ -19,8 +19,6 @@ describe('merged model export', () => {
   let image: RgbImage;
   let question: string;
   const settings = { temperature: 0, maxTokens: 10 };
-  // A fresh image object per query: Moondream keeps an image's prefix (BOS + image keys and
-  // values) per object, computed with whatever adapters its first query had.
 
   beforeAll(async () => {
     engine = await testEngine();
@@ -31,12 +29,12 @@ describe('merged model export', () => {
   afterAll(() => model?.dispose());
 
   it('loads as a model that answers with the tokens of the base model carrying the adapter', async () => {
-    const baseTokens = (await model.query({ ...image }, question, settings)).tokens;
+    const baseTokens = (await model.query(image, question, settings)).tokens;
     const adapterFile = randomAdapterFile(model, 4);
     const adapters = LoraAdapters.fromData(engine, adapterFile.config, adapterFile.adapters);
     let adaptedTokens: number[];
     try {
-      adaptedTokens = (await model.query({ ...image }, question, { ...settings, lora: adapters })).tokens;
+      adaptedTokens = (await model.query(image, question, { ...settings, lora: adapters })).tokens;
     } finally {
       adapters.dispose();
     }
@@ -50,7 +48,7 @@ describe('merged model export', () => {
     const mergedModel = await loadMoondream(engine, demoModelFiles(contents), { precision: 'f32' });
     try {
       // (W + s·B·A)·x and W·x + s·B·(A·x) differ by float32 rounding only: the greedy tokens agree.
-      expect((await mergedModel.query({ ...image }, question, settings)).tokens).toEqual(adaptedTokens);
+      expect((await mergedModel.query(image, question, settings)).tokens).toEqual(adaptedTokens);
     } finally {
       mergedModel.dispose();
     }

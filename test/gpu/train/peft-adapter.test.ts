@@ -17,8 +17,6 @@ describe('PEFT adapter export', () => {
   let image: RgbImage;
   let question: string;
   const settings = { temperature: 0, maxTokens: 10 };
-  // A fresh image object per query: Moondream keeps an image's prefix (BOS + image keys and
-  // values) per object, computed with whatever adapters its first query had.
 
   beforeAll(async () => {
     engine = await testEngine();
@@ -26,7 +24,7 @@ describe('PEFT adapter export', () => {
   });
 
   async function answerWith(model: Moondream, adapters?: LoraAdapters): Promise<number[]> {
-    return (await model.query({ ...image }, question, { ...settings, lora: adapters })).tokens;
+    return (await model.query(image, question, { ...settings, lora: adapters })).tokens;
   }
 
   it('loads back onto the base model and answers as the model that carried the adapter', async () => {
