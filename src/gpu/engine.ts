@@ -90,10 +90,18 @@ export class Engine implements TensorOwner {
   /** A zero-filled tensor. */
   zeros(shape: readonly number[], dtype: DType = 'f32', label = ''): Tensor {
     const tensor = this.empty(shape, dtype, label);
+    this.clear(tensor);
+    return tensor;
+  }
+
+  /**
+   * Records setting every element of `tensor` to zero (a clearBuffer: NaN and infinities are
+   * cleared too, which multiplying by zero would keep).
+   */
+  clear(tensor: Tensor): void {
     // clearBuffer is an encoder command: it is invalid while a compute pass is open.
     this.endPass();
     this.commandEncoder().clearBuffer(tensor.buffer, 0, alignedByteLength(tensor));
-    return tensor;
   }
 
   /**

@@ -55,6 +55,22 @@ describe('WebGPU in Node', () => {
     expect(engine.poolStats().created).toBe(created);
   });
 
+  it('clear() zeroes a tensor, NaN and infinities included, between dispatches', async () => {
+    const engine = await testEngine();
+    const x = engine.upload(Float32Array.from({ length: 64 }, (_, i) => i), [64]);
+    const y = engine.upload(Float32Array.from({ length: 64 }, (_, i) => [Number.NaN, Infinity, -Infinity, 5][i % 4]), [64]);
+    const params = new ArrayBuffer(8);
+    new Uint32Array(params, 0, 1)[0] = 64;
+    new Float32Array(params, 4, 1)[0] = 0; // 0·x + y keeps y's NaN and infinities
+    engine.dispatch(engine.pipeline(SAXPY), [x, y], [1], { params }); // opens a compute pass
+    engine.clear(y);
+    new Float32Array(params, 4, 1)[0] = 1;
+    engine.dispatch(engine.pipeline(SAXPY), [x, y], [1], { params });
+    // 1·x + 0 exactly: the clear ran after the first dispatch and before the second.
+    expect(Array.from(await engine.readFloat(y))).toEqual(Array.from({ length: 64 }, (_, i) => i));
+    for (const t of [x, y]) t.dispose();
+  });
+
   it('round-trips f16 and i32 tensors', async () => {
     const engine = await testEngine();
     const halves = engine.upload([1, -2.5, 0.333251953125, 65504], [4], 'f16');
