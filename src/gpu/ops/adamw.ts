@@ -10,16 +10,20 @@ import { INDEX_WGSL, elementGrid } from '../dispatch.ts';
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
 
+/**
+ * The hyperparameters of a step; every field is required, so the values come from one place (the
+ * caller's configuration: moontune's TrainingConfig) and never from a default here.
+ */
 export interface AdamWConfig {
   learningRate: number;
-  /** Default 0.9. */
-  beta1?: number;
-  /** Default 0.999 (spec §11.1 fine-tuning uses 0.95). */
-  beta2?: number;
-  /** Default 1e-8 (spec §11.1 uses 1e-6). */
-  eps?: number;
-  /** Default 0.01, torch.optim.AdamW's default. */
-  weightDecay?: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /**
+   * Decoupled weight decay: one rate for every parameter, or one per parameter in their order
+   * (torch's parameter groups; e.g. 0 for biases and LayerNorm vectors).
+   */
+  weightDecay: number | readonly number[];
 }
 
 /** Optimizer state: the step count (steps taken so far) and first/second moments per parameter. */
@@ -92,12 +96,15 @@ export function adamwStep(
   if (parameters.length !== grads.length || parameters.length !== state.firstMoments.length) {
     throw new Error(`adamwStep: ${parameters.length} parameters, ${grads.length} gradients and ${state.firstMoments.length} moment pairs must match`);
   }
-  const { learningRate, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0.01 } = config;
+  const { learningRate, beta1, beta2, eps, weightDecay } = config;
+  if (typeof weightDecay !== 'number' && weightDecay.length !== parameters.length) {
+    throw new Error(`adamwStep: ${weightDecay.length} weight decay rates for ${parameters.length} parameters`);
+  }
   state.step++;
   const t = state.step;
   const params = new ArrayBuffer(48);
   const floats = new Float32Array(params);
-  floats.set([beta1, beta2, 1 - beta1, 1 - beta2, eps, 1 - learningRate * weightDecay, learningRate / (1 - beta1 ** t), Math.sqrt(1 - beta2 ** t)], 2);
+  floats.set([beta1, beta2, 1 - beta1, 1 - beta2, eps, 0, learningRate / (1 - beta1 ** t), Math.sqrt(1 - beta2 ** t)], 2);
   const pipeline = engine.pipeline(ADAMW_WGSL);
   parameters.forEach((parameter, index) => {
     const grad = grads[index];
@@ -105,6 +112,7 @@ export function adamwStep(
       throw new Error(`adamwStep: gradient ${grad} does not match parameter ${parameter}`);
     }
     new Uint32Array(params, 0, 1)[0] = parameter.size;
+    floats[7] = 1 - learningRate * (typeof weightDecay === 'number' ? weightDecay : weightDecay[index]);
     engine.dispatch(pipeline, [parameter, grad, state.firstMoments[index], state.secondMoments[index]], elementGrid(engine, parameter.size), {
       params,
       label: 'adamw',
@@ -119,9 +127,9 @@ export function adamwReference(
   m: Float64Array,
   v: Float64Array,
   t: number,
-  config: AdamWConfig,
+  config: AdamWConfig & { weightDecay: number },
 ): void {
-  const { learningRate, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0.01 } = config;
+  const { learningRate, beta1, beta2, eps, weightDecay } = config;
   const stepSize = learningRate / (1 - beta1 ** t);
   const secondCorrectionSqrt = Math.sqrt(1 - beta2 ** t);
   for (let i = 0; i < p.length; i++) {

@@ -46,7 +46,7 @@ describe('AdamW', () => {
 
   it('matches the float64 reference with weight decay over 4 steps (odd sizes)', async () => {
     const engine = await testEngine();
-    const config: AdamWConfig = { learningRate: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1 };
+    const config = { learningRate: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1 };
     const sizes = [1, 7, 70_000];
     const initial = sizes.map((size, i) => randomFloats(size, 10 + i));
     const parameters = initial.map((values) => engine.upload(values, [values.length]));
@@ -72,12 +72,26 @@ describe('AdamW', () => {
     const parameter = engine.upload([2, -4, 1], [3]);
     const grad = engine.upload([0, 0, 0.5], [3]);
     const state = createAdamWState(engine, [parameter]);
-    adamwStep(engine, [parameter], [grad], state, { learningRate: 0.5, weightDecay: 0.1, eps: 1e-8 });
+    adamwStep(engine, [parameter], [grad], state, { learningRate: 0.5, beta1: 0.9, beta2: 0.999, weightDecay: 0.1, eps: 1e-8 });
     // Decay 1 − 0.05 = 0.95; element 2: m̂ = g, v̂ = g², so the step is lr·g/(|g| + eps) ≈ 0.5.
     const values = await engine.readFloat(parameter);
     expect(values[0]).toBeCloseTo(1.9, 6);
     expect(values[1]).toBeCloseTo(-3.8, 6);
     expect(values[2]).toBeCloseTo(0.95 - 0.5, 6);
     for (const tensor of [parameter, grad, ...state.firstMoments, ...state.secondMoments]) tensor.dispose();
+  });
+
+  it('hand-computed: per-parameter weight decay decays only the parameters given a rate', async () => {
+    const engine = await testEngine();
+    const decayed = engine.upload([2, -4], [2]);
+    const kept = engine.upload([2, -4], [2]);
+    const grads = [engine.upload([0, 0], [2]), engine.upload([0, 0], [2])];
+    const state = createAdamWState(engine, [decayed, kept]);
+    adamwStep(engine, [decayed, kept], grads, state, { learningRate: 0.5, beta1: 0.9, beta2: 0.95, eps: 1e-6, weightDecay: [0.1, 0] });
+    // Zero gradients: the decayed tensor scales by 1 − 0.5·0.1 = 0.95, the other stays exactly.
+    expect(Array.from(await engine.readFloat(decayed))).toEqual([Math.fround(2 * 0.95), Math.fround(-4 * 0.95)]);
+    expect(Array.from(await engine.readFloat(kept))).toEqual([2, -4]);
+    expect(() => adamwStep(engine, [decayed, kept], grads, state, { learningRate: 0.5, beta1: 0.9, beta2: 0.95, eps: 1e-6, weightDecay: [0.1] })).toThrow(/1 weight decay rates for 2 parameters/);
+    for (const tensor of [decayed, kept, ...grads, ...state.firstMoments, ...state.secondMoments]) tensor.dispose();
   });
 });
