@@ -66,6 +66,7 @@ export interface ResolvedModelSource {
 /**
  * Decides the revision of a model source. `revisionId` picks a preset (needed for HF config.json
  * files and for sources without any config.json); a config.json with model sections wins over it.
+ * A hub branch that names no preset is refused unless `revisionId` says which preset it is.
  */
 export async function resolveModelSource(files: ModelFiles, options: ResolveOptions = {}): Promise<ResolvedModelSource> {
   if (files.local) await checkLocalModelFiles(files, options);
@@ -76,6 +77,13 @@ export async function resolveModelSource(files: ModelFiles, options: ResolveOpti
     const config = parseConfig(configJson);
     revision = revisionFromConfig(config, { id: options.revisionId ?? files.name, description: `Moondream model from ${files.name}` });
   } else {
+    if (options.revisionId === undefined && files.revisionHint !== undefined && !hintedPreset) {
+      // A hub branch that is no preset would otherwise load as the default preset, which may not
+      // be what the branch holds.
+      throw new Error(
+        `${files.name}: "${files.revisionHint}" is not a Moondream2 revision moontune knows; name one of ${Object.keys(REVISIONS).join(', ')} (e.g. ${files.name.replace(/@.*$/, '')}@${DEFAULT_REVISION_ID}).`,
+      );
+    }
     revision = getRevision(options.revisionId ?? hintedPreset ?? DEFAULT_REVISION_ID);
   }
   // A hub branch that is a known preset takes the preset's tokenizer source: a tokenizer.json left

@@ -98,10 +98,10 @@ describe('a hub model that cannot be had', () => {
     await page.getByTestId('model-kind-hub').check();
     expect(await page.getByTestId('hub-model-input').inputValue()).toBe('vikhyatk/moondream2@2025-06-21');
     expect(await page.getByTestId('hub-warning').textContent()).toMatch(/GB to download/);
-    await page.getByTestId('hub-model-input').fill('moontune-test/does-not-exist@main');
+    await page.getByTestId('hub-model-input').fill('moontune-test/does-not-exist@2025-06-21');
     await page.getByTestId('model-load-button').click();
     await waitForModel(page, 'failed');
-    expect(await page.getByTestId('model-failure').textContent()).toMatch(/moontune-test\/does-not-exist@main has no model\.safetensors/);
+    expect(await page.getByTestId('model-failure').textContent()).toMatch(/moontune-test\/does-not-exist@2025-06-21 has no model\.safetensors/);
     expect(await page.getByTestId('model-load-button').isEnabled()).toBe(true);
     expect(pageErrors).toEqual([]);
     await page.close();

@@ -59,4 +59,14 @@ describe('model sources', () => {
     expect(requested).toEqual(['https://huggingface.co/vikhyatk/moondream2/resolve/2025-04-14/config.json']);
     await expect(openWeights(files)).rejects.toThrow(/vikhyatk\/moondream2@2025-04-14 has no model\.safetensors/);
   });
+
+  it('a hub branch that is no preset is refused with the known revisions, unless a preset is named', async () => {
+    const fetch = async (url: string) =>
+      url.endsWith('/config.json') ? new Response(JSON.stringify({ config: {}, model_type: 'moondream1' })) : new Response('not found', { status: 404 });
+    const files = hubModelFiles(parseHubLocation('hub:vikhyatk/moondream2@main'), { fetch });
+    await expect(resolveModelSource(files)).rejects.toThrow(
+      /^vikhyatk\/moondream2@main: "main" is not a Moondream2 revision moontune knows; name one of 2025-06-21, 2025-04-14, 2024-04-02 \(e\.g\. vikhyatk\/moondream2@2025-06-21\)\.$/,
+    );
+    expect((await resolveModelSource(files, { revisionId: '2024-04-02' })).revision.id).toBe('2024-04-02');
+  });
 });
