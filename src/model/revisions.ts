@@ -205,11 +205,6 @@ export function expectedWeightsOf(revision: Revision): Map<string, readonly numb
   return expectedWeights(revision.config, { projectionInputDim: revision.projectionInputDim, hasRegionHead: revision.hasRegionHead });
 }
 
-/** The hub URL of a file (`https://huggingface.co/<repo>/resolve/<revision>/<file>`). */
-export function hubUrl(source: { repo: string; revision: string; file: string }): string {
-  return `https://huggingface.co/${source.repo}/resolve/${encodeURIComponent(source.revision)}/${source.file}`;
-}
-
 /** Minimal encoder interface the prompt builder needs (see tokenizer.ts). */
 export interface PromptEncoder {
   encode(text: string): number[];

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/model/config.ts';
+import { hubFileUrl } from '../../../src/model/hub.ts';
 import { parseHeader, type SafetensorsHeader } from '../../../src/model/safetensors.ts';
-import { REVISIONS, answerTargetIds, expectedWeightsOf, getRevision, hubUrl, queryPromptIds, revisionFromConfig } from '../../../src/model/revisions.ts';
+import { REVISIONS, answerTargetIds, expectedWeightsOf, getRevision, queryPromptIds, revisionFromConfig } from '../../../src/model/revisions.ts';
 import { assertWeightsResolved, canonicalWeightName, resolveWeights } from '../../../src/model/weight-names.ts';
 import { IdTokenizer } from '../../../src/model/tokenizer.ts';
 import { fixtureJson, goldenFile, weightsFile } from '../../helpers/fixture-files.ts';
@@ -204,7 +205,8 @@ describe('revision prompts', () => {
   it('describes each preset as data', () => {
     expect(REVISIONS['2025-06-21']).toMatchObject({ cropMode: 'overlap', maskMode: 'prefix', projectionInputDim: 2304, doubleAnswerToken: true, suppressedTokens: [3], bosId: 0, eosId: 0 });
     expect(REVISIONS['2025-06-21'].sampling).toEqual({ temperature: 0.5, topP: 0.3, maxTokens: 768 });
-    expect(hubUrl(REVISIONS['2025-06-21'].weights!)).toBe('https://huggingface.co/vikhyatk/moondream2/resolve/2025-06-21/model.safetensors');
+    const { repo, revision, file } = REVISIONS['2025-06-21'].weights!;
+    expect(hubFileUrl({ repo, revision }, file)).toBe('https://huggingface.co/vikhyatk/moondream2/resolve/2025-06-21/model.safetensors');
     expect(REVISIONS['2025-04-14'].config.tokenizer.templates.query.prefix).toEqual([198, 198, 24361, 25]);
     expect(() => getRevision('2023-01-01')).toThrow(/Known revisions: 2025-06-21, 2025-04-14, 2024-04-02/);
     expect(Object.isFrozen(REVISIONS['2024-04-02'].prompt)).toBe(true);
