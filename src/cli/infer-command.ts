@@ -130,14 +130,14 @@ export async function run(args: string[]): Promise<number> {
       precision: options.precision,
       onProgress(progress) {
         // One line per tenth of the file: enough to watch a multi-GB download without flooding a log.
-        if (!progress.bytesTotal) return;
+        if (!progress.totalBytes) return;
         const finished = progress.tensorsTotal !== undefined && progress.tensorsDone === progress.tensorsTotal;
         // The last step (11) is "every tensor on the GPU", after the bytes reached 100%.
-        const tenth = finished ? 11 : Math.floor((10 * progress.bytesDone) / progress.bytesTotal);
+        const tenth = finished ? 11 : Math.floor((10 * progress.doneBytes) / progress.totalBytes);
         if (tenth <= reportedTenth) return;
         reportedTenth = tenth;
         const eta = progress.etaSeconds === undefined ? '' : `, ${progress.etaSeconds.toFixed(0)} s left`;
-        log(`weights: ${Math.min(tenth, 10) * 10}% (${formatBytes(progress.bytesDone)} of ${formatBytes(progress.bytesTotal)}, ${progress.tensorsDone}/${progress.tensorsTotal ?? '?'} tensors${eta})`);
+        log(`weights: ${Math.min(tenth, 10) * 10}% (${formatBytes(progress.doneBytes)} of ${formatBytes(progress.totalBytes)}, ${progress.tensorsDone}/${progress.tensorsTotal ?? '?'} tensors${eta})`);
       },
     });
   } catch (error) {

@@ -18,9 +18,9 @@ export interface StreamedTensor {
 }
 
 export interface StreamProgress {
-  readonly bytesDone: number;
+  readonly doneBytes: number;
   /** Total file size once the header is read (or the caller's expected size before that). */
-  readonly bytesTotal: number | undefined;
+  readonly totalBytes: number | undefined;
   readonly tensorsDone: number;
   readonly tensorsTotal: number | undefined;
   /** Average bytes per second since the stream started. */
@@ -49,7 +49,7 @@ export async function readSafetensorsStream(stream: ReadableStream<Uint8Array>, 
   const progressInterval = handlers.progressIntervalMs ?? 100;
   const startedAt = now();
   let lastProgressAt = -Infinity;
-  let bytesDone = 0;
+  let doneBytes = 0;
   let tensorsDone = 0;
   let header: SafetensorsHeader | undefined;
 
@@ -58,16 +58,16 @@ export async function readSafetensorsStream(stream: ReadableStream<Uint8Array>, 
     const time = now();
     if (!force && time - lastProgressAt < progressInterval) return;
     lastProgressAt = time;
-    const bytesTotal = header?.fileByteLength ?? handlers.expectedByteLength;
+    const totalBytes = header?.fileByteLength ?? handlers.expectedByteLength;
     const seconds = (time - startedAt) / 1000;
-    const bytesPerSecond = seconds > 0 ? bytesDone / seconds : 0;
+    const bytesPerSecond = seconds > 0 ? doneBytes / seconds : 0;
     handlers.onProgress({
-      bytesDone,
-      bytesTotal,
+      doneBytes,
+      totalBytes,
       tensorsDone,
       tensorsTotal: header?.tensors.length,
       bytesPerSecond,
-      etaSeconds: bytesTotal !== undefined && bytesPerSecond > 0 ? (bytesTotal - bytesDone) / bytesPerSecond : undefined,
+      etaSeconds: totalBytes !== undefined && bytesPerSecond > 0 ? (totalBytes - doneBytes) / bytesPerSecond : undefined,
     });
   };
 
@@ -102,7 +102,7 @@ export async function readSafetensorsStream(stream: ReadableStream<Uint8Array>, 
       const { done, value } = await reader.read();
       if (done) break;
       let chunk = value;
-      bytesDone += chunk.byteLength;
+      doneBytes += chunk.byteLength;
       while (chunk.byteLength > 0) {
         if (!header) {
           const take = Math.min(prelude.byteLength - preludeFilled, chunk.byteLength);
@@ -144,10 +144,10 @@ export async function readSafetensorsStream(stream: ReadableStream<Uint8Array>, 
 
   if (!header) {
     const part = headerLength === undefined ? 'header length' : 'header';
-    throw new SafetensorsError(`Stream ended after ${bytesDone} bytes, inside the ${part}: the file is truncated or not a safetensors file.`);
+    throw new SafetensorsError(`Stream ended after ${doneBytes} bytes, inside the ${part}: the file is truncated or not a safetensors file.`);
   }
   if (tensorIndex < header.tensors.length) {
-    checkFileLength(header, bytesDone); // names the first incomplete tensor
+    checkFileLength(header, doneBytes); // names the first incomplete tensor
   }
   report(true);
   return header;

@@ -36,7 +36,7 @@ describe('loadWeights', () => {
       expect(Array.from(await engine.readFloat(tensor)), name).toEqual(Array.from(file.float32(name)));
     }
     const last = progress.at(-1)!;
-    expect(last.bytesDone).toBe(bytes.byteLength);
+    expect(last.doneBytes).toBe(bytes.byteLength);
     expect(last.tensorsDone).toBe(96);
     expect(last.tensorsTotal).toBe(96);
     // Every tensor is f32 with even length here: GPU bytes = data bytes of the file.

@@ -32,12 +32,12 @@ describe('streaming safetensors reader', () => {
       }
       expect(header.fileByteLength).toBe(file.byteLength);
       const last = progress[progress.length - 1];
-      expect(last.bytesDone).toBe(file.byteLength);
-      expect(last.bytesTotal).toBe(file.byteLength);
+      expect(last.doneBytes).toBe(file.byteLength);
+      expect(last.totalBytes).toBe(file.byteLength);
       expect(last.tensorsDone).toBe(96);
       expect(last.etaSeconds).toBe(0);
       expect(last.bytesPerSecond).toBeGreaterThan(0);
-      for (let i = 1; i < progress.length; i++) expect(progress[i].bytesDone).toBeGreaterThanOrEqual(progress[i - 1].bytesDone);
+      for (let i = 1; i < progress.length; i++) expect(progress[i].doneBytes).toBeGreaterThanOrEqual(progress[i - 1].doneBytes);
     }, 60_000);
   }
 
@@ -80,14 +80,14 @@ describe('streaming safetensors reader', () => {
       now: () => pulled / 1000, // milliseconds: 1 ms per 1000 bytes pulled
       progressIntervalMs: 0,
     });
-    const later = reports.filter((report) => report.bytesDone > 50_000);
+    const later = reports.filter((report) => report.doneBytes > 50_000);
     expect(later.length).toBeGreaterThan(10);
     for (const report of later) {
-      // bytesDone lags the bytes pulled by at most one chunk, so the rate is within 10 KB of 1 MB/s·(done/pulled).
+      // doneBytes lags the bytes pulled by at most one chunk, so the rate is within 10 KB of 1 MB/s·(done/pulled).
       expect(report.bytesPerSecond).toBeGreaterThan(0.8e6);
       expect(report.bytesPerSecond).toBeLessThanOrEqual(1e6 + 1e-6);
-      expect(report.bytesTotal).toBe(file.byteLength);
-      expect(report.etaSeconds! * report.bytesPerSecond + report.bytesDone).toBeCloseTo(file.byteLength, 3);
+      expect(report.totalBytes).toBe(file.byteLength);
+      expect(report.etaSeconds! * report.bytesPerSecond + report.doneBytes).toBeCloseTo(file.byteLength, 3);
     }
     expect(reports[reports.length - 1].tensorsTotal).toBe(96);
   });
