@@ -8,7 +8,7 @@ import type { Tensor } from '../gpu/tensor.ts';
 import { deriveDimensions } from './config.ts';
 import { generate } from './generate.ts';
 import { KVCache, type KVSnapshot } from './kv-cache.ts';
-import { loadSourceTokenizer, openWeights, resolveModelSource, type ModelFiles, type ResolveOptions } from './model-source.ts';
+import { loadSourceTokenizer, openWeights, resolveModelSource, type ModelFiles, type OpenedFile, type ResolveOptions } from './model-source.ts';
 import { queryPromptIds, type Revision } from './revisions.ts';
 import type { RgbImage } from './rgb-image.ts';
 import { TextDecoder } from './text-decoder.ts';
@@ -178,19 +178,39 @@ export class Moondream {
   }
 }
 
-/** Loads a model from its files: revision, weights streamed onto the GPU, tokenizer. */
-export async function loadMoondream(engine: Engine, files: ModelFiles, options: LoadMoondreamOptions = {}): Promise<Moondream> {
+/** A model's files opened, before any weight is read: what can be checked without a GPU. */
+export interface OpenedMoondream {
+  readonly files: ModelFiles;
+  readonly revision: Revision;
+  readonly tokenizer: MoondreamTokenizer;
+  /** The weights file, opened but not read. */
+  readonly weightsFile: OpenedFile;
+}
+
+/** Opens a model's files: revision, tokenizer, and the weights file (not read yet). */
+export async function openMoondream(files: ModelFiles, options: Pick<LoadMoondreamOptions, 'revisionId' | 'tokenIds' | 'fetch'> = {}): Promise<OpenedMoondream> {
   const source = await resolveModelSource(files, { revisionId: options.revisionId, tokenIds: options.tokenIds });
   // Weights first: a source without them fails with that, before a tokenizer is fetched from
   // the revision's tokenizer repository.
   const weightsFile = await openWeights(files);
   const tokenizer = await loadSourceTokenizer(source, { fetch: options.fetch });
-  const weights = await loadWeights(engine, weightsFile.stream, source.revision, {
+  return { files, revision: source.revision, tokenizer, weightsFile };
+}
+
+/** Loads a model from its files: revision, weights streamed onto the GPU, tokenizer. */
+export async function loadMoondream(engine: Engine, files: ModelFiles, options: LoadMoondreamOptions = {}): Promise<Moondream> {
+  return loadOpenedMoondream(engine, await openMoondream(files, options), options);
+}
+
+/** Streams an opened model's weights onto the GPU. */
+export async function loadOpenedMoondream(engine: Engine, opened: OpenedMoondream, options: LoadMoondreamOptions = {}): Promise<Moondream> {
+  const { files, revision, tokenizer, weightsFile } = opened;
+  const weights = await loadWeights(engine, weightsFile.stream, revision, {
     precision: options.precision,
     onProgress: options.onProgress,
     maxBindingBytes: options.maxBindingBytes,
     expectedByteLength: weightsFile.byteLength,
     sourceName: `${files.name}/model.safetensors`,
   });
-  return new Moondream(engine, source.revision, weights, tokenizer);
+  return new Moondream(engine, revision, weights, tokenizer);
 }
