@@ -1,28 +1,22 @@
-// The worker's one session: holds the loaded dataset's source so the page can browse images
-// and rebuild questions without sending the upload again. Runs in a dedicated worker (so the
-// page never freezes while a zip is parsed); the model, evaluation and training run here too
-// (model-session.ts).
+// The worker's one session, exposed through comlink (trainer.worker.ts). The model, measuring and
+// training are src/train/session.ts's TrainingSession, inherited as they are; this file adds only
+// what is the browser's: the dataset upload (so the page never freezes while a zip is parsed, and
+// can browse images and rebuild questions without sending the upload again), the one GPU device
+// per worker, the IndexedDB checkpoint store, the model sources of the page, and throttling of
+// progress messages.
 import { transfer } from 'comlink';
 import { buildQuestion, hasErrors, loadDataset, readImageBytes } from '../src/dataset/load.ts';
 import { acquireBrowserDevice, type GpuContext } from '../src/gpu/device.ts';
+import { Engine } from '../src/gpu/engine.ts';
 import type { CountingDataset, DatasetSource, LoadProgress, QuestionTemplate, SourceFile } from '../src/dataset/types.ts';
-import { ModelSession } from './model-session.ts';
-import type {
-  EvaluationResult,
-  ModelLoadProgress,
-  ModelSource,
-  ModelSummary,
-  ResumeOffer,
-  TrainerSessionApi,
-  TrainingOutcome,
-  TrainingSettings,
-  TrainingUpdate,
-  UploadSource,
-  WebGpuReport,
-} from './session-api.ts';
-
-/** Progress messages cross a thread; a few per second are plenty for a progress bar. */
-const PROGRESS_INTERVAL_MS = 50;
+import { parseHubLocation } from '../src/model/hub.ts';
+import type { ModelFiles } from '../src/model/model-source.ts';
+import { requestPersistentStorage } from '../src/model/weight-cache.ts';
+import { IndexedDbCheckpointStore } from '../src/train/checkpoint-idb.ts';
+import { TrainingSession } from '../src/train/session.ts';
+import { cachedHubModelFiles, pickedModelFiles, servedModelFiles } from './model-files.ts';
+import { throttled } from './progress-throttle.ts';
+import type { ModelLoadProgress, ModelSource, ModelSummary, TrainerSessionApi, UploadSource, WebGpuReport } from './session-api.ts';
 
 async function toDatasetSource(upload: UploadSource): Promise<DatasetSource> {
   switch (upload.kind) {
@@ -55,18 +49,38 @@ async function toDatasetSource(upload: UploadSource): Promise<DatasetSource> {
   }
 }
 
-/** Forwards a stage's first and last reports and at most one per interval in between. */
-function throttled(onProgress: (progress: LoadProgress) => void): (progress: LoadProgress) => void {
-  let lastSent = 0;
-  let lastStage = '';
-  return (progress) => {
-    const now = performance.now();
-    const isStageEdge = progress.stage !== lastStage || progress.done >= progress.total;
-    if (!isStageEdge && now - lastSent < PROGRESS_INTERVAL_MS) return;
-    lastSent = now;
-    lastStage = progress.stage;
-    void onProgress({ ...progress });
-  };
+function modelFiles(source: ModelSource, onProgress: (progress: ModelLoadProgress) => void, onWarning: (message: string) => void): ModelFiles {
+  switch (source.kind) {
+    case 'demo':
+      return servedModelFiles('demo-model', source.baseUrl);
+    case 'files':
+      return pickedModelFiles(source.files);
+    case 'hub':
+      return cachedHubModelFiles(
+        { ...parseHubLocation(`${source.repo}@${source.revision}`), origin: source.origin },
+        ({ file, doneBytes, totalBytes, cachedBytes, bytesPerSecond, etaSeconds }) => onProgress({ stage: 'download', file, doneBytes, totalBytes, cachedBytes, bytesPerSecond, etaSeconds }),
+        onWarning,
+      );
+  }
+}
+
+/** One GPU device per worker, shared by the WebGPU report and the engine. */
+class WorkerGpu {
+  private context: Promise<GpuContext> | undefined;
+  private engineInstance: Promise<Engine> | undefined;
+
+  device(): Promise<GpuContext> {
+    this.context ??= acquireBrowserDevice();
+    // A failed request may be retried by the next call (e.g. after closing other GPU tabs).
+    this.context.catch(() => (this.context = undefined));
+    return this.context;
+  }
+
+  engine(): Promise<Engine> {
+    this.engineInstance ??= this.device().then((context) => new Engine(context));
+    this.engineInstance.catch(() => (this.engineInstance = undefined));
+    return this.engineInstance;
+  }
 }
 
 async function probeWebGpu(gpu: Promise<GpuContext>): Promise<WebGpuReport> {
@@ -88,44 +102,36 @@ async function probeWebGpu(gpu: Promise<GpuContext>): Promise<WebGpuReport> {
   }
 }
 
-export class TrainerSession implements TrainerSessionApi {
+export class TrainerSession extends TrainingSession implements TrainerSessionApi {
   private source: DatasetSource | undefined;
   private dataset: CountingDataset | undefined;
   private webgpu: Promise<WebGpuReport> | undefined;
-  /** One device per worker, shared by the WebGPU report and the engine. */
-  private gpu: Promise<GpuContext> | undefined;
-  private readonly model = new ModelSession(
-    () => this.device(),
-    () => (this.source && this.dataset ? { source: this.source, dataset: this.dataset } : undefined),
-  );
   /** Counts loads: when two overlap, the one asked for last is kept, as the page keeps it. */
   private loadNumber = 0;
 
-  async loadDataset(
-    upload: UploadSource,
-    question?: Partial<QuestionTemplate>,
-    onProgress?: (progress: LoadProgress) => void,
-  ): Promise<CountingDataset> {
+  constructor(private readonly gpu = new WorkerGpu()) {
+    let store: Promise<IndexedDbCheckpointStore> | undefined;
+    super({ engine: () => gpu.engine(), checkpoints: () => (store ??= IndexedDbCheckpointStore.open()) });
+  }
+
+  async loadDataset(upload: UploadSource, question?: Partial<QuestionTemplate>, onProgress?: (progress: LoadProgress) => void): Promise<CountingDataset> {
     const thisLoad = ++this.loadNumber;
     const source = await toDatasetSource(upload);
-    const dataset = await loadDataset(source, { question, onProgress: onProgress && throttled(onProgress) });
+    const report = throttled(onProgress, (progress, previous) => progress.stage !== previous?.stage || progress.done >= progress.total);
+    const dataset = await loadDataset(source, { question, onProgress: report });
     // A dataset with errors is reported, not loaded: the one loaded before stays, as on the page.
-    if (thisLoad === this.loadNumber && !hasErrors(dataset)) {
-      this.source = source;
-      this.dataset = dataset;
-      this.model.datasetChanged();
-    }
+    if (thisLoad === this.loadNumber && !hasErrors(dataset)) this.keepDataset(source, dataset);
     return dataset;
   }
 
   async rebuildQuestions(question: Partial<QuestionTemplate>): Promise<CountingDataset> {
-    const dataset = this.dataset;
-    if (!dataset) throw new Error('No dataset is loaded yet: load one before editing its question.');
+    const { source, dataset } = this;
+    if (!source || !dataset) throw new Error('No dataset is loaded yet: load one before editing its question.');
     // The question depends only on the class names and the template; answers and boxes stay.
     const template = { ...dataset.question, ...question };
     const text = buildQuestion(dataset.classes.map((datasetClass) => datasetClass.name), template);
-    this.dataset = { ...dataset, question: template, images: dataset.images.map((image) => ({ ...image, question: text })) };
-    return this.dataset;
+    this.keepDataset(source, { ...dataset, question: template, images: dataset.images.map((image) => ({ ...image, question: text })) });
+    return this.dataset!;
   }
 
   async readImage(imageIndex: number): Promise<Uint8Array> {
@@ -138,46 +144,26 @@ export class TrainerSession implements TrainerSessionApi {
 
   webgpuReport(): Promise<WebGpuReport> {
     // One probe per worker: the device it opens stays with the worker for the engine.
-    this.webgpu ??= probeWebGpu(this.device());
+    this.webgpu ??= probeWebGpu(this.gpu.device());
     return this.webgpu;
   }
 
-  private device(): Promise<GpuContext> {
-    this.gpu ??= acquireBrowserDevice();
-    // A failed request may be retried by the next call (e.g. after closing other GPU tabs).
-    this.gpu.catch(() => (this.gpu = undefined));
-    return this.gpu;
+  async loadModel(source: ModelSource, onProgress?: (progress: ModelLoadProgress) => void, onWarning?: (message: string) => void): Promise<ModelSummary> {
+    const report = throttled(onProgress, (progress, previous) => progress.file !== previous?.file || (progress.totalBytes !== undefined && progress.doneBytes >= progress.totalBytes));
+    // Ask before the first byte: a 4 GB cache the browser may evict is a download wasted.
+    if (source.kind === 'hub') await requestPersistentStorage();
+    const files = modelFiles(source, report, (message) => void onWarning?.(message));
+    return this.loadModelFiles(files, { isDemo: source.kind === 'demo', onProgress: report });
   }
 
-  loadModel(source: ModelSource, onProgress?: (progress: ModelLoadProgress) => void): Promise<ModelSummary> {
-    return this.model.loadModel(source, onProgress);
+  override async exportAdapter(): Promise<Uint8Array> {
+    const bytes = await super.exportAdapter();
+    return transfer(bytes, [bytes.buffer]);
   }
 
-  evaluate(split: string, limit: number | undefined, maxTokens: number, onProgress?: (done: number, total: number) => void): Promise<EvaluationResult> {
-    return this.model.evaluate(split, limit, maxTokens, onProgress);
-  }
-
-  findCheckpoint(): Promise<ResumeOffer | null> {
-    return this.model.findCheckpoint();
-  }
-
-  startTraining(settings: TrainingSettings, onProgress?: (update: TrainingUpdate) => void): Promise<TrainingOutcome> {
-    return this.model.startTraining(settings, onProgress);
-  }
-
-  resumeTraining(onProgress?: (update: TrainingUpdate) => void): Promise<TrainingOutcome> {
-    return this.model.resumeTraining(onProgress);
-  }
-
-  pauseTraining(): Promise<void> {
-    return this.model.pauseTraining();
-  }
-
-  exportAdapter(): Promise<Uint8Array> {
-    return this.model.exportAdapter();
-  }
-
-  watchDevice(listener: (message: string) => void): Promise<void> {
-    return this.model.watchDevice(listener);
+  private keepDataset(source: DatasetSource, dataset: CountingDataset): void {
+    this.source = source;
+    this.dataset = dataset;
+    this.setDataset(source, dataset);
   }
 }

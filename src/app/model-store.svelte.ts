@@ -1,6 +1,7 @@
 // Page state for step 3: the model, the two accuracy measurements, and the training run. The
-// worker does all the work; this store asks, records what comes back, and turns failures into
-// messages. A failure never clears what is already done (results, curve, checkpoints).
+// worker does all the work (its training session decides what is measured and what a run
+// checks); this store asks, records what comes back, and turns failures into messages. A failure
+// never clears what is already done (results, curve, checkpoints).
 import { proxy } from 'comlink';
 import type {
   EvaluationResult,
@@ -8,8 +9,8 @@ import type {
   ModelSource,
   ModelSummary,
   ResumeOffer,
+  TrainingProgress,
   TrainingSettings,
-  TrainingUpdate,
 } from '../../workers/session-api.ts';
 import { onWorkerCrash, trainerSession } from './session-client.ts';
 
@@ -21,16 +22,15 @@ export type Measurement = 'before' | 'after';
 export const DEMO_MODEL_PATH = './demo-model/';
 export const DEFAULT_HUB_MODEL = 'vikhyatk/moondream2@2025-06-21';
 
-export const DEFAULT_SETTINGS: TrainingSettings = {
-  fullFineTune: false,
-  loraRank: 8,
-  loraAlpha: 16,
-  learningRate: 1e-4,
-  epochs: 3,
-  batchSize: 1,
-  gradientAccumulation: 8,
-  evalMaxTokens: 128,
-};
+/** A point of the loss curve (steps whose samples were all skipped have none). */
+export interface LossPoint {
+  step: number;
+  loss: number;
+}
+
+function lossPoints(points: { step: number; loss: number | null }[]): LossPoint[] {
+  return points.filter((point): point is LossPoint => point.loss !== null);
+}
 
 class ModelStore {
   state = $state<ModelState>('none');
@@ -39,6 +39,8 @@ class ModelStore {
   failure = $state<string | undefined>();
   /** What was asked to load, for the status line. */
   sourceName = $state('');
+  /** What did not stop the load but should be known (e.g. a download that could not be cached). */
+  warnings = $state.raw<string[]>([]);
 
   evaluating = $state<Measurement | undefined>();
   evaluationProgress = $state<{ done: number; total: number } | undefined>();
@@ -46,8 +48,8 @@ class ModelStore {
   evaluationFailure = $state<string | undefined>();
 
   training = $state<TrainingState>('idle');
-  update = $state.raw<TrainingUpdate | undefined>();
-  losses = $state.raw<{ step: number; loss: number }[]>([]);
+  update = $state.raw<TrainingProgress | undefined>();
+  losses = $state.raw<LossPoint[]>([]);
   trainingFailure = $state<string | undefined>();
   /** A stored checkpoint for this dataset and model, offered after a load or reload. */
   resumeOffer = $state.raw<ResumeOffer | undefined>();
@@ -89,6 +91,7 @@ class ModelStore {
     this.sourceName = name;
     this.progress = undefined;
     this.failure = undefined;
+    this.warnings = [];
     this.summary = undefined;
     this.results = {};
     this.losses = [];
@@ -106,8 +109,11 @@ class ModelStore {
       if (progress.stage === 'weights' && downloading) return;
       this.progress = progress;
     });
+    const onWarning = proxy((message: string) => {
+      if (thisLoad === this.loadNumber) this.warnings = [...this.warnings, message];
+    });
     try {
-      const summary = await trainerSession().loadModel(source, onProgress);
+      const summary = await trainerSession().loadModel(source, onProgress, onWarning);
       if (thisLoad !== this.loadNumber) return;
       this.summary = summary;
       this.state = 'ready';
@@ -131,7 +137,7 @@ class ModelStore {
       const offer = await trainerSession().findCheckpoint();
       this.resumeOffer = offer ?? undefined;
       if (offer && this.losses.length === 0) {
-        this.losses = offer.losses;
+        this.losses = lossPoints(offer.losses);
         this.training = offer.step >= offer.totalSteps ? 'finished' : 'paused';
         this.update = undefined;
       }
@@ -140,7 +146,7 @@ class ModelStore {
     }
   }
 
-  async evaluate(which: Measurement, limit: number | undefined, maxTokens: number): Promise<void> {
+  async measure(which: Measurement, limit: number | undefined, maxTokens: number): Promise<void> {
     this.evaluating = which;
     this.evaluationProgress = undefined;
     this.evaluationFailure = undefined;
@@ -148,7 +154,7 @@ class ModelStore {
       this.evaluationProgress = { done, total };
     });
     try {
-      const result = await trainerSession().evaluate('test', limit, maxTokens, onProgress);
+      const result = await trainerSession().measure(limit, maxTokens, onProgress);
       this.results = { ...this.results, [which]: result };
     } catch (error) {
       this.evaluationFailure = messageOf(error);
@@ -190,9 +196,9 @@ class ModelStore {
   }
 
   private progressProxy() {
-    return proxy((update: TrainingUpdate) => {
+    return proxy((update: TrainingProgress) => {
       this.update = update;
-      this.losses = [...this.losses.filter((point) => point.step < update.step), { step: update.step, loss: update.loss }];
+      this.losses = lossPoints([...this.losses.filter((point) => point.step < update.step), { step: update.step, loss: update.loss }]);
     });
   }
 

@@ -36,7 +36,10 @@ export interface TrainingConfig {
   beta2: number;
   /** AdamW ε. Default 1e-6 (spec §11.1). */
   eps: number;
-  /** Decoupled weight decay. Default 0.01 (bitsandbytes AdamW default, spec §11.1). */
+  /**
+   * Decoupled weight decay. Default 0.01 (bitsandbytes AdamW default, spec §11.1). Applied to
+   * matrices only: biases and LayerNorm vectors are not decayed (nanoGPT's parameter groups).
+   */
   weightDecay: number;
 
   /** Passes over the train split. Default 3 (spec §11.1). */
@@ -64,7 +67,11 @@ export interface TrainingConfig {
 
   /** Tokens generated per answer when evaluating (greedy). Default 128: enough for a JSON of ~10 classes. */
   evalMaxTokens: number;
-  /** Save a checkpoint every this many optimizer steps (and at the end); 0 saves only at the end. Default 10. */
+  /**
+   * Save a checkpoint every this many optimizer steps (and on pause, failure and at the end); 0
+   * saves only then. Default 1: a reload or a crash loses at most the step in progress (a LoRA
+   * checkpoint of the 2B model is ~75 MB of adapters and moments).
+   */
   checkpointInterval: number;
 }
 
@@ -86,8 +93,33 @@ export const DEFAULT_TRAINING_CONFIG: Readonly<TrainingConfig> = Object.freeze({
   warmupFraction: 0.1,
   seed: 1337,
   evalMaxTokens: 128,
-  checkpointInterval: 10,
+  checkpointInterval: 1,
 });
+
+/** The settings a person chooses (the page's form, the CLI's flags); the rest keeps its defaults. */
+export type TrainingSettings = Pick<
+  TrainingConfig,
+  'fullFineTune' | 'loraRank' | 'loraAlpha' | 'learningRate' | 'epochs' | 'batchSize' | 'gradientAccumulation' | 'evalMaxTokens'
+> & {
+  /** Train on the first N train images only (quick trials); undefined = all. */
+  trainLimit?: number;
+};
+
+/** The settings of a configuration (what a resumed run shows in the form). */
+export function settingsOf(config: TrainingConfig, trainLimit?: number): TrainingSettings {
+  const { fullFineTune, loraRank, loraAlpha, learningRate, epochs, batchSize, gradientAccumulation, evalMaxTokens } = config;
+  return { fullFineTune, loraRank, loraAlpha, learningRate, epochs, batchSize, gradientAccumulation, evalMaxTokens, ...(trainLimit === undefined ? {} : { trainLimit }) };
+}
+
+/** The default settings (a fresh object). */
+export function defaultTrainingSettings(): TrainingSettings {
+  return settingsOf(DEFAULT_TRAINING_CONFIG);
+}
+
+/** LoRA alpha for a rank when only the rank is chosen: the default alpha / rank ratio (scale 2). */
+export function defaultLoraAlpha(loraRank: number): number {
+  return loraRank * (DEFAULT_TRAINING_CONFIG.loraAlpha / DEFAULT_TRAINING_CONFIG.loraRank);
+}
 
 /** The defaults with `overrides` applied (a fresh object; the targets array is copied). */
 export function trainingConfig(overrides: Partial<TrainingConfig> = {}): TrainingConfig {
@@ -96,7 +128,7 @@ export function trainingConfig(overrides: Partial<TrainingConfig> = {}): Trainin
 }
 
 /** Samples that contribute to one optimizer step. */
-export function samplesPerStep(config: TrainingConfig): number {
+export function samplesPerStep(config: Pick<TrainingConfig, 'batchSize' | 'gradientAccumulation'>): number {
   return config.batchSize * config.gradientAccumulation;
 }
 

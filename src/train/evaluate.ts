@@ -2,14 +2,14 @@
 // guide measured) on the model with the run's adapters (if any), then score the answers
 // (metrics.ts). Each image's prefix (BOS + image embeddings) is prefilled into a KV cache sized
 // for the longest sample rather than the whole context, then `generate` runs the prompt and the
-// answer (spec §8).
+// answer (spec §8). An image that cannot be decoded is skipped and named, not fatal.
 import type { LoraAdapters } from '../gpu/lora.ts';
 import { generate } from '../model/generate.ts';
 import type { TokenConstraint } from '../model/token-constraint.ts';
 import { deriveDimensions } from '../model/config.ts';
 import { KVCache } from '../model/kv-cache.ts';
 import { queryPromptIds } from '../model/revisions.ts';
-import type { ImageFeatureCache } from './feature-cache.ts';
+import { UnusableImageError, type ImageFeatureCache, type SkippedImage } from './feature-cache.ts';
 import { evaluatePredictions, type EvaluatedSample, type EvaluationReport } from './metrics.ts';
 import type { TrainerModel, TrainingSample } from './trainer.ts';
 import { IMAGE_POSITION } from './training-sequence.ts';
@@ -18,12 +18,15 @@ export interface EvaluateOptions {
   /** Tokens generated per answer at most (TrainingConfig.evalMaxTokens). */
   maxTokens: number;
   onProgress?: (done: number, total: number) => void;
-  /** Checked between samples: true stops early and scores the samples answered so far. */
-  shouldStop?: () => boolean;
   /** Decode only answers of this language (countAnswerConstraint); default unconstrained. */
   constraint?: TokenConstraint;
   /** LoRA adapters to answer with (a LoRA run's); none: the model as loaded (or as fully fine-tuned). */
   lora?: LoraAdapters;
+}
+
+/** The scores, and the images left out because they cannot be decoded. */
+export interface Evaluation extends EvaluationReport {
+  skippedImages: SkippedImage[];
 }
 
 export async function evaluateSamples(
@@ -32,7 +35,7 @@ export async function evaluateSamples(
   samples: readonly TrainingSample[],
   classNames: readonly string[],
   options: EvaluateOptions,
-): Promise<EvaluationReport> {
+): Promise<Evaluation> {
   const { engine, decoder, revision, tokenizer } = model;
   const { text } = revision.config;
   const { imageTokens } = deriveDimensions(revision.config);
@@ -47,10 +50,18 @@ export async function evaluateSamples(
   prefixIds[0] = revision.bosId;
 
   const evaluated: EvaluatedSample[] = [];
+  const skippedImages: SkippedImage[] = [];
   try {
     for (const [index, sample] of samples.entries()) {
-      if (options.shouldStop?.()) break;
-      const image = await features.get(sample.imagePath);
+      let image;
+      try {
+        image = await features.get(sample.imagePath);
+      } catch (error) {
+        if (!(error instanceof UnusableImageError)) throw error;
+        skippedImages.push({ path: error.path, reason: error.reason });
+        options.onProgress?.(index + 1, samples.length);
+        continue;
+      }
       cache.truncate(0);
       engine.scope(() => {
         decoder.forward(null, decoder.embed(null, prefixIds, image), { cache, lora: options.lora });
@@ -65,11 +76,11 @@ export async function evaluateSamples(
         constraint: options.constraint,
         lora: options.lora,
       });
-      evaluated.push({ path: sample.imagePath, expected: sample.answer, predicted: tokenizer.decode(tokens) });
+      evaluated.push({ path: sample.imagePath, question: sample.question, expected: sample.answer, answer: tokenizer.decode(tokens) });
       options.onProgress?.(index + 1, samples.length);
     }
   } finally {
     cache.dispose();
   }
-  return evaluatePredictions(classNames, evaluated);
+  return { ...evaluatePredictions(classNames, evaluated), skippedImages };
 }

@@ -7,12 +7,34 @@
 // frozen weights, activations and saved tensors of the backward need, while one 6 MB upload per
 // training sample costs little next to a forward and backward of the decoder. The host copies are
 // bounded by `maxBytes` (least recently used evicted first); an evicted image is recomputed.
+//
+// An image that cannot be read or decoded (a header that passed the dataset check over pixel data
+// that is corrupt) is remembered as unusable: asking for it again throws the same
+// UnusableImageError at once, and the trainer and the evaluation skip it.
 
 import type { Engine } from '../gpu/engine.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 
 /** Computes one image's embeddings on the GPU ([tokens, dim] f32; the cache disposes it). */
 export type ComputeImageEmbeddings = (path: string) => Promise<Tensor>;
+
+/** An image of the dataset whose bytes cannot be read or decoded: it is skipped, not fatal. */
+export class UnusableImageError extends Error {
+  override readonly name = 'UnusableImageError';
+
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+  ) {
+    super(`${path} cannot be used (${reason})`);
+  }
+}
+
+/** An image left out of training and measurement, and why. */
+export interface SkippedImage {
+  path: string;
+  reason: string;
+}
 
 export interface FeatureCacheStats {
   entries: number;
@@ -33,6 +55,7 @@ export const DEFAULT_FEATURE_CACHE_BYTES = 1 << 30;
 export class ImageFeatureCache {
   /** Map order is recency order: the first entry is the least recently used. */
   private readonly entries = new Map<string, CachedFeatures>();
+  private readonly unusable = new Map<string, UnusableImageError>();
   private bytes = 0;
   private hits = 0;
   private misses = 0;
@@ -59,8 +82,16 @@ export class ImageFeatureCache {
       this.entries.set(path, cached);
       return cached;
     }
+    const known = this.unusable.get(path);
+    if (known) throw known;
     this.misses++;
-    const tensor = await this.compute(path);
+    let tensor: Tensor;
+    try {
+      tensor = await this.compute(path);
+    } catch (error) {
+      if (error instanceof UnusableImageError) this.unusable.set(path, error);
+      throw error;
+    }
     let features: CachedFeatures;
     try {
       if (tensor.shape.length !== 2 || tensor.dtype !== 'f32') throw new Error(`Image embeddings of ${path} must be f32 [tokens, dim], got ${tensor}.`);
@@ -87,13 +118,13 @@ export class ImageFeatureCache {
     return this.entries.has(path);
   }
 
-  get stats(): FeatureCacheStats {
-    return { entries: this.entries.size, bytes: this.bytes, hits: this.hits, misses: this.misses, evictions: this.evictions };
+  /** Images found unusable so far, in the order they were met. */
+  get skippedImages(): SkippedImage[] {
+    return [...this.unusable.values()].map(({ path, reason }) => ({ path, reason }));
   }
 
-  clear(): void {
-    this.entries.clear();
-    this.bytes = 0;
+  get stats(): FeatureCacheStats {
+    return { entries: this.entries.size, bytes: this.bytes, hits: this.hits, misses: this.misses, evictions: this.evictions };
   }
 
   /** Drops least recently used entries until under budget, never the one just added. */

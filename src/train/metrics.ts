@@ -12,8 +12,10 @@
 export interface EvaluatedSample {
   /** Image path in the dataset. */
   path: string;
+  question: string;
   expected: string;
-  predicted: string;
+  /** What the model answered. */
+  answer: string;
 }
 
 export interface ClassAccuracy {
@@ -115,10 +117,10 @@ export function evaluatePredictions(classNames: readonly string[], samples: read
   const results: EvaluationReport['results'] = [];
 
   for (const sample of samples) {
-    const exactMatch = isExactMatch(sample.predicted, sample.expected);
+    const exactMatch = isExactMatch(sample.answer, sample.expected);
     if (exactMatch) exactMatches++;
     const truth = parseCounts(sample.expected);
-    const predicted = parseCounts(sample.predicted);
+    const predicted = parseCounts(sample.answer);
     results.push({ ...sample, exactMatch, parseable: predicted !== null });
     if (truth === null) {
       withoutCounts++;

@@ -12,6 +12,7 @@ import { namedVisionParameters } from '../model/vision-weights.ts';
 import { namedTextParameters, type TextBlockWeights } from '../model/text-weights.ts';
 import type { CheckpointTensor } from './checkpoint-store.ts';
 import type { TrainingConfig } from './config.ts';
+import { TrainingInputError } from './input-error.ts';
 
 export interface TrainableParameters {
   /** Checkpoint names: `<layer>.lora_A` / `.lora_B`, or the canonical weight names. */
@@ -85,11 +86,11 @@ export async function readTensors(engine: Engine, names: readonly string[], tens
 /** Writes saved values into tensors, after checking that names and sizes match one for one. */
 export function writeTensors(engine: Engine, names: readonly string[], tensors: readonly Tensor[], saved: readonly CheckpointTensor[], what: string): void {
   if (saved.length !== tensors.length) {
-    throw new Error(`The checkpoint holds ${saved.length} ${what} but this run has ${tensors.length}; it was saved for another model or LoRA setup. Start a new run.`);
+    throw new TrainingInputError(`The checkpoint holds ${saved.length} ${what} but this run has ${tensors.length}; it was saved for another model or LoRA setup. Start a new run.`);
   }
   saved.forEach((entry, i) => {
     if (entry.name !== names[i] || entry.values.length !== tensors[i].size) {
-      throw new Error(`The checkpoint's ${what} ${i} is ${entry.name} with ${entry.values.length} values, but this run expects ${names[i]} with ${tensors[i].size}; it was saved for another model. Start a new run.`);
+      throw new TrainingInputError(`The checkpoint's ${what} ${i} is ${entry.name} with ${entry.values.length} values, but this run expects ${names[i]} with ${tensors[i].size}; it was saved for another model. Start a new run.`);
     }
     engine.write(tensors[i], entry.values);
   });

@@ -2,12 +2,13 @@
 // gradientAccumulation` samples in the data order, each run as one unpadded sequence
 // [BOS] + image + prompt + answer + EOS with the loss on answer + EOS (spec §11.1); gradients
 // averaged over the step's samples, clipped to a global norm, then one AdamW step at the
-// scheduled learning rate. Checkpoints every `checkpointInterval` steps, on pause and at the end
-// hold everything needed to continue the same run exactly after a reload.
+// scheduled learning rate. Checkpoints every `checkpointInterval` steps, on pause, at the end and
+// before a failed step's error is rethrown hold everything needed to continue the same run
+// exactly after a reload. Samples whose image cannot be decoded are skipped and reported.
 import { Tape } from '../gpu/autograd.ts';
 import type { Engine } from '../gpu/engine.ts';
 import { adamwStep, createAdamWState, type AdamWState } from '../gpu/ops/adamw.ts';
-import { clipGradNorm, scaleInPlace } from '../gpu/ops/clip.ts';
+import { clipGradNorm } from '../gpu/ops/clip.ts';
 import { accumulate } from '../gpu/ops/elementwise.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { deriveDimensions } from '../model/config.ts';
@@ -20,7 +21,7 @@ import { writeAdapterFile } from './adapter-export.ts';
 import { CheckpointDatasetMismatchError, type Checkpoint, type CheckpointStore, type CheckpointSummary, type MetricPoint } from './checkpoint-store.ts';
 import { samplesPerStep, totalOptimizerSteps, validateTrainingConfig, type TrainingConfig } from './config.ts';
 import { DataOrder } from './data-order.ts';
-import type { ImageFeatureCache } from './feature-cache.ts';
+import { UnusableImageError, type ImageFeatureCache, type SkippedImage } from './feature-cache.ts';
 import { Xoshiro128 } from './random.ts';
 import { learningRateForStep } from './schedule.ts';
 import { createTrainableParameters, readTensors, writeTensors, type TrainableParameters } from './trainable-parameters.ts';
@@ -42,6 +43,7 @@ export interface TrainingSample {
   answer: string;
 }
 
+/** Reported after every optimizer step; the same object reaches the page and the CLI. */
 export interface TrainingProgress {
   runId: string;
   /** Optimizer steps completed. */
@@ -49,8 +51,8 @@ export interface TrainingProgress {
   totalSteps: number;
   /** Epoch of the next sample (0-based). */
   epoch: number;
-  /** Mean loss over the last step's samples. */
-  loss: number;
+  /** Mean loss over the last step's samples; null when all of them were skipped. */
+  loss: number | null;
   learningRate: number;
   /** Global gradient norm before clipping (when clipping is on). */
   gradientNorm?: number;
@@ -58,6 +60,8 @@ export interface TrainingProgress {
   elapsedSeconds: number;
   /** Estimate for the remaining steps at the speed so far. */
   etaSeconds: number;
+  /** Images left out so far because they cannot be decoded. */
+  skippedImages: SkippedImage[];
 }
 
 export interface TrainingRunOptions {
@@ -66,7 +70,10 @@ export interface TrainingRunOptions {
   /** The train split, in dataset order (the data order permutes indices into it). */
   samples: readonly TrainingSample[];
   features: ImageFeatureCache;
-  /** The decoded image of a sample (by imagePath): needed when the config trains the vision tower. */
+  /**
+   * The decoded image of a sample (by imagePath): needed when the config trains the vision tower.
+   * An image that cannot be decoded throws UnusableImageError, as the feature cache does.
+   */
   images?: (imagePath: string) => Promise<RgbImage>;
   /** `datasetFingerprint(dataset)`: stored in checkpoints, checked on resume. */
   datasetFingerprint: string;
@@ -89,9 +96,16 @@ export class TrainingRun {
   private readonly optimizer: AdamWState;
   /** Gradient sums of a step, allocated once (ordered like the parameters). */
   private readonly gradients: Tensor[];
-  /** [1] holding 0: gradient sums are cleared by scaling in place on the GPU, so no host buffer the size of the largest weight is needed. */
-  private readonly zero: Tensor;
+  /**
+   * Weight decay per trainable tensor: matrices decay, vectors (biases, LayerNorm weights) do not,
+   * as nanoGPT groups them. LoRA's A and B are matrices.
+   */
+  private readonly weightDecay: number[];
   private readonly imageTokens: number;
+  /** Train images met so far that cannot be decoded, in the order met. */
+  private readonly skippedImages = new Map<string, SkippedImage>();
+  /** The step of the last checkpoint saved by this run (undefined before its first save). */
+  private savedStep: number | undefined;
   private pauseRequested = false;
   private running = false;
   private timing = { seconds: 0, tokens: 0, steps: 0 };
@@ -99,7 +113,7 @@ export class TrainingRun {
   private constructor(
     private readonly options: TrainingRunOptions,
     readonly config: TrainingConfig,
-    private readonly order: DataOrder,
+    private order: DataOrder,
     private random: Xoshiro128,
     history: MetricPoint[],
   ) {
@@ -115,7 +129,7 @@ export class TrainingRun {
     this.parameters = createTrainableParameters(engine, options.model, config, () => random.nextFloat());
     this.optimizer = createAdamWState(engine, this.parameters.tensors);
     this.gradients = this.parameters.tensors.map((tensor) => engine.keep(engine.zeros(tensor.shape, 'f32', `grad sum ${tensor.label}`)));
-    this.zero = engine.keep(engine.upload(Float32Array.of(0), [1], 'f32', 'zero'));
+    this.weightDecay = this.parameters.tensors.map((tensor) => (tensor.shape.length >= 2 ? config.weightDecay : 0));
   }
 
   /** A new run: fresh adapters (seeded), zero moments, the data order at its start. */
@@ -140,7 +154,7 @@ export class TrainingRun {
       writeTensors(engine, names, run.optimizer.secondMoments, checkpoint.secondMoments, 'second moments');
       run.random = new Xoshiro128(checkpoint.randomState);
     } catch (error) {
-      run.dispose(); // leave the model as it was: no half-restored adapters on the decoder
+      run.dispose(); // leave the model as it was: no half-restored weights, no adapters left
       throw error;
     }
     run.optimizer.step = checkpoint.step;
@@ -170,7 +184,11 @@ export class TrainingRun {
     this.pauseRequested = true;
   }
 
-  /** Trains until the last step or a pause; checkpoints on the way and when it stops. */
+  /**
+   * Trains until the last step or a pause; checkpoints on the way and when it stops. A step that
+   * fails leaves the run as it was before the step, and that state is saved before the error is
+   * rethrown, so nothing completed is lost and run() (or a resume) can continue from it.
+   */
   async run(): Promise<'finished' | 'paused'> {
     if (this.running) throw new Error(`Run "${this.runId}" is already training; pause it and wait for run() to return first.`);
     this.running = true;
@@ -182,7 +200,7 @@ export class TrainingRun {
           await this.save();
           return 'paused';
         }
-        await this.trainStep();
+        await this.stepOrSave();
         // A failed save (e.g. CheckpointQuotaError) rejects here with the previous checkpoint
         // intact; the run's state is consistent, so run() may simply be called again.
         if (checkpointInterval > 0 && this.step % checkpointInterval === 0 && !this.finished) await this.save();
@@ -194,60 +212,70 @@ export class TrainingRun {
     }
   }
 
-  /** One optimizer step over the next `batchSize × gradientAccumulation` samples. */
+  /**
+   * One optimizer step over the next `batchSize × gradientAccumulation` samples. Samples whose
+   * image cannot be decoded are skipped (the step's gradient is the mean over the others); a
+   * step left with none makes no update and records a null loss. If the step fails before the
+   * update, the data order is rewound so the run is exactly as before it.
+   */
   async trainStep(): Promise<MetricPoint> {
     if (this.finished) throw new Error(`Run "${this.runId}" has finished all ${this.totalSteps} steps.`);
     const started = performance.now();
     const { engine, decoder, revision, tokenizer } = this.options.model;
     const { tensors } = this.parameters;
+    const position = this.order.position;
     const batch = this.order.nextBatch(samplesPerStep(this.config));
     const learningRate = learningRateForStep(this.step, this.totalSteps, this.config.learningRate, this.config.warmupFraction);
-    for (const gradient of this.gradients) scaleInPlace(engine, gradient, this.zero);
 
     const losses: Tensor[] = [];
     let tokens = 0;
-    for (const { sample } of batch) {
-      const { imagePath, question, answer } = this.options.samples[sample];
-      const sequence = trainingSequence(revision, tokenizer, this.imageTokens, question, answer);
-      tokens += sequence.ids.length;
-      const tape = new Tape(engine);
-      tape.watch(...tensors);
-      const image = this.config.trainVision
-        ? imageEmbeddings(engine, this.options.model.vision, await this.options.images!(imagePath), tape).embeddings
-        : await this.options.features.get(imagePath);
-      const inputs = decoder.embed(tape, sequence.ids, image);
-      const loss = decoder.loss(tape, inputs, sequence.targets, { lora: this.parameters.adapters });
-      tape.backward(loss);
-      // The step's gradient is the mean over its samples of each sample's mean answer loss.
-      tensors.forEach((tensor, index) => {
-        const gradient = tape.grad(tensor);
-        if (gradient) accumulate(engine, this.gradients[index], gradient, 1 / batch.length);
-      });
-      tape.dispose();
-      inputs.dispose();
-      image.dispose();
-      losses.push(loss);
+    let gradientNorm: number | undefined;
+    try {
+      const samples = await this.usableSamples(batch.map(({ sample }) => this.options.samples[sample]));
+      if (samples.length === 0) return this.record({ step: ++this.optimizer.step, loss: null, learningRate }, 0, started);
+      // A clear, not a multiply by zero: a NaN or infinity left by a failed step must not survive.
+      for (const gradient of this.gradients) engine.clear(gradient);
+      for (const { sample, pixels } of samples) {
+        const { imagePath, question, answer } = sample;
+        const sequence = trainingSequence(revision, tokenizer, this.imageTokens, question, answer);
+        tokens += sequence.ids.length;
+        const tape = new Tape(engine);
+        tape.watch(...tensors);
+        // A trained vision tower encodes the image on the tape; a frozen one's features are cached.
+        const image = pixels ? imageEmbeddings(engine, this.options.model.vision, pixels, tape).embeddings : await this.options.features.get(imagePath);
+        const inputs = decoder.embed(tape, sequence.ids, image);
+        const loss = decoder.loss(tape, inputs, sequence.targets, { lora: this.parameters.adapters });
+        losses.push(loss);
+        tape.backward(loss);
+        // The step's gradient is the mean over its samples of each sample's mean answer loss.
+        tensors.forEach((tensor, index) => {
+          const gradient = tape.grad(tensor);
+          if (gradient) accumulate(engine, this.gradients[index], gradient, 1 / samples.length);
+        });
+        tape.dispose();
+        inputs.dispose();
+        image.dispose();
+      }
+      if (this.config.gradientClip > 0) {
+        const { norm, scale } = clipGradNorm(engine, this.gradients, this.config.gradientClip);
+        gradientNorm = (await engine.readFloat(norm))[0];
+        norm.dispose();
+        scale.dispose();
+      }
+    } catch (error) {
+      for (const loss of losses) loss.dispose();
+      this.order = DataOrder.resume(position, this.options.samples.length);
+      throw error;
     }
 
-    let gradientNorm: number | undefined;
-    if (this.config.gradientClip > 0) {
-      const { norm, scale } = clipGradNorm(engine, this.gradients, this.config.gradientClip);
-      gradientNorm = (await engine.readFloat(norm))[0];
-      norm.dispose();
-      scale.dispose();
-    }
-    const { beta1, beta2, eps, weightDecay } = this.config;
-    adamwStep(engine, tensors, this.gradients, this.optimizer, { learningRate, beta1, beta2, eps, weightDecay });
+    const { beta1, beta2, eps } = this.config;
+    adamwStep(engine, tensors, this.gradients, this.optimizer, { learningRate, beta1, beta2, eps, weightDecay: this.weightDecay });
     let lossSum = 0;
     for (const loss of losses) {
       lossSum += (await engine.readFloat(loss))[0];
       loss.dispose();
     }
-
-    const point: MetricPoint = { step: this.step, loss: lossSum / batch.length, learningRate, ...(gradientNorm === undefined ? {} : { gradientNorm }) };
-    this.history.push(point);
-    this.report(point, tokens, (performance.now() - started) / 1000);
-    return point;
+    return this.record({ step: this.step, loss: lossSum / losses.length, learningRate, ...(gradientNorm === undefined ? {} : { gradientNorm }) }, tokens, started);
   }
 
   /** Everything needed to continue this run exactly, read back from the GPU. */
@@ -273,6 +301,7 @@ export class TrainingRun {
   async save(): Promise<CheckpointSummary | null> {
     if (!this.options.store) return null;
     const summary = await this.options.store.save(await this.checkpoint());
+    this.savedStep = summary.step;
     this.options.onCheckpoint?.(summary);
     return summary;
   }
@@ -287,8 +316,51 @@ export class TrainingRun {
 
   /** Frees the optimizer state, the gradient buffers and the adapters. */
   dispose(): void {
-    for (const tensor of [...this.gradients, ...this.optimizer.firstMoments, ...this.optimizer.secondMoments, this.zero]) tensor.dispose();
+    for (const tensor of [...this.gradients, ...this.optimizer.firstMoments, ...this.optimizer.secondMoments]) tensor.dispose();
     this.parameters.dispose();
+  }
+
+  /** A step, or, when it fails before its update, a checkpoint of the run as it was before it. */
+  private async stepOrSave(): Promise<void> {
+    const stepBefore = this.step;
+    try {
+      await this.trainStep();
+    } catch (error) {
+      if (this.step === stepBefore && this.savedStep !== stepBefore) {
+        // Best effort: when the device is gone the save fails too, and the step's own error is
+        // the one to report; the store still holds the checkpoint before.
+        await this.save().catch(() => {});
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * The samples whose image can be had: its embeddings computed now when not cached, or with a
+   * trained vision tower its pixels decoded. The others are remembered as skipped.
+   */
+  private async usableSamples(samples: readonly TrainingSample[]): Promise<{ sample: TrainingSample; pixels?: RgbImage }[]> {
+    const usable: { sample: TrainingSample; pixels?: RgbImage }[] = [];
+    for (const sample of samples) {
+      try {
+        if (this.config.trainVision) {
+          usable.push({ sample, pixels: await this.options.images!(sample.imagePath) });
+        } else {
+          await this.options.features.features(sample.imagePath);
+          usable.push({ sample });
+        }
+      } catch (error) {
+        if (!(error instanceof UnusableImageError)) throw error;
+        this.skippedImages.set(error.path, { path: error.path, reason: error.reason });
+      }
+    }
+    return usable;
+  }
+
+  private record(point: MetricPoint, tokens: number, started: number): MetricPoint {
+    this.history.push(point);
+    this.report(point, tokens, (performance.now() - started) / 1000);
+    return point;
   }
 
   private report(point: MetricPoint, tokens: number, seconds: number): void {
@@ -305,6 +377,7 @@ export class TrainingRun {
       tokensPerSecond: this.timing.seconds > 0 ? this.timing.tokens / this.timing.seconds : 0,
       elapsedSeconds: this.timing.seconds,
       etaSeconds: secondsPerStep * (this.totalSteps - this.step),
+      skippedImages: [...this.skippedImages.values()],
     });
   }
 }

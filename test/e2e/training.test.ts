@@ -2,12 +2,15 @@
 // accuracy is measured on 2 test images, training runs a few steps with a live loss and step
 // count, a reload finds the checkpoint and resume continues at the saved step, and the adapter
 // downloads as a safetensors file. A truncated model file or a model folder missing a file gives
-// a clear error and the page keeps working. Kept short: 2 test images, 4 train images of one step each.
+// a clear error and the page keeps working; a dataset with a train split only is measured on its
+// train images, as the page says before measuring. Kept short: 2 test images, 4 train images of
+// one step each.
 import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { DIST_DIR, launchChromium, openPage, serveDist, type ServedPage } from './browser.ts';
 import { waitForDataset } from './page-report.ts';
+import { roboflowZip } from './roboflow-zip.ts';
 
 const DEMO_DATASET = 'coins.coco.zip';
 const DEMO_MODEL_DIR = `${DIST_DIR}/demo-model`;
@@ -103,6 +106,32 @@ describe('a hub model that cannot be had', () => {
     await waitForModel(page, 'failed');
     expect(await page.getByTestId('model-failure').textContent()).toMatch(/moontune-test\/does-not-exist@2025-06-21 has no model\.safetensors/);
     expect(await page.getByTestId('model-load-button').isEnabled()).toBe(true);
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  });
+});
+
+describe('a dataset with a train split only', () => {
+  test('is measured on its train images, and the page says so before and after', async () => {
+    const { page, pageErrors } = await openPage(browser, served.url);
+    await waitForDataset(page, DEMO_DATASET);
+    const box = (x: number) => ({ className: 'coin', bbox: [x, 8, 12, 12] as [number, number, number, number] });
+    const zip = roboflowZip(['coin'], { train: [{ fileName: 'a.png', width: 64, height: 48, objects: [box(2)] }, { fileName: 'b.png', width: 64, height: 48, objects: [box(2), box(30)] }] });
+    await page.getByTestId('drop-zone').evaluate((zone, bytes) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([new Uint8Array(bytes)], 'train-only.zip', { type: 'application/zip' }));
+      zone.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    }, Array.from(zip));
+    await waitForDataset(page, 'train-only.zip');
+    await loadDemoModel(page);
+    expect(await page.getByTestId('evaluate-before-split').textContent()).toBe('train');
+    expect(await page.getByTestId('evaluation-note').textContent()).toMatch(/no val or test split, so accuracy is measured on the train images/);
+    await page.getByTestId('evaluate-before-button').click();
+    const evaluation = page.getByTestId('evaluation-before');
+    await evaluation.waitFor({ timeout: 120_000 });
+    // The two train images, not 0 of 0.
+    expect(Number(await evaluation.getByTestId('evaluated-samples').textContent())).toBe(2);
+    expect(await evaluation.textContent()).toMatch(/of 2\s+train images/);
     expect(pageErrors).toEqual([]);
     await page.close();
   });

@@ -37,9 +37,9 @@ describe('count-constrained answers of the demo model', () => {
     const constraint = countAnswerConstraint(model, classNames);
     const constrained = await evaluateSamples(model, features, samples, classNames, { maxTokens: 48, constraint });
     expect(constrained.parseableFraction).toBe(1);
-    for (const { predicted } of constrained.results) expect(isCountAnswer(predicted, classNames), JSON.stringify(predicted)).toBe(true);
+    for (const { answer } of constrained.results) expect(isCountAnswer(answer, classNames), JSON.stringify(answer)).toBe(true);
     const free = await evaluateSamples(model, features, samples, classNames, { maxTokens: 48 });
-    expect(free.results.filter(({ predicted }) => isCountAnswer(predicted, classNames)).length).toBeLessThan(samples.length);
+    expect(free.results.filter(({ answer }) => isCountAnswer(answer, classNames)).length).toBeLessThan(samples.length);
   });
 
   it('samples answers of the counting format with entries, keys in class order', async () => {

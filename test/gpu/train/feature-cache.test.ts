@@ -1,9 +1,9 @@
 // The image-feature cache: the vision encoder (here a stand-in that uploads known values) runs
 // once per image; cached values come back bit for bit; the host budget evicts the least
-// recently used image.
+// recently used image; an image that cannot be decoded is remembered and listed, not recomputed.
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../../src/gpu/engine.ts';
-import { ImageFeatureCache } from '../../../src/train/feature-cache.ts';
+import { ImageFeatureCache, UnusableImageError } from '../../../src/train/feature-cache.ts';
 import { testEngine } from '../../helpers/gpu-context.ts';
 
 const TOKENS = 3;
@@ -57,6 +57,25 @@ describe('ImageFeatureCache', () => {
     expect(cache.has('a')).toBe(true);
     await cache.features('bb');
     expect(cache.has('a')).toBe(false);
+  });
+
+  it('remembers an image that cannot be decoded, and lists it; other failures are tried again', async () => {
+    const computed: string[] = [];
+    let failOnce = true;
+    const cache = new ImageFeatureCache(engine, async (path) => {
+      computed.push(path);
+      if (path === 'broken.png') throw new UnusableImageError(path, 'has corrupt PNG data');
+      if (path === 'flaky.png' && failOnce) {
+        failOnce = false;
+        throw new Error('device busy');
+      }
+      return engine.upload(valuesOf(path), [TOKENS, DIM]);
+    });
+    for (let attempt = 0; attempt < 2; attempt++) await expect(cache.get('broken.png')).rejects.toThrow('broken.png cannot be used (has corrupt PNG data)');
+    await expect(cache.get('flaky.png')).rejects.toThrow('device busy');
+    (await cache.get('flaky.png')).dispose();
+    expect(computed).toEqual(['broken.png', 'flaky.png', 'flaky.png']); // the broken image was decoded once
+    expect(cache.skippedImages).toEqual([{ path: 'broken.png', reason: 'has corrupt PNG data' }]);
   });
 
   it('refuses embeddings of the wrong shape, naming the image', async () => {

@@ -12,10 +12,11 @@ import { loadMoondream, type Moondream } from '../../../src/model/moondream.ts';
 import { memoryModelFiles } from '../../../src/model/model-source.ts';
 import { namedTextParameters } from '../../../src/model/text-weights.ts';
 import { readAdapterFile } from '../../../src/train/adapter-export.ts';
-import { CheckpointStore } from '../../../src/train/checkpoint-store.ts';
+import { IndexedDbCheckpointStore } from '../../../src/train/checkpoint-idb.ts';
 import { trainingConfig, type TrainingConfig } from '../../../src/train/config.ts';
 import { evaluateSamples } from '../../../src/train/evaluate.ts';
-import { ImageFeatureCache } from '../../../src/train/feature-cache.ts';
+import { epochPermutation } from '../../../src/train/data-order.ts';
+import { ImageFeatureCache, UnusableImageError } from '../../../src/train/feature-cache.ts';
 import { Xoshiro128 } from '../../../src/train/random.ts';
 import { TrainingRun, type TrainingProgress, type TrainingRunOptions, type TrainingSample } from '../../../src/train/trainer.ts';
 import { trainingSequence } from '../../../src/train/training-sequence.ts';
@@ -48,21 +49,26 @@ const CONFIG: TrainingConfig = trainingConfig({
   evalMaxTokens: 6,
 });
 
+/** Seeded embeddings per image path: the stand-in for the frozen vision encoder. */
+function syntheticEmbeddings(engine: Engine, path: string) {
+  const random = Xoshiro128.fromSeed(path.charCodeAt(0));
+  return engine.upload(Float32Array.from({ length: IMAGE_TOKENS * DIM }, () => random.nextFloat() * 2 - 1), [IMAGE_TOKENS, DIM]);
+}
+
 describe('TrainingRun on the tiny model', () => {
   let engine: Engine;
+  /** The adapters of the uninterrupted run with clipping (the pause/resume test), for the failure test. */
+  let straightAdapters: Float32Array[] | undefined;
   let model: Moondream;
   let features: ImageFeatureCache;
-  let store: CheckpointStore;
+  let store: IndexedDbCheckpointStore;
 
   beforeAll(async () => {
     engine = await testEngine();
     const files = memoryModelFiles('moondream-tiny', new Map([['config.json', fixtureBytes('config.json')], ['model.safetensors', fixtureBytes('model.safetensors')]]));
     model = await loadMoondream(engine, files, { precision: 'f32' });
-    features = new ImageFeatureCache(engine, async (path) => {
-      const random = Xoshiro128.fromSeed(path.charCodeAt(0));
-      return engine.upload(Float32Array.from({ length: IMAGE_TOKENS * DIM }, () => random.nextFloat() * 2 - 1), [IMAGE_TOKENS, DIM]);
-    });
-    store = await CheckpointStore.open('train-loop-test');
+    features = new ImageFeatureCache(engine, async (path) => syntheticEmbeddings(engine, path));
+    store = await IndexedDbCheckpointStore.open('train-loop-test');
   });
 
   afterAll(() => {
@@ -124,6 +130,7 @@ describe('TrainingRun on the tiny model', () => {
     expect(saved).toEqual([1, 2, 3, 4]); // every step, the last one once
     expect((await store.list('straight')).map((s) => s.step)).toEqual([4]); // older ones replaced
     const expected = await adapterValues(uninterrupted);
+    straightAdapters = expected;
     const expectedHistory = uninterrupted.history;
     uninterrupted.dispose();
 
@@ -155,6 +162,61 @@ describe('TrainingRun on the tiny model', () => {
     resumed.dispose();
   });
 
+  it('a step that fails saves the step before it; resuming from there ends as the uninterrupted run', { timeout: 400_000 }, async () => {
+    expect(straightAdapters, 'the pause/resume test must run first').toBeDefined();
+    const config = trainingConfig({ ...CONFIG, gradientClip: 0.5 }); // checkpointInterval 0: no save but the failure's
+    // The image of step 3 (the order's third sample) fails the first time it is computed.
+    const failing = SAMPLES[epochPermutation(config.seed, 0, SAMPLES.length)[2]].imagePath;
+    let armed = true;
+    const flaky = new ImageFeatureCache(engine, async (path) => {
+      if (path === failing && armed) throw new Error('injected failure');
+      return syntheticEmbeddings(engine, path);
+    });
+    const failed = TrainingRun.start(options({ runId: 'failing', features: flaky }), config);
+    await expect(failed.run()).rejects.toThrow('injected failure');
+    expect(failed.step).toBe(2);
+    failed.dispose();
+    expect((await store.list('failing')).map((s) => s.step)).toEqual([2]);
+    const checkpoint = (await store.latest('failing', 'fp-1'))!;
+    expect(checkpoint.dataOrder).toMatchObject({ epoch: 0, index: 2 }); // step 3's sample not consumed
+    expect(checkpoint.metricHistory.map((point) => point.step)).toEqual([1, 2]);
+
+    armed = false;
+    const resumed = TrainingRun.resume(options({ runId: 'failing', features: flaky }), checkpoint);
+    expect(await resumed.run()).toBe('finished');
+    const actual = await adapterValues(resumed);
+    actual.forEach((values, index) => expect(values, `tensor ${index}`).toEqual(straightAdapters![index]));
+    resumed.dispose();
+  });
+
+  it('skips an image that cannot be decoded: its step makes no update and says so', { timeout: 400_000 }, async () => {
+    const broken = new ImageFeatureCache(engine, async (path) => {
+      if (path === 'b') throw new UnusableImageError('b', 'has corrupt PNG data (unexpected EOF); export or copy the image again.');
+      return syntheticEmbeddings(engine, path);
+    });
+    const progress: TrainingProgress[] = [];
+    const run = TrainingRun.start(options({ runId: 'skipping', features: broken, store: undefined, onProgress: (p) => progress.push(p) }), CONFIG);
+    let previous = await adapterValues(run);
+    const emptyStep = epochPermutation(CONFIG.seed, 0, SAMPLES.length).indexOf(1) + 1; // 'b' is sample 1
+    for (let step = 1; step <= 4; step++) {
+      const point = await run.trainStep();
+      const values = await adapterValues(run);
+      if (step === emptyStep) {
+        expect(point.loss).toBeNull();
+        // No sample, no update: every adapter value as before, bit for bit.
+        values.forEach((tensor, index) => expect(tensor).toEqual(previous[index]));
+      } else {
+        expect(Number.isFinite(point.loss)).toBe(true);
+        expect(values.some((tensor, index) => tensor.some((value, i) => value !== previous[index][i]))).toBe(true);
+      }
+      previous = values;
+    }
+    expect(run.step).toBe(4);
+    expect(progress.map((p) => p.skippedImages.length)).toEqual([1, 2, 3, 4].map((step) => (step < emptyStep ? 0 : 1)));
+    expect(progress.at(-1)!.skippedImages).toEqual([{ path: 'b', reason: 'has corrupt PNG data (unexpected EOF); export or copy the image again.' }]);
+    run.dispose();
+  });
+
   it('refuses to resume on another dataset', async () => {
     const run = TrainingRun.start(options({ runId: 'other-data' }), CONFIG);
     const checkpoint = await run.checkpoint();
@@ -174,7 +236,7 @@ describe('TrainingRun on the tiny model', () => {
     const done: number[] = [];
     const report = await evaluateSamples(model, goldenFeatures, samples, ['penny'], { maxTokens: 6, onProgress: (n) => done.push(n) });
     expect(done).toEqual([1, 2]);
-    expect(report.results.map((r) => r.predicted)).toEqual([greedy, greedy]);
+    expect(report.results.map((r) => r.answer)).toEqual([greedy, greedy]);
     expect(report.exactMatches).toBe(1);
     expect(report.answersWithoutCounts).toBe(1);
     expect(report.parseableFraction).toBe(0); // id tokens are no JSON
@@ -203,11 +265,8 @@ describe('TrainingRun, full fine-tuning of the tiny text model', () => {
 
   it('trains every text parameter and resumes to bit-identical weights', { timeout: 400_000 }, async () => {
     const engine = await testEngine();
-    const features = new ImageFeatureCache(engine, async (path) => {
-      const random = Xoshiro128.fromSeed(path.charCodeAt(0));
-      return engine.upload(Float32Array.from({ length: IMAGE_TOKENS * DIM }, () => random.nextFloat() * 2 - 1), [IMAGE_TOKENS, DIM]);
-    });
-    const store = await CheckpointStore.open('train-loop-full-test');
+    const features = new ImageFeatureCache(engine, async (path) => syntheticEmbeddings(engine, path));
+    const store = await IndexedDbCheckpointStore.open('train-loop-full-test');
     const samples = SAMPLES.slice(0, 3);
     const config = trainingConfig({ ...CONFIG, fullFineTune: true, learningRate: 1e-3 });
     const weightsOf = async (model: Moondream) => {
@@ -242,6 +301,37 @@ describe('TrainingRun, full fine-tuning of the tiny text model', () => {
     resumedModel.dispose();
     store.close();
   });
+
+  it('decays matrices and leaves vectors (LayerNorm, biases) undecayed, as nanoGPT', { timeout: 200_000 }, async () => {
+    const engine = await testEngine();
+    const model = await fresh(engine);
+    const features = new ImageFeatureCache(engine, async (path) => syntheticEmbeddings(engine, path));
+    // lr·wd = 0.1: a decayed weight shrinks by a tenth, far more than the step's Adam update, which
+    // at t = 1 is lr·g/(|g| + ε) ≤ lr = 1e-4 per value.
+    const config = trainingConfig({ ...CONFIG, fullFineTune: true, learningRate: 1e-4, weightDecay: 1000 });
+    const named = new Map(namedTextParameters(model.decoder.weights));
+    const vectors = ['model.text.blocks.0.ln.weight', 'model.text.blocks.0.ln.bias', 'model.text.blocks.1.attn.qkv.bias', 'model.text.post_ln.weight'];
+    const matrices = ['model.text.blocks.0.mlp.fc1.weight', 'model.text.lm_head.weight'];
+    const read = () => Promise.all([...vectors, ...matrices].map((name) => engine.readFloat(named.get(name)!)));
+    const before = await read();
+    const run = TrainingRun.start({ runId: 'decay', model, samples: SAMPLES.slice(0, 1), features, datasetFingerprint: 'fp-decay' }, config);
+    await run.trainStep();
+    const after = await read();
+    // Bound: the Adam update (≤ 1e-4) plus f32 rounding of values O(1) (≤ 1e-6).
+    const bound = 1e-4 + 1e-6;
+    vectors.forEach((name, index) => {
+      const moved = Math.max(...after[index].map((value, i) => Math.abs(value - before[index][i])));
+      expect(moved, name).toBeLessThanOrEqual(bound);
+    });
+    matrices.forEach((name, offset) => {
+      const index = vectors.length + offset;
+      const fromDecay = Math.max(...after[index].map((value, i) => Math.abs(value - 0.9 * before[index][i])));
+      expect(fromDecay, name).toBeLessThanOrEqual(bound);
+      expect(Math.max(...before[index].map(Math.abs)) * 0.1, `${name} is large enough to tell decay from the update`).toBeGreaterThan(10 * bound);
+    });
+    run.dispose();
+    model.dispose();
+  });
 });
 
 describe('TrainingRun with the vision tower trained too', () => {
@@ -262,7 +352,7 @@ describe('TrainingRun with the vision tower trained too', () => {
     const run = TrainingRun.start({ runId: 'vision', model, samples, features, images: async () => image, datasetFingerprint: 'fp-vision' }, config);
     expect(run.totalSteps).toBe(4);
     const losses: number[] = [];
-    while (!run.finished) losses.push((await run.trainStep()).loss);
+    while (!run.finished) losses.push((await run.trainStep()).loss!);
     const after = await Promise.all(watched.map((name) => engine.readFloat(named.get(name)!)));
     after.forEach((values, index) => expect(values, watched[index]).not.toEqual(initial[index]));
     // Same two samples each epoch: the second epoch's losses are below the first's.

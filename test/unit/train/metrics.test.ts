@@ -57,10 +57,10 @@ describe('parseCounts', () => {
 describe('evaluatePredictions', () => {
   const classes = ['penny', 'dime'];
   const report = evaluatePredictions(classes, [
-    { path: 'a.jpg', expected: PENNY_DIME, predicted: PENNY_DIME }, // exact
-    { path: 'b.jpg', expected: '{\n  "penny": 3\n}', predicted: '{"penny": 3, "dime": 0}' }, // counts right, not exact
-    { path: 'c.jpg', expected: '{}', predicted: '{"penny": 1, "quarter": 2}' }, // penny off by 1, unknown class
-    { path: 'd.jpg', expected: '{\n  "dime": 4\n}', predicted: 'I see four dimes' }, // unparseable
+    { path: 'a.jpg', question: 'How many?', expected: PENNY_DIME, answer: PENNY_DIME }, // exact
+    { path: 'b.jpg', question: 'How many?', expected: '{\n  "penny": 3\n}', answer: '{"penny": 3, "dime": 0}' }, // counts right, not exact
+    { path: 'c.jpg', question: 'How many?', expected: '{}', answer: '{"penny": 1, "quarter": 2}' }, // penny off by 1, unknown class
+    { path: 'd.jpg', question: 'How many?', expected: '{\n  "dime": 4\n}', answer: 'I see four dimes' }, // unparseable
   ]);
 
   it('counts exact matches byte for byte', () => {
@@ -96,8 +96,8 @@ describe('evaluatePredictions', () => {
 
   it('scores answers that are not counts (custom questions) by exact match only', () => {
     const mixed = evaluatePredictions(classes, [
-      { path: 'x.jpg', expected: 'three coins', predicted: ' three coins ' },
-      { path: 'y.jpg', expected: '{}', predicted: '{"penny": 1}' },
+      { path: 'x.jpg', question: 'How many?', expected: 'three coins', answer: ' three coins ' },
+      { path: 'y.jpg', question: 'How many?', expected: '{}', answer: '{"penny": 1}' },
     ]);
     expect(mixed.exactMatches).toBe(1);
     expect(mixed.answersWithoutCounts).toBe(1);

@@ -1,13 +1,14 @@
-// The checkpoint store on fake-indexeddb (the same IndexedDB API a browser worker has).
+// The IndexedDB checkpoint store on fake-indexeddb (the same IndexedDB API a browser worker has).
 import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CheckpointDatasetMismatchError, CheckpointQuotaError, CheckpointStore, type Checkpoint } from '../../../src/train/checkpoint-store.ts';
+import { IndexedDbCheckpointStore } from '../../../src/train/checkpoint-idb.ts';
+import { CheckpointDatasetMismatchError, CheckpointQuotaError, type Checkpoint } from '../../../src/train/checkpoint-store.ts';
 import { trainingConfig } from '../../../src/train/config.ts';
 
 let databaseCount = 0;
-const stores: CheckpointStore[] = [];
-async function freshStore(): Promise<CheckpointStore> {
-  const store = await CheckpointStore.open(`checkpoint-test-${databaseCount++}`);
+const stores: IndexedDbCheckpointStore[] = [];
+async function freshStore(): Promise<IndexedDbCheckpointStore> {
+  const store = await IndexedDbCheckpointStore.open(`checkpoint-test-${databaseCount++}`);
   stores.push(store);
   return store;
 }
@@ -39,7 +40,7 @@ function checkpoint(runId: string, step: number, overrides: Partial<Checkpoint> 
   };
 }
 
-describe('CheckpointStore', () => {
+describe('IndexedDbCheckpointStore', () => {
   it('round-trips every field, Float32Arrays bit for bit', async () => {
     const store = await freshStore();
     const saved = checkpoint('run-a', 3);

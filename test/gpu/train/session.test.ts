@@ -1,0 +1,67 @@
+// The training session on the demo model (public/demo-model) and a train-only dataset of three
+// images, one of them with corrupt pixel data behind a valid header (the quick header check lets
+// it through, as an upload damaged after the check would): measuring says it measures the train
+// images and why, the corrupt image is skipped and named in the measurement and in the training
+// progress, training finishes, and a second session on the same store (a reloaded page) finds the
+// run and loads it back with the same adapter. Slow on SwiftShader: a demo-model step ≈ 10 s.
+import 'fake-indexeddb/auto';
+import { describe, expect, it } from 'vitest';
+import { loadDataset } from '../../../src/dataset/load.ts';
+import { IndexedDbCheckpointStore } from '../../../src/train/checkpoint-idb.ts';
+import { defaultTrainingSettings } from '../../../src/train/config.ts';
+import { TrainingSession } from '../../../src/train/session.ts';
+import type { TrainingProgress } from '../../../src/train/trainer.ts';
+import { noisyPng, roboflowTree, zipSource } from '../../helpers/dataset-builders.ts';
+import { demoModelFiles } from '../../helpers/demo-files.ts';
+import { testEngine } from '../../helpers/gpu-context.ts';
+
+describe('TrainingSession on the demo model', () => {
+  it('measures a train-only dataset on its train images, skips a corrupt image, trains, and loads the run back', { timeout: 600_000 }, async () => {
+    const engine = await testEngine();
+    const store = await IndexedDbCheckpointStore.open('session-gpu-test');
+    const tree = roboflowTree({ train: [{ file: 'a.png', boxes: [[1, 1, 1, 4, 4]] }, { file: 'b.png' }, { file: 'c.png', boxes: [[2, 2, 2, 5, 5]] }] });
+    const corrupt = noisyPng(20, 16);
+    corrupt.fill(0xff, 45, 70); // inside IDAT: the deflate stream breaks, the header stays valid
+    tree['train/b.png'] = corrupt;
+    const source = zipSource(tree);
+    const dataset = await loadDataset(source, { question: { noun: 'coin' }, imageCheck: 'header' });
+    expect(dataset.images.map((image) => image.path)).toEqual(['train/a.png', 'train/b.png', 'train/c.png']);
+
+    const newSession = async () => {
+      const session = new TrainingSession({ engine: async () => engine, checkpoints: async () => store });
+      session.setDataset(source, dataset);
+      await session.loadModelFiles(demoModelFiles(), { isDemo: true });
+      return session;
+    };
+    const first = await newSession();
+
+    const before = await first.measure(undefined, 2);
+    expect(before.split).toBe('train');
+    expect(before.note).toMatch(/no val or test split/);
+    expect(before.samples).toBe(2);
+    expect(before.results.map((row) => row.path)).toEqual(['train/a.png', 'train/c.png']);
+    expect(before.skippedImages).toEqual([{ path: 'train/b.png', reason: expect.stringMatching(/^has corrupt PNG data/) }]);
+
+    const progress: TrainingProgress[] = [];
+    const settings = { ...defaultTrainingSettings(), loraRank: 2, loraAlpha: 4, learningRate: 1e-2, epochs: 1, gradientAccumulation: 1 };
+    expect(await first.startTraining(settings, (update) => progress.push(update))).toBe('finished');
+    expect(progress.map((update) => update.step)).toEqual([1, 2, 3]);
+    // One step's only sample was the corrupt image: no loss there, finite losses elsewhere.
+    expect(progress.filter((update) => update.loss === null)).toHaveLength(1);
+    expect(progress.filter((update) => Number.isFinite(update.loss))).toHaveLength(2);
+    expect(progress.at(-1)!.skippedImages.map((image) => image.path)).toEqual(['train/b.png']);
+    const adapter = await first.exportAdapter();
+    const offer = await first.findCheckpoint();
+    expect(offer).toMatchObject({ step: 3, totalSteps: 3, settings: { loraRank: 2, epochs: 1, gradientAccumulation: 1, trainLimit: 3 } });
+    expect(offer!.losses.map((point) => point.loss === null)).toEqual(progress.map((update) => update.loss === null));
+    await first.dispose();
+
+    // A reloaded page: a new session on the same store finds the run and loads it back.
+    const second = await newSession();
+    expect((await second.findCheckpoint())!.step).toBe(3);
+    expect(await second.resumeTraining()).toBe('finished');
+    expect(await second.exportAdapter()).toEqual(adapter);
+    await second.dispose();
+    store.close();
+  });
+});
