@@ -92,10 +92,15 @@ export interface LayerCache {
   values: Tensor;
 }
 
+/** The rotary options of a self-attention over `rows` rows (every sequence starts at positionOffset). */
+function ropeOptions(options: SelfAttentionOptions, rows: number) {
+  const { heads, headDim, rotaryDim, positionOffset = 0, sequences = 1 } = options;
+  return { heads, headDim, rotaryDim, positionOffset, sequenceRows: rows / sequences };
+}
+
 function queryAndKey(engine: Engine, qkv: Tensor, options: SelfAttentionOptions): { q: Tensor; k: Tensor } {
-  const { heads, headDim, rotaryDim, positionOffset = 0 } = options;
-  const dim = heads * headDim;
-  const rope = { heads, headDim, rotaryDim, positionOffset };
+  const dim = options.heads * options.headDim;
+  const rope = ropeOptions(options, qkv.shape[0]);
   return { q: rotary(engine, { tensor: qkv, columnOffset: 0 }, rope), k: rotary(engine, { tensor: qkv, columnOffset: dim }, rope) };
 }
 
@@ -125,13 +130,13 @@ export const selfAttentionOp: DifferentiableOp<SelfAttentionOptions> = {
     return { output: out, intermediates: [logsumexp, q, k] };
   },
   backward(engine, gradOut, { inputs: [qkv], output, intermediates: [logsumexp, rotatedQ, rotatedK], args: options }) {
-    const { heads, headDim, rotaryDim, positionOffset = 0 } = options;
+    const { heads, headDim, rotaryDim } = options;
     const dim = heads * headDim;
     const rows = qkv!.shape[0];
     const q = rotatedQ ?? { tensor: qkv!, columnOffset: 0 };
     const k = rotatedK ?? { tensor: qkv!, columnOffset: dim };
     const grads = attentionBackward(engine, gradOut, q, k, { tensor: qkv!, columnOffset: 2 * dim }, output, logsumexp, attentionOptions(options, rows));
-    const rope = { heads, headDim, rotaryDim, positionOffset };
+    const rope = ropeOptions(options, rows);
     const gradQ = rotaryDim === 0 ? grads.gradQ : rotaryBackward(engine, grads.gradQ, rope);
     const gradK = rotaryDim === 0 ? grads.gradK : rotaryBackward(engine, grads.gradK, rope);
     const gradQkv = engine.empty([rows, 3 * dim], 'f32', 'selfAttention.gradQkv');

@@ -8,6 +8,7 @@
 import { BufferPool, type PoolStats } from './buffer-pool.ts';
 import type { GpuContext } from './device.ts';
 import { float16BitsToFloat32, float32ToFloat16Bits } from './f16.ts';
+import { Profiler, type EngineCounters, type ProfileEntry } from './profiler.ts';
 import { BYTES_PER_ELEMENT, Tensor, elementCount, type DType, type TensorOwner } from './tensor.ts';
 
 /** Per-dispatch uniform blocks are 256-byte aligned (minUniformBufferOffsetAlignment). */
@@ -59,6 +60,9 @@ export class Engine implements TensorOwner {
   private pendingError: string | null = null;
   /** Unpooled buffers disposed while recorded work may still use them: destroyed after submit. */
   private destroyAfterSubmit: GPUBuffer[] = [];
+  /** Dispatches recorded, command buffers submitted and tensors read back since creation (or resetCounters()). */
+  readonly counters: EngineCounters = { dispatches: 0, submits: 0, readbacks: 0 };
+  private profiler: Profiler | undefined;
 
   constructor(readonly context: GpuContext) {
     this.device = context.device;
@@ -152,6 +156,7 @@ export class Engine implements TensorOwner {
     this.endPass();
     this.commandEncoder().copyBufferToBuffer(tensor.buffer, 0, staging, 0, byteLength);
     this.flush();
+    this.counters.readbacks++;
     await staging.mapAsync(GPUMapMode.READ);
     this.throwPendingError();
     const copy = staging.getMappedRange().slice(0, tensor.byteLength);
@@ -280,7 +285,12 @@ export class Engine implements TensorOwner {
       });
     }
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries, label: options.label });
-    const pass = this.computePass();
+    this.counters.dispatches++;
+    if (this.profiler?.full) this.flush();
+    // Profiling: each dispatch in a pass of its own, timestamped at its beginning and end.
+    const timestampWrites = this.profiler?.passTimestamps(options.label ?? 'unlabelled');
+    if (timestampWrites) this.endPass();
+    const pass = timestampWrites ? this.commandEncoder().beginComputePass({ timestampWrites }) : this.computePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     const [x, y = 1, z = 1] = workgroups;
@@ -289,6 +299,7 @@ export class Engine implements TensorOwner {
       throw new Error(`Dispatch ${options.label ?? ''} of [${x}, ${y}, ${z}] workgroups exceeds the limit ${limit} per dimension`);
     }
     if (x > 0 && y > 0 && z > 0) pass.dispatchWorkgroups(x, y, z);
+    if (timestampWrites) pass.end();
   }
 
   /** Records a buffer-to-buffer copy. */
@@ -305,7 +316,10 @@ export class Engine implements TensorOwner {
       this.device.queue.writeBuffer(this.uniformBuffer, 0, this.uniformStaging, 0, this.uniformSlotsUsed * UNIFORM_SLOT_BYTES);
       this.uniformSlotsUsed = 0;
     }
+    this.profiler?.beforeSubmit(this.encoder);
     this.device.queue.submit([this.encoder.finish()]);
+    this.counters.submits++;
+    this.profiler?.afterSubmit();
     this.encoder = null;
     // Destroying after submit is allowed: the GPU finishes the submitted work first.
     for (const buffer of this.destroyAfterSubmit) buffer.destroy();
@@ -324,6 +338,26 @@ export class Engine implements TensorOwner {
     if (message === null) return;
     this.pendingError = null;
     throw new GpuValidationError(message);
+  }
+
+  resetCounters(): void {
+    Object.assign(this.counters, { dispatches: 0, submits: 0, readbacks: 0 });
+  }
+
+  /** Starts timing every dispatch (profiler.ts); stopProfile() returns GPU time per label. */
+  startProfile(): void {
+    this.flush();
+    this.profiler ??= new Profiler(this.device);
+  }
+
+  async stopProfile(): Promise<ProfileEntry[]> {
+    const profiler = this.profiler;
+    if (!profiler) throw new Error('stopProfile: no profile was started (call startProfile() first).');
+    await this.sync();
+    this.profiler = undefined;
+    const entries = await profiler.entries();
+    profiler.dispose();
+    return entries;
   }
 
   poolStats(): PoolStats {

@@ -78,9 +78,12 @@ export function gather(engine: Engine, tape: Tape | null, table: Tensor, ids: Te
   return apply(engine, tape, embeddingOp, [table, ids]);
 }
 
-/** Mean cross-entropy of logits [T, V] against targets [T] (i32, −100 = unlabelled); must be the tape's root. */
-export function crossEntropy(engine: Engine, tape: Tape | null, logits: Tensor, targets: Tensor): Tensor {
-  return apply(engine, tape, crossEntropyOp, [logits, targets]);
+/**
+ * Cross-entropy of logits [T, V] against targets [T] (i32, −100 = unlabelled): the mean over
+ * labelled rows, or the sum weighted by rowWeights [T]. Must be the tape's root.
+ */
+export function crossEntropy(engine: Engine, tape: Tape | null, logits: Tensor, targets: Tensor, rowWeights?: Tensor): Tensor {
+  return apply(engine, tape, crossEntropyOp, [logits, targets, rowWeights]);
 }
 
 /** fc2(gelu_tanh(fc1(x))) (+ residual). */

@@ -25,8 +25,14 @@ export interface TextDecoderOptions {
 }
 
 export interface TextForwardOptions {
-  /** Absolute position of row 0; default the cache's length, else 0. */
+  /** Absolute position of row 0 (of every sequence); default the cache's length, else 0. */
   positionOffset?: number;
+  /**
+   * Sequences of equal (padded) length stacked by rows in x: each attends only to itself, with
+   * positions from positionOffset. Default 1. Right padding is harmless under the causal and
+   * prefix masks: a real row never attends to a later one.
+   */
+  sequences?: number;
   /** Inference: K/V go into the cache and the queries attend to every cached position. */
   cache?: KVCache;
   mask?: AttentionMask;
@@ -82,6 +88,24 @@ export class TextDecoder {
     return out;
   }
 
+  /**
+   * A batch's input embeddings [B·length, dim]: each sequence's embed() (ids with −1 for its
+   * image rows), padded on the right to `length` with token 0 (any id works: padded rows carry
+   * no label and no real row attends to them).
+   */
+  embedBatch(tape: Tape | null, sequences: readonly { ids: Int32Array; image?: Tensor }[], length: number): Tensor {
+    const parts = sequences.map(({ ids, image }) => {
+      if (ids.length > length) throw new Error(`embedBatch: a sequence of ${ids.length} positions does not fit the batch length ${length}`);
+      const padded = new Int32Array(length);
+      padded.set(ids);
+      return this.embed(tape, padded, image);
+    });
+    if (parts.length === 1) return parts[0];
+    const out = apply(this.engine, tape, concatRowsOp, parts);
+    release(tape, ...parts);
+    return out;
+  }
+
   private embedTokens(tape: Tape | null, ids: Int32Array): Tensor {
     const idTensor = this.engine.upload(ids, [ids.length], 'i32');
     const { wte } = this.weights;
@@ -111,15 +135,19 @@ export class TextDecoder {
   forward(tape: Tape | null, x: Tensor, options: TextForwardOptions = {}): Tensor {
     const { cache, onBlock, lora } = options;
     const positionOffset = options.positionOffset ?? cache?.length ?? 0;
-    const rows = x.shape[0];
-    if (x.shape.length !== 2 || x.shape[1] !== this.dim) throw new Error(`TextDecoder.forward: x must be [T, ${this.dim}], got ${x}`);
+    const sequences = options.sequences ?? 1;
+    if (x.shape.length !== 2 || x.shape[1] !== this.dim || x.shape[0] % sequences !== 0) {
+      throw new Error(`TextDecoder.forward: x must be [T, ${this.dim}] with T a multiple of ${sequences} sequences, got ${x}`);
+    }
+    if (cache && sequences !== 1) throw new Error('TextDecoder.forward: a KV cache holds one sequence.');
+    const rows = x.shape[0] / sequences;
     if (cache) {
       if (positionOffset !== cache.length) throw new Error(`TextDecoder.forward: the cache holds ${cache.length} positions; new rows must start there, not at ${positionOffset}.`);
       cache.reserve(rows);
     } else if (positionOffset + rows > this.config.text.max_context) {
       throw new Error(`A sequence of ${positionOffset + rows} positions exceeds the model's context of ${this.config.text.max_context}. Shorten the prompt or answer.`);
     }
-    const attentionOptions = { heads: this.heads, headDim: this.headDim, rotaryDim: this.rotaryDim, mask: options.mask ?? this.mask(), positionOffset };
+    const attentionOptions = { heads: this.heads, headDim: this.headDim, rotaryDim: this.rotaryDim, mask: options.mask ?? this.mask(), positionOffset, sequences };
     const { engine } = this;
     let hidden = x;
     this.weights.blocks.forEach((block, index) => {
@@ -161,24 +189,33 @@ export class TextDecoder {
   }
 
   /**
-   * Mean next-token cross-entropy (spec §11.1): `targets[t]` is the label for the logits at
-   * position t (−100 = none). Only labelled positions go through post_ln and lm_head.
+   * Next-token cross-entropy (spec §11.1): `targets[t]` is the label for the logits at row t
+   * (−100 = none). With several sequences stacked in x (options.sequences), the loss is the mean
+   * over sequences of each sequence's mean over its labelled rows, so a batch of B gives the loss
+   * and gradients of B single runs averaged. Only labelled rows go through post_ln and lm_head.
    */
-  loss(tape: Tape | null, x: Tensor, targets: Int32Array, options: { mask?: AttentionMask; lora?: LoraAdapters } = {}): Tensor {
+  loss(tape: Tape | null, x: Tensor, targets: Int32Array, options: { mask?: AttentionMask; lora?: LoraAdapters; sequences?: number } = {}): Tensor {
     if (targets.length !== x.shape[0]) throw new Error(`loss: ${targets.length} targets for ${x.shape[0]} positions`);
+    const sequences = options.sequences ?? 1;
+    const sequenceRows = targets.length / sequences;
     const labelled = Int32Array.from(targets.keys()).filter((position) => targets[position] >= 0);
-    if (labelled.length === 0) throw new Error('loss: no position has a label; a training sample needs at least one answer token.');
+    const weights = new Float32Array(labelled.length);
+    for (let sequence = 0; sequence < sequences; sequence++) {
+      const first = labelled.findIndex((row) => row >= sequence * sequenceRows);
+      const end = labelled.findIndex((row) => row >= (sequence + 1) * sequenceRows);
+      const count = (end < 0 ? labelled.length : end) - (first < 0 ? labelled.length : first);
+      if (count === 0) throw new Error(`loss: sequence ${sequence} has no label; a training sample needs at least one answer token.`);
+      weights.fill(1 / (sequences * count), first, first + count);
+    }
     const { engine } = this;
     const hidden = this.forward(tape, x, options);
     const rowIds = engine.upload(labelled, [labelled.length], 'i32');
     const rows = gather(engine, tape, hidden, rowIds);
     const logits = this.logits(tape, rows);
     const targetTensor = engine.upload(Int32Array.from(labelled, (position) => targets[position]), [labelled.length], 'i32');
-    const loss = crossEntropy(engine, tape, logits, targetTensor);
-    if (tape) {
-      tape.save(rowIds);
-    }
-    release(tape, hidden, rowIds, rows, logits, targetTensor);
+    const weightTensor = engine.upload(weights, [labelled.length], 'f32');
+    const loss = crossEntropy(engine, tape, logits, targetTensor, weightTensor);
+    release(tape, hidden, rowIds, rows, logits, targetTensor, weightTensor);
     return loss;
   }
 }

@@ -10,6 +10,7 @@ import type { Engine } from '../gpu/engine.ts';
 import { adamwStep, createAdamWState, type AdamWState } from '../gpu/ops/adamw.ts';
 import { clipGradNorm } from '../gpu/ops/clip.ts';
 import { accumulate } from '../gpu/ops/elementwise.ts';
+import { IGNORE_INDEX } from '../gpu/ops/cross-entropy.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { deriveDimensions } from '../model/config.ts';
 import type { Revision } from '../model/revisions.ts';
@@ -227,55 +228,61 @@ export class TrainingRun {
     const batch = this.order.nextBatch(samplesPerStep(this.config));
     const learningRate = learningRateForStep(this.step, this.totalSteps, this.config.learningRate, this.config.warmupFraction);
 
-    const losses: Tensor[] = [];
+    // One forward and backward per micro-batch of batchSize sequences, padded to the longest;
+    // each micro-batch's loss is the mean of its samples' mean answer losses, so weighting it by
+    // its share of the step makes the step's gradient the mean over all the step's samples.
     let tokens = 0;
-    let gradientNorm: number | undefined;
+    let stepLoss: Tensor | undefined;
+    let clipped: { norm: Tensor; scale: Tensor } | undefined;
     try {
       const samples = await this.usableSamples(batch.map(({ sample }) => this.options.samples[sample]));
       if (samples.length === 0) return this.record({ step: ++this.optimizer.step, loss: null, learningRate }, 0, started);
       // A clear, not a multiply by zero: a NaN or infinity left by a failed step must not survive.
       for (const gradient of this.gradients) engine.clear(gradient);
-      for (const { sample, pixels } of samples) {
-        const { imagePath, question, answer } = sample;
-        const sequence = trainingSequence(revision, tokenizer, this.imageTokens, question, answer);
-        tokens += sequence.ids.length;
+      stepLoss = engine.zeros([1], 'f32', 'step loss');
+      for (let first = 0; first < samples.length; first += this.config.batchSize) {
+        const group = samples.slice(first, first + this.config.batchSize);
         const tape = new Tape(engine);
         tape.watch(...tensors);
-        // A trained vision tower encodes the image on the tape; a frozen one's features are cached.
-        const image = pixels ? imageEmbeddings(engine, this.options.model.vision, pixels, tape).embeddings : await this.options.features.get(imagePath);
-        const inputs = decoder.embed(tape, sequence.ids, image);
-        const loss = decoder.loss(tape, inputs, sequence.targets, { lora: this.parameters.adapters });
-        losses.push(loss);
+        const sequences = [];
+        for (const { sample, pixels } of group) {
+          const sequence = trainingSequence(revision, tokenizer, this.imageTokens, sample.question, sample.answer);
+          tokens += sequence.ids.length;
+          // A trained vision tower encodes the image on the tape; a frozen one's features are cached.
+          const image = pixels ? imageEmbeddings(engine, this.options.model.vision, pixels, tape).embeddings : await this.options.features.get(sample.imagePath);
+          sequences.push({ ...sequence, image });
+        }
+        const length = Math.max(...sequences.map(({ ids }) => ids.length));
+        const targets = new Int32Array(sequences.length * length).fill(IGNORE_INDEX);
+        sequences.forEach(({ targets: own }, index) => targets.set(own, index * length));
+        const inputs = decoder.embedBatch(tape, sequences, length);
+        const loss = decoder.loss(tape, inputs, targets, { lora: this.parameters.adapters, sequences: sequences.length });
         tape.backward(loss);
-        // The step's gradient is the mean over its samples of each sample's mean answer loss.
+        const share = group.length / samples.length;
         tensors.forEach((tensor, index) => {
           const gradient = tape.grad(tensor);
-          if (gradient) accumulate(engine, this.gradients[index], gradient, 1 / samples.length);
+          if (gradient) accumulate(engine, this.gradients[index], gradient, share);
         });
+        accumulate(engine, stepLoss, loss, share);
         tape.dispose();
-        inputs.dispose();
-        image.dispose();
+        for (const tensor of [inputs, loss, ...sequences.map(({ image }) => image)]) tensor.dispose();
       }
-      if (this.config.gradientClip > 0) {
-        const { norm, scale } = clipGradNorm(engine, this.gradients, this.config.gradientClip);
-        gradientNorm = (await engine.readFloat(norm))[0];
-        norm.dispose();
-        scale.dispose();
-      }
+      if (this.config.gradientClip > 0) clipped = clipGradNorm(engine, this.gradients, this.config.gradientClip);
     } catch (error) {
-      for (const loss of losses) loss.dispose();
+      stepLoss?.dispose();
       this.order = DataOrder.resume(position, this.options.samples.length);
       throw error;
     }
 
+    // One read-back per step: the loss and (with clipping) the gradient norm.
+    const readout = engine.empty([2], 'f32', 'step metrics');
+    engine.copy(stepLoss, readout, 4);
+    if (clipped) engine.copy(clipped.norm, readout, 4, 0, 4);
     const { beta1, beta2, eps } = this.config;
     adamwStep(engine, tensors, this.gradients, this.optimizer, { learningRate, beta1, beta2, eps, weightDecay: this.weightDecay });
-    let lossSum = 0;
-    for (const loss of losses) {
-      lossSum += (await engine.readFloat(loss))[0];
-      loss.dispose();
-    }
-    return this.record({ step: this.step, loss: lossSum / losses.length, learningRate, ...(gradientNorm === undefined ? {} : { gradientNorm }) }, tokens, started);
+    const [loss, norm] = await engine.readFloat(readout);
+    for (const tensor of [readout, stepLoss, clipped?.norm, clipped?.scale]) tensor?.dispose();
+    return this.record({ step: this.step, loss, learningRate, ...(clipped ? { gradientNorm: norm } : {}) }, tokens, started);
   }
 
   /** Everything needed to continue this run exactly, read back from the GPU. */

@@ -3,9 +3,13 @@
 // any id outside [0, V), marks a position without a label. With no labelled position at all the
 // loss and the gradient are 0 (PyTorch would give NaN), so an empty batch cannot poison training.
 //
-// Three kernels, no host round trip: count the labels; one workgroup per row computes the
-// max-subtracted logsumexp in f32, the row's loss and dLogits = (softmax − onehot) / count;
-// one workgroup sums the row losses into the mean.
+// The loss is Σ_r w_r·ℓ_r over rows r with weights w_r: by default 1/count on every labelled row
+// (the mean); a batch of sequences passes its own, 1/(B·n_b) on the n_b labelled rows of
+// sequence b, so the loss is the mean over sequences of each sequence's mean (spec §11.1).
+//
+// No host round trip: one workgroup writes the default weights (it counts the labels); one
+// workgroup per row computes the max-subtracted logsumexp in f32, w_r·ℓ_r and
+// dLogits = w_r·(softmax − onehot); one workgroup sums the weighted row losses.
 import type { DifferentiableOp } from '../autograd.ts';
 import { INDEX_WGSL, workgroupGrid } from '../dispatch.ts';
 import type { Engine } from '../engine.ts';
@@ -21,14 +25,19 @@ struct Params { rows: u32, vocab: u32 }
 `;
 
 /**
- * Counts labelled rows (targets in [0, V)). One workgroup.
- * Bindings: 0 targets [T] i32 (read), 1 labelCount [1] f32 (write), 2 params (uniform).
+ * The default weights: 1/count on labelled rows (targets in [0, V)), 0 elsewhere. One workgroup.
+ * Bindings: 0 targets [T] i32 (read), 1 weights [T] f32 (write), 2 params (uniform).
  */
-export const CROSS_ENTROPY_COUNT_WGSL = /* wgsl */ `
+export const CROSS_ENTROPY_WEIGHTS_WGSL = /* wgsl */ `
 ${LABEL_COUNT_PARAMS}
 @group(0) @binding(0) var<storage, read> targets: array<i32>;
-@group(0) @binding(1) var<storage, read_write> labelCount: array<f32>;
+@group(0) @binding(1) var<storage, read_write> weights: array<f32>;
 @group(0) @binding(2) var<uniform> params: Params;
+
+fn labelled(row: u32) -> bool {
+  let targetId = targets[row];
+  return targetId >= 0 && u32(targetId) < params.vocab;
+}
 
 override WORKGROUP: u32 = 256u;
 var<workgroup> partial: array<f32, WORKGROUP>;
@@ -37,22 +46,23 @@ var<workgroup> partial: array<f32, WORKGROUP>;
 fn main(@builtin(local_invocation_index) lane: u32) {
   var count = 0.0;
   for (var row = lane; row < params.rows; row += WORKGROUP) {
-    let targetId = targets[row];
-    if (targetId >= 0 && u32(targetId) < params.vocab) { count += 1.0; }
+    if (labelled(row)) { count += 1.0; }
   }
   partial[lane] = count;
   for (var stride = WORKGROUP / 2u; stride > 0u; stride /= 2u) {
     workgroupBarrier();
     if (lane < stride) { partial[lane] += partial[lane + stride]; }
   }
-  if (lane == 0u) { labelCount[0] = partial[0]; }
+  workgroupBarrier();
+  let weight = select(0.0, 1.0 / partial[0], partial[0] > 0.0);
+  for (var row = lane; row < params.rows; row += WORKGROUP) { weights[row] = select(0.0, weight, labelled(row)); }
 }
 `;
 
 /**
- * One workgroup per row: logsumexp (max-subtracted, f32), rowLoss = logsumexp − logit[target]
- * (0 when unlabelled), gradLogits = (softmax − onehot) / labelCount (0 rows when unlabelled).
- * Bindings: 0 logits [T, V] (read), 1 targets [T] i32 (read), 2 labelCount [1] (read),
+ * One workgroup per row: logsumexp (max-subtracted, f32), rowLoss = w·(logsumexp − logit[target])
+ * (0 when unlabelled), gradLogits = w·(softmax − onehot) (0 rows when unlabelled).
+ * Bindings: 0 logits [T, V] (read), 1 targets [T] i32 (read), 2 weights [T] (read),
  * 3 gradLogits [T, V] (write), 4 rowLoss [T] (write), 5 params (uniform).
  * One workgroup per row (workgroupGrid).
  */
@@ -61,7 +71,7 @@ ${LABEL_COUNT_PARAMS}
 ${INDEX_WGSL}
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
 @group(0) @binding(1) var<storage, read> targets: array<i32>;
-@group(0) @binding(2) var<storage, read> labelCount: array<f32>;
+@group(0) @binding(2) var<storage, read> weights: array<f32>;
 @group(0) @binding(3) var<storage, read_write> gradLogits: array<f32>;
 @group(0) @binding(4) var<storage, read_write> rowLoss: array<f32>;
 @group(0) @binding(5) var<uniform> params: Params;
@@ -82,8 +92,8 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: ve
   for (var column = lane; column < params.vocab; column += ${ROW_WORKGROUP_SIZE}u) { localSum += exp(logits[base + column] - rowMax); }
   let sum = workgroupSum(localSum, lane);
 
-  // An unlabelled row contributes nothing; labelCount > 0 whenever some row is labelled.
-  let weight = select(0.0, 1.0 / labelCount[0], labelled);
+  // An unlabelled row contributes nothing, whatever its weight.
+  let weight = select(0.0, weights[row], labelled);
   let inverseSum = 1.0 / sum;
   for (var column = lane; column < params.vocab; column += ${ROW_WORKGROUP_SIZE}u) {
     let probability = exp(logits[base + column] - rowMax) * inverseSum;
@@ -91,21 +101,20 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: ve
     gradLogits[base + column] = (probability - onehot) * weight;
   }
   if (lane == 0u) {
-    rowLoss[row] = select(0.0, rowMax + log(sum) - logits[base + u32(max(targetId, 0))], labelled);
+    rowLoss[row] = weight * select(0.0, rowMax + log(sum) - logits[base + u32(max(targetId, 0))], labelled);
   }
 }
 `;
 
 /**
- * loss[0] = Σ rowLoss / labelCount (0 without labels). One workgroup.
- * Bindings: 0 rowLoss [T] (read), 1 labelCount [1] (read), 2 loss [1] (write), 3 params (uniform).
+ * loss[0] = Σ rowLoss (the weighted row losses). One workgroup.
+ * Bindings: 0 rowLoss [T] (read), 1 loss [1] (write), 2 params (uniform).
  */
-export const CROSS_ENTROPY_MEAN_WGSL = /* wgsl */ `
+export const CROSS_ENTROPY_SUM_WGSL = /* wgsl */ `
 ${LABEL_COUNT_PARAMS}
 @group(0) @binding(0) var<storage, read> rowLoss: array<f32>;
-@group(0) @binding(1) var<storage, read> labelCount: array<f32>;
-@group(0) @binding(2) var<storage, read_write> loss: array<f32>;
-@group(0) @binding(3) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> loss: array<f32>;
+@group(0) @binding(2) var<uniform> params: Params;
 
 override WORKGROUP: u32 = 256u;
 var<workgroup> partial: array<f32, WORKGROUP>;
@@ -119,15 +128,15 @@ fn main(@builtin(local_invocation_index) lane: u32) {
     workgroupBarrier();
     if (lane < stride) { partial[lane] += partial[lane + stride]; }
   }
-  if (lane == 0u) { loss[0] = select(0.0, partial[0] / labelCount[0], labelCount[0] > 0.0); }
+  if (lane == 0u) { loss[0] = partial[0]; }
 }
 `;
 
 /**
- * Mean cross-entropy of logits [T, V] against targets [T] (i32, −100 = no label).
- * Returns loss [1] and gradLogits [T, V] = d(loss)/d(logits).
+ * Mean cross-entropy of logits [T, V] against targets [T] (i32, −100 = no label), or the sum
+ * weighted by `rowWeights` [T] f32 when given. Returns loss [1] and gradLogits [T, V] = d(loss)/d(logits).
  */
-export function crossEntropy(engine: Engine, logits: Tensor, targets: Tensor): { loss: Tensor; gradLogits: Tensor } {
+export function crossEntropy(engine: Engine, logits: Tensor, targets: Tensor, rowWeights?: Tensor): { loss: Tensor; gradLogits: Tensor } {
   if (logits.dtype !== 'f32' || logits.shape.length !== 2) {
     throw new Error(`crossEntropy: logits must be a 2-D f32 tensor [T, V], got ${logits}`);
   }
@@ -135,48 +144,52 @@ export function crossEntropy(engine: Engine, logits: Tensor, targets: Tensor): {
   if (targets.dtype !== 'i32' || targets.shape.length !== 1 || targets.shape[0] !== rows) {
     throw new Error(`crossEntropy: targets must be i32 [${rows}] (one label per logits row, ${IGNORE_INDEX} = none), got ${targets}`);
   }
+  if (rowWeights && (rowWeights.dtype !== 'f32' || rowWeights.size !== rows)) {
+    throw new Error(`crossEntropy: rowWeights must be f32 [${rows}] (one weight per logits row), got ${rowWeights}`);
+  }
   const params = new Uint32Array([rows, vocab]);
   const constants = { WORKGROUP };
-  const labelCount = engine.empty([1], 'f32', 'crossEntropy.labelCount');
+  const weights = rowWeights ?? engine.empty([rows], 'f32', 'crossEntropy.weights');
   const rowLoss = engine.empty([rows], 'f32', 'crossEntropy.rowLoss');
   const gradLogits = engine.empty([rows, vocab], 'f32', 'crossEntropy.gradLogits');
   const loss = engine.empty([1], 'f32', 'crossEntropy.loss');
-  engine.dispatch(engine.pipeline(CROSS_ENTROPY_COUNT_WGSL, 'main', constants), [targets, labelCount], [1], { params });
+  if (!rowWeights) engine.dispatch(engine.pipeline(CROSS_ENTROPY_WEIGHTS_WGSL, 'main', constants), [targets, weights], [1], { params, label: 'crossEntropy.weights' });
   engine.dispatch(
     engine.pipeline(CROSS_ENTROPY_ROW_WGSL),
-    [logits, targets, labelCount, gradLogits, rowLoss],
+    [logits, targets, weights, gradLogits, rowLoss],
     workgroupGrid(engine, rows),
     { params, label: 'crossEntropy.rows' },
   );
-  engine.dispatch(engine.pipeline(CROSS_ENTROPY_MEAN_WGSL, 'main', constants), [rowLoss, labelCount, loss], [1], { params });
-  labelCount.dispose();
+  engine.dispatch(engine.pipeline(CROSS_ENTROPY_SUM_WGSL, 'main', constants), [rowLoss, loss], [1], { params, label: 'crossEntropy.sum' });
+  if (!rowWeights) weights.dispose();
   rowLoss.dispose();
   return { loss, gradLogits };
 }
 
 /**
- * Mean cross-entropy as a differentiable op: inputs [logits, targets], output the loss [1]. Its
+ * Mean cross-entropy as a differentiable op: inputs [logits, targets, rowWeights?], output the loss [1]. Its
  * gradient is computed in the forward (fused), valid for dLoss = 1: the loss must be the root of
  * tape.backward().
  */
 export const crossEntropyOp: DifferentiableOp = {
   name: 'crossEntropy',
   saves: {},
-  forward: (engine, [logits, targets]) => {
-    const { loss, gradLogits } = crossEntropy(engine, logits!, targets!);
+  forward: (engine, [logits, targets, rowWeights]) => {
+    const { loss, gradLogits } = crossEntropy(engine, logits!, targets!, rowWeights);
     return { output: loss, intermediates: [gradLogits] };
   },
   backward: (_engine, _gradOut, { output, intermediates: [gradLogits], tape }) => {
     if (!tape.isRoot(output)) throw new Error('crossEntropy: the loss must be what tape.backward() starts from.');
-    return [gradLogits, undefined];
+    return [gradLogits, undefined, undefined];
   },
 };
 
-/** CPU reference in float64: mean loss over labelled rows and its gradient. */
+/** CPU reference in float64: the mean loss over labelled rows (or the sum weighted by `weights`) and its gradient. */
 export function crossEntropyReference(
   logits: Float64Array | Float32Array | number[],
   targets: Int32Array | number[],
   vocab: number,
+  weights?: ArrayLike<number>,
 ): { loss: number; gradLogits: Float64Array } {
   const rows = targets.length;
   const gradLogits = new Float64Array(rows * vocab);
@@ -187,15 +200,16 @@ export function crossEntropyReference(
   let total = 0;
   for (let row = 0; row < rows; row++) {
     if (!labelled(row)) continue;
+    const weight = weights ? weights[row] : 1 / count;
     let max = -Infinity;
     for (let column = 0; column < vocab; column++) max = Math.max(max, logits[row * vocab + column]);
     let sum = 0;
     for (let column = 0; column < vocab; column++) sum += Math.exp(logits[row * vocab + column] - max);
-    total += max + Math.log(sum) - logits[row * vocab + targets[row]];
+    total += weight * (max + Math.log(sum) - logits[row * vocab + targets[row]]);
     for (let column = 0; column < vocab; column++) {
       const probability = Math.exp(logits[row * vocab + column] - max) / sum;
-      gradLogits[row * vocab + column] = (probability - (column === targets[row] ? 1 : 0)) / count;
+      gradLogits[row * vocab + column] = weight * (probability - (column === targets[row] ? 1 : 0));
     }
   }
-  return { loss: total / count, gradLogits };
+  return { loss: total, gradLogits };
 }

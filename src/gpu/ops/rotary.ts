@@ -21,10 +21,15 @@ export interface RotaryOptions {
   theta?: number;
   /** Absolute position of row 0; default 0. */
   positionOffset?: number;
+  /**
+   * Rows per sequence when several sequences are stacked by rows (a batch): row r sits at
+   * position positionOffset + (r mod sequenceRows). Default: all rows are one sequence.
+   */
+  sequenceRows?: number;
 }
 
-/** Frequencies that fit the 256-byte uniform block after the 32-byte header. */
-const MAX_FREQUENCIES = 56;
+/** Frequencies that fit the 256-byte uniform block after the 48-byte header. */
+const MAX_FREQUENCIES = 52;
 
 /**
  * One invocation per output element (row, column) (elementGrid).
@@ -41,6 +46,10 @@ struct Params {
   stride: u32,
   offset: u32,
   direction: f32,
+  sequenceRows: u32,
+  pad0: u32,
+  pad1: u32,
+  pad2: u32,
   inverseFrequency: array<vec4<f32>, ${MAX_FREQUENCIES / 4}>,
 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -88,7 +97,7 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: ve
   let first = x[source + headStart + pair];
   let second = x[source + headStart + pair + half];
   let frequency = params.inverseFrequency[pair / 4u][pair % 4u];
-  let angle = f32(params.positionOffset + row) * frequency;
+  let angle = f32(params.positionOffset + row % params.sequenceRows) * frequency;
   let sinCosine = sinCos(angle);
   let sine = sinCosine.x * params.direction;
   let cosine = sinCosine.y;
@@ -130,10 +139,13 @@ function dispatchRotary(engine: Engine, input: Tensor | ColumnView, options: Rot
   }
   if (!Number.isInteger(positionOffset) || positionOffset < 0) throw new Error(`${label}: positionOffset must be a non-negative integer`);
   const rows = tensor.shape[0];
+  const sequenceRows = options.sequenceRows ?? rows;
+  if (!Number.isInteger(sequenceRows) || sequenceRows < 1 || rows % sequenceRows !== 0) throw new Error(`${label}: sequenceRows ${sequenceRows} must divide the ${rows} rows`);
   const params = new ArrayBuffer(256);
   new Uint32Array(params, 0, 7).set([rows, heads, headDim, rotaryDim, positionOffset, tensor.shape[1], columnOffset]);
   new Float32Array(params, 28, 1)[0] = direction;
-  new Float32Array(params, 32, MAX_FREQUENCIES).set(rotaryInverseFrequencies(rotaryDim, theta));
+  new Uint32Array(params, 32, 1)[0] = sequenceRows;
+  new Float32Array(params, 48, MAX_FREQUENCIES).set(rotaryInverseFrequencies(rotaryDim, theta));
   const out = engine.empty([rows, width], 'f32', label);
   engine.dispatch(engine.pipeline(ROTARY_WGSL), [tensor, out], elementGrid(engine, rows * width), { params, label });
   return out;

@@ -13,13 +13,13 @@ function labels(rows: number, vocab: number, seed: number): Int32Array {
   );
 }
 
-async function run(logitValues: Float32Array, targetValues: Int32Array, vocab: number) {
+async function run(logitValues: Float32Array, targetValues: Int32Array, vocab: number, weightValues?: Float32Array) {
   const engine = await testEngine();
   const rows = targetValues.length;
   const result = engine.scope(() => {
     const logits = engine.upload(logitValues, [rows, vocab]);
     const targets = engine.upload(targetValues, [rows], 'i32');
-    return crossEntropy(engine, logits, targets);
+    return crossEntropy(engine, logits, targets, weightValues && engine.upload(weightValues, [rows]));
   });
   const loss = (await engine.readFloat(result.loss))[0];
   const gradLogits = await engine.readFloat(result.gradLogits);
@@ -29,6 +29,19 @@ async function run(logitValues: Float32Array, targetValues: Int32Array, vocab: n
 }
 
 describe('crossEntropy', () => {
+  it('with row weights: the weighted sum of the row losses and the weighted gradient (T = 9, V = 50)', async () => {
+    const [rows, vocab] = [9, 50];
+    const logitValues = randomFloats(rows * vocab, 91, -4, 4);
+    const targetValues = labels(rows, vocab, 92);
+    // Weights of a batch: 1/(B·n_b) per sequence, here uneven on purpose.
+    const weightValues = Float32Array.from({ length: rows }, (_, row) => 0.05 + 0.1 * (row % 4));
+    const expected = crossEntropyReference(logitValues, targetValues, vocab, weightValues);
+    const { loss, gradLogits } = await run(logitValues, targetValues, vocab, weightValues);
+    // As the unweighted case: f32 logsumexp of O(1) values, 1e-5.
+    expect(Math.abs(loss - expected.loss)).toBeLessThan(1e-5);
+    for (let i = 0; i < gradLogits.length; i++) expect(Math.abs(gradLogits[i] - expected.gradLogits[i])).toBeLessThan(1e-6);
+  });
+
   for (const [rows, vocab] of [[1, 7], [7, 130], [33, 1000], [4, 51200]] as const) {
     it(`matches the float64 reference: T = ${rows}, V = ${vocab}`, async () => {
       const logitValues = randomFloats(rows * vocab, rows * 31 + vocab, -4, 4);

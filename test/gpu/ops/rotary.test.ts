@@ -35,6 +35,17 @@ describe('rotary', () => {
     });
   }
 
+  it('stacked sequences (sequenceRows) start each at positionOffset, as if rotated one by one', async () => {
+    const engine = await testEngine();
+    const options = { heads: 2, headDim: 16, positionOffset: 4 };
+    const [sequences, rows, width] = [3, 5, 32];
+    const values = randomFloats(sequences * rows * width, 9);
+    const out = engine.scope(() => rotary(engine, engine.upload(values, [sequences * rows, width]), { ...options, sequenceRows: rows }));
+    const expected = Array.from({ length: sequences }, (_, i) => Array.from(rotaryReference(values.subarray(i * rows * width, (i + 1) * rows * width), rows, options))).flat();
+    expect(maxAbsDifference(await engine.readFloat(out), expected)).toBeLessThan(TOLERANCE);
+    out.dispose();
+  });
+
   it('reads K in place from a fused qkv buffer', async () => {
     const engine = await testEngine();
     const [rows, dim] = [5, 32];
