@@ -1,9 +1,11 @@
-// `npm run bench [-- --full] [--no-tfjs] [--matmul-only] [--quick]`: kernel and model benchmarks on this
-// machine's WebGPU adapter (MOONTUNE_SWIFTSHADER=1: on the CPU). Matmul rows are compared with
-// TensorFlow.js's WebGPU backend on the same device; attention rows come from attention-bench.ts,
-// model rows from model-bench.ts (both skipped with --matmul-only). Prints a table of times and
-// GFLOP/s, then the speed-up per compared row. --quick: one 64³ matmul row only (a smoke test,
-// the same as the bench page's ?quick=1).
+// `npm run bench [-- --full] [--no-tfjs] [--matmul-only] [--quick] [--profile]`: kernel, model and
+// training benchmarks on this machine's WebGPU adapter (MOONTUNE_SWIFTSHADER=1: on the CPU).
+// Matmul rows are compared with TensorFlow.js's WebGPU backend on the same device; attention rows
+// come from attention-bench.ts, model rows from model-bench.ts, training and evaluation rows of the
+// demo model from train-bench.ts (all three skipped with --matmul-only). Prints a table of times
+// and GFLOP/s, then the speed-up per compared row. --quick: one 64³ matmul row only (a smoke test,
+// the same as the bench page's ?quick=1). --profile: GPU time per kernel of one training step and
+// one evaluation of the demo model.
 import { benchAttention } from '../gpu/bench/attention-bench.ts';
 import { acquireBenchDevice } from '../gpu/bench/bench-device.ts';
 import { formatSpeedups, formatTable, type BenchRow } from '../gpu/bench/bench-row.ts';
@@ -11,11 +13,13 @@ import { benchMatmul } from '../gpu/bench/matmul-bench.ts';
 import { startTfjsBaseline, type TfjsBaseline } from '../gpu/bench/tfjs-baseline.ts';
 import { Engine } from '../gpu/engine.ts';
 import { benchModel } from '../model/bench/model-bench.ts';
+import { benchTrain } from '../train/bench/train-bench.ts';
 
 async function main(args: string[]): Promise<number> {
   const full = args.includes('--full');
   const withTfjs = !args.includes('--no-tfjs');
   const quick = args.includes('--quick');
+  const profile = args.includes('--profile');
   const matmulOnly = quick || args.includes('--matmul-only');
   const swiftShader = process.env.MOONTUNE_SWIFTSHADER === '1';
   const benchDevice = await acquireBenchDevice(swiftShader);
@@ -38,6 +42,8 @@ async function main(args: string[]): Promise<number> {
     console.log('attention:');
     rows.push(...(await benchAttention(engine, { full })));
     rows.push(...(await benchModel(engine, { full, log })));
+    console.log('training and evaluation (demo model):');
+    rows.push(...(await benchTrain(engine, { root: process.cwd(), profile, log })));
   }
 
   console.log(`\n${formatTable(rows)}\n`);

@@ -8,17 +8,18 @@
 // sequence b, so the loss is the mean over sequences of each sequence's mean (spec §11.1).
 //
 // No host round trip: one workgroup writes the default weights (it counts the labels); one
-// workgroup per row computes the max-subtracted logsumexp in f32, w_r·ℓ_r and
+// invocation per row computes the max-subtracted logsumexp in f32, w_r·ℓ_r and
 // dLogits = w_r·(softmax − onehot); one workgroup sums the weighted row losses.
 import type { DifferentiableOp } from '../autograd.ts';
-import { INDEX_WGSL, workgroupGrid } from '../dispatch.ts';
+import { INDEX_WGSL, elementGrid } from '../dispatch.ts';
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
-import { ROW_WORKGROUP_SIZE, WORKGROUP_REDUCE_WGSL } from './row-reduce.wgsl.ts';
 
 export const IGNORE_INDEX = -100;
 
 const WORKGROUP = 256;
+/** Rows per workgroup of the row kernel (one invocation each). */
+const ROWS_PER_WORKGROUP = 64;
 
 const LABEL_COUNT_PARAMS = /* wgsl */ `
 struct Params { rows: u32, vocab: u32 }
@@ -60,11 +61,12 @@ fn main(@builtin(local_invocation_index) lane: u32) {
 `;
 
 /**
- * One workgroup per row: logsumexp (max-subtracted, f32), rowLoss = w·(logsumexp − logit[target])
- * (0 when unlabelled), gradLogits = w·(softmax − onehot) (0 rows when unlabelled).
+ * One invocation per row (a workgroup per row spends its time in barriers on CPU-emulated GPUs;
+ * three passes over V are a short loop for one invocation): logsumexp (max-subtracted, f32),
+ * rowLoss = w·(logsumexp − logit[target]) (0 when unlabelled), gradLogits = w·(softmax − onehot)
+ * (0 rows when unlabelled).
  * Bindings: 0 logits [T, V] (read), 1 targets [T] i32 (read), 2 weights [T] (read),
  * 3 gradLogits [T, V] (write), 4 rowLoss [T] (write), 5 params (uniform).
- * One workgroup per row (workgroupGrid).
  */
 export const CROSS_ENTROPY_ROW_WGSL = /* wgsl */ `
 ${LABEL_COUNT_PARAMS}
@@ -76,33 +78,28 @@ ${INDEX_WGSL}
 @group(0) @binding(4) var<storage, read_write> rowLoss: array<f32>;
 @group(0) @binding(5) var<uniform> params: Params;
 
-${WORKGROUP_REDUCE_WGSL}
-@compute @workgroup_size(${ROW_WORKGROUP_SIZE})
-fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) lane: u32) {
-  let row = workgroupIndex(group, groups);
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
+  let row = elementIndex(group, groups, local);
   if (row >= params.rows) { return; }
   let base = row * params.vocab;
   let targetId = targets[row];
   let labelled = targetId >= 0 && u32(targetId) < params.vocab;
 
-  var localMax = -3.0e38;
-  for (var column = lane; column < params.vocab; column += ${ROW_WORKGROUP_SIZE}u) { localMax = max(localMax, logits[base + column]); }
-  let rowMax = workgroupMax(localMax, lane);
-  var localSum = 0.0;
-  for (var column = lane; column < params.vocab; column += ${ROW_WORKGROUP_SIZE}u) { localSum += exp(logits[base + column] - rowMax); }
-  let sum = workgroupSum(localSum, lane);
+  var rowMax = -3.0e38;
+  for (var column = 0u; column < params.vocab; column++) { rowMax = max(rowMax, logits[base + column]); }
+  var sum = 0.0;
+  for (var column = 0u; column < params.vocab; column++) { sum += exp(logits[base + column] - rowMax); }
 
   // An unlabelled row contributes nothing, whatever its weight.
   let weight = select(0.0, weights[row], labelled);
   let inverseSum = 1.0 / sum;
-  for (var column = lane; column < params.vocab; column += ${ROW_WORKGROUP_SIZE}u) {
+  for (var column = 0u; column < params.vocab; column++) {
     let probability = exp(logits[base + column] - rowMax) * inverseSum;
     let onehot = select(0.0, 1.0, labelled && column == u32(targetId));
     gradLogits[base + column] = (probability - onehot) * weight;
   }
-  if (lane == 0u) {
-    rowLoss[row] = weight * select(0.0, rowMax + log(sum) - logits[base + u32(max(targetId, 0))], labelled);
-  }
+  rowLoss[row] = weight * select(0.0, rowMax + log(sum) - logits[base + u32(max(targetId, 0))], labelled);
 }
 `;
 
@@ -155,9 +152,9 @@ export function crossEntropy(engine: Engine, logits: Tensor, targets: Tensor, ro
   const loss = engine.empty([1], 'f32', 'crossEntropy.loss');
   if (!rowWeights) engine.dispatch(engine.pipeline(CROSS_ENTROPY_WEIGHTS_WGSL, 'main', constants), [targets, weights], [1], { params, label: 'crossEntropy.weights' });
   engine.dispatch(
-    engine.pipeline(CROSS_ENTROPY_ROW_WGSL),
+    engine.pipeline(CROSS_ENTROPY_ROW_WGSL, 'main', { WORKGROUP_SIZE: ROWS_PER_WORKGROUP }),
     [logits, targets, weights, gradLogits, rowLoss],
-    workgroupGrid(engine, rows),
+    elementGrid(engine, rows, ROWS_PER_WORKGROUP),
     { params, label: 'crossEntropy.rows' },
   );
   engine.dispatch(engine.pipeline(CROSS_ENTROPY_SUM_WGSL, 'main', constants), [rowLoss, loss], [1], { params, label: 'crossEntropy.sum' });

@@ -2,15 +2,21 @@
 // in f32): y = (x − mean)·rstd·weight + bias, rstd = 1/√(var + eps).
 // Forward also returns per-row mean and rstd, which the backward pass reuses.
 import type { DifferentiableOp } from '../autograd.ts';
-import { INDEX_WGSL, elementGrid, workgroupGrid } from '../dispatch.ts';
+import { INDEX_WGSL, elementGrid } from '../dispatch.ts';
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
-import { ROW_WORKGROUP_SIZE, WORKGROUP_REDUCE_WGSL } from './row-reduce.wgsl.ts';
+
+/**
+ * Rows per workgroup: each invocation normalises a whole row by itself. A workgroup per row with
+ * tree reductions spends its time in barriers on CPU-emulated GPUs (SwiftShader: ~1 ms a row of
+ * 128); rows are at most a few thousand values, a short loop for one invocation on any GPU.
+ */
+const ROW_INVOCATIONS = 64;
 
 export const LAYER_NORM_FORWARD_WGSL = /* wgsl */ `
 // Bindings: 0: x (read) [rows, D], 1: weight (read) [D], 2: bias (read) [D],
 //           3: y (read_write) [rows, D], 4: mean (read_write) [rows], 5: rstd (read_write) [rows],
-//           6: params. One workgroup per row; rows fold into a 2-D grid (workgroupGrid).
+//           6: params. One invocation per row (elementGrid over the rows).
 struct Params { rows: u32, D: u32, eps: f32 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> weight: array<f32>;
@@ -20,30 +26,30 @@ struct Params { rows: u32, D: u32, eps: f32 }
 @group(0) @binding(5) var<storage, read_write> rstd: array<f32>;
 @group(0) @binding(6) var<uniform> params: Params;
 ${INDEX_WGSL}
-${WORKGROUP_REDUCE_WGSL}
-@compute @workgroup_size(${ROW_WORKGROUP_SIZE})
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
-  let row = workgroupIndex(group, groups);
-  if (row >= params.rows) { return; }  // uniform across the workgroup
+  let row = elementIndex(group, groups, local);
+  if (row >= params.rows) { return; }
   let base = row * params.D;
   var sum = 0.0;
-  for (var j = local; j < params.D; j += ${ROW_WORKGROUP_SIZE}u) { sum += x[base + j]; }
-  let rowMean = workgroupSum(sum, local) / f32(params.D);
+  for (var j = 0u; j < params.D; j++) { sum += x[base + j]; }
+  let rowMean = sum / f32(params.D);
   // Two passes (mean, then squared deviations): no cancellation when |mean| ≫ std.
   var squares = 0.0;
-  for (var j = local; j < params.D; j += ${ROW_WORKGROUP_SIZE}u) { let d = x[base + j] - rowMean; squares += d * d; }
-  let rowRstd = inverseSqrt(workgroupSum(squares, local) / f32(params.D) + params.eps);
-  for (var j = local; j < params.D; j += ${ROW_WORKGROUP_SIZE}u) {
+  for (var j = 0u; j < params.D; j++) { let d = x[base + j] - rowMean; squares += d * d; }
+  let rowRstd = inverseSqrt(squares / f32(params.D) + params.eps);
+  for (var j = 0u; j < params.D; j++) {
     y[base + j] = (x[base + j] - rowMean) * rowRstd * weight[j] + bias[j];
   }
-  if (local == 0u) { mean[row] = rowMean; rstd[row] = rowRstd; }
+  mean[row] = rowMean;
+  rstd[row] = rowRstd;
 }
 `;
 
 export const LAYER_NORM_BACKWARD_INPUT_WGSL = /* wgsl */ `
 // Bindings: 0: gradOut (read) [rows, D], 1: x (read), 2: weight (read) [D], 3: mean (read) [rows],
 //           4: rstd (read) [rows], 5: gradX (read_write) [rows, D], 6: params.
-// With x̂ = (x − mean)·rstd and g = gradOut·weight:
+// One invocation per row. With x̂ = (x − mean)·rstd and g = gradOut·weight:
 //   gradX = rstd·(g − mean_j(g) − x̂·mean_j(g·x̂)).
 struct Params { rows: u32, D: u32, eps: f32 }
 @group(0) @binding(0) var<storage, read> gradOut: array<f32>;
@@ -54,24 +60,23 @@ struct Params { rows: u32, D: u32, eps: f32 }
 @group(0) @binding(5) var<storage, read_write> gradX: array<f32>;
 @group(0) @binding(6) var<uniform> params: Params;
 ${INDEX_WGSL}
-${WORKGROUP_REDUCE_WGSL}
-@compute @workgroup_size(${ROW_WORKGROUP_SIZE})
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
-  let row = workgroupIndex(group, groups);
+  let row = elementIndex(group, groups, local);
   if (row >= params.rows) { return; }
   let base = row * params.D;
   let rowMean = mean[row];
   let rowRstd = rstd[row];
   var sumG = 0.0;
   var sumGXhat = 0.0;
-  for (var j = local; j < params.D; j += ${ROW_WORKGROUP_SIZE}u) {
+  for (var j = 0u; j < params.D; j++) {
     let g = gradOut[base + j] * weight[j];
     sumG += g;
     sumGXhat += g * (x[base + j] - rowMean) * rowRstd;
   }
-  let meanG = workgroupSum(sumG, local) / f32(params.D);
-  let meanGXhat = workgroupSum(sumGXhat, local) / f32(params.D);
-  for (var j = local; j < params.D; j += ${ROW_WORKGROUP_SIZE}u) {
+  let meanG = sumG / f32(params.D);
+  let meanGXhat = sumGXhat / f32(params.D);
+  for (var j = 0u; j < params.D; j++) {
     let xhat = (x[base + j] - rowMean) * rowRstd;
     gradX[base + j] = rowRstd * (gradOut[base + j] * weight[j] - meanG - xhat * meanGXhat);
   }
@@ -139,7 +144,7 @@ export function layerNorm(engine: Engine, x: Tensor, weight: Tensor, bias: Tenso
   const mean = engine.empty([rows]);
   const rstd = engine.empty([rows]);
   if (rows > 0) {
-    engine.dispatch(engine.pipeline(LAYER_NORM_FORWARD_WGSL), [x, weight, bias, output, mean, rstd], workgroupGrid(engine, rows), {
+    engine.dispatch(engine.pipeline(LAYER_NORM_FORWARD_WGSL, 'main', { WORKGROUP_SIZE: ROW_INVOCATIONS }), [x, weight, bias, output, mean, rstd], elementGrid(engine, rows, ROW_INVOCATIONS), {
       params: layerNormParams(rows, D, eps),
       label: 'layerNorm',
     });
@@ -167,7 +172,7 @@ export function layerNormBackward(
   const gradX = engine.empty(x.shape);
   const params = layerNormParams(rows, D, 0);
   if (rows > 0) {
-    engine.dispatch(engine.pipeline(LAYER_NORM_BACKWARD_INPUT_WGSL), [gradOut, x, weight, mean, rstd, gradX], workgroupGrid(engine, rows), {
+    engine.dispatch(engine.pipeline(LAYER_NORM_BACKWARD_INPUT_WGSL, 'main', { WORKGROUP_SIZE: ROW_INVOCATIONS }), [gradOut, x, weight, mean, rstd, gradX], elementGrid(engine, rows, ROW_INVOCATIONS), {
       params,
       label: 'layerNormBackward gradX',
     });

@@ -43,6 +43,13 @@ export const DEFAULT_MATMUL_TILING: MatmulTiling = { threadRows: 8, threadCols: 
  */
 export const SMALL_M_MATMUL_TILING: MatmulTiling = { threadRows: 4, threadCols: 4, tileK: 16, workgroupRows: 1, workgroupCols: 64 };
 
+/** Products with at most 16 columns (LoRA's x·Aᵀ and g·B): 128×8 tiles. */
+export const NARROW_N_MATMUL_TILING: MatmulTiling = { threadRows: 8, threadCols: 4, tileK: 16, workgroupRows: 16, workgroupCols: 2 };
+/** Products with at most 16 rows (LoRA's gradients dA = dHᵀ·x): 8×128 tiles. */
+export const NARROW_M_MATMUL_TILING: MatmulTiling = { threadRows: 4, threadCols: 4, tileK: 16, workgroupRows: 2, workgroupCols: 32 };
+/** Products over a short K (LoRA's h·Bᵀ, K = rank): 32×32 tiles, one K step. */
+export const SHALLOW_K_MATMUL_TILING: MatmulTiling = { threadRows: 4, threadCols: 4, tileK: 16, workgroupRows: 8, workgroupCols: 8 };
+
 export function matmulTileRows(tiling: MatmulTiling): number {
   return (tiling.workgroupRows ?? DEFAULT_WORKGROUP_SIDE) * tiling.threadRows;
 }

@@ -26,6 +26,11 @@ export interface RotaryOptions {
    * position positionOffset + (r mod sequenceRows). Default: all rows are one sequence.
    */
   sequenceRows?: number;
+  /**
+   * Per-row positions (u32 [rows]): row r sits at positionOffset + positions[r]. For decoding a
+   * batch of sequences, one new token each at its own position. Overrides sequenceRows.
+   */
+  positions?: Tensor;
 }
 
 /** Frequencies that fit the 256-byte uniform block after the 48-byte header. */
@@ -34,9 +39,11 @@ const MAX_FREQUENCIES = 52;
 /**
  * One invocation per output element (row, column) (elementGrid).
  * Bindings: 0 x (read; row r, column c at r·stride + offset + c), 1 out [T, heads·headDim]
- * (write), 2 params (uniform). direction = +1 rotates, −1 rotates back (backward).
+ * (write), with rowPositions 2 positions [T] u32 (read), then params (uniform).
+ * direction = +1 rotates, −1 rotates back (backward).
  */
-export const ROTARY_WGSL = /* wgsl */ `
+export function rotaryWgsl(rowPositions: boolean): string {
+  return /* wgsl */ `
 struct Params {
   rows: u32,
   heads: u32,
@@ -54,7 +61,7 @@ struct Params {
 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<uniform> params: Params;
+${rowPositions ? '@group(0) @binding(2) var<storage, read> positions: array<u32>;\n@group(0) @binding(3) var<uniform> params: Params;' : '@group(0) @binding(2) var<uniform> params: Params;'}
 ${INDEX_WGSL}
 // π/2 split so that k·HALF_PI_HIGH is exact in f32 for k < 2^16 (HALF_PI_HIGH has 8 significant bits).
 const HALF_PI_HIGH: f32 = 1.5703125;
@@ -97,7 +104,7 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: ve
   let first = x[source + headStart + pair];
   let second = x[source + headStart + pair + half];
   let frequency = params.inverseFrequency[pair / 4u][pair % 4u];
-  let angle = f32(params.positionOffset + row % params.sequenceRows) * frequency;
+  let angle = f32(params.positionOffset + ${rowPositions ? 'positions[row]' : 'row % params.sequenceRows'}) * frequency;
   let sinCosine = sinCos(angle);
   let sine = sinCosine.x * params.direction;
   let cosine = sinCosine.y;
@@ -105,6 +112,7 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: ve
   out[element] = select(first * sine + second * cosine, first * cosine - second * sine, d < half);
 }
 `;
+}
 
 /** spec §6.2 frequencies in upstream's float32 steps: 1 / f32(θ ** f32(2j / R)). */
 export function rotaryInverseFrequencies(rotaryDim: number, theta = 10000): Float32Array {
@@ -147,7 +155,10 @@ function dispatchRotary(engine: Engine, input: Tensor | ColumnView, options: Rot
   new Uint32Array(params, 32, 1)[0] = sequenceRows;
   new Float32Array(params, 48, MAX_FREQUENCIES).set(rotaryInverseFrequencies(rotaryDim, theta));
   const out = engine.empty([rows, width], 'f32', label);
-  engine.dispatch(engine.pipeline(ROTARY_WGSL), [tensor, out], elementGrid(engine, rows * width), { params, label });
+  const { positions } = options;
+  if (positions && (positions.dtype !== 'u32' || positions.size !== rows)) throw new Error(`${label}: positions must be u32 [${rows}] (one per row), got ${positions}`);
+  const bindings = positions ? [tensor, out, positions] : [tensor, out];
+  engine.dispatch(engine.pipeline(rotaryWgsl(positions !== undefined)), bindings, elementGrid(engine, rows * width), { params, label });
   return out;
 }
 
