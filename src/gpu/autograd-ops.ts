@@ -154,12 +154,38 @@ export function selfAttention(engine: Engine, tape: Tape | null, qkv: Tensor, op
 }
 
 /**
- * Inference against a KV cache (one sequence): the new rows' K (after RoPE) and V go into the
- * cache at positionOffset, and the queries attend to every cached row up to positionOffset + T.
+ * Where a batch's new rows go in a cache of several sequences (each sequence owns `keyRows` rows
+ * of K and V): computed once per forward and shared by every layer.
  */
-export function cachedSelfAttention(engine: Engine, qkv: Tensor, options: SelfAttentionOptions, cache: LayerCache): Tensor {
+export interface CachePlacement {
+  /** u32 [sequences]: each sequence's length before these rows (its first new position). */
+  offsets: Tensor;
+  /** u32 [rows]: each new row's position, offsets[s] + i (its rotary angle). */
+  positions: Tensor;
+  /** u32 [rows]: each new row's row in K and V, s·keyRows + offsets[s] + i. */
+  rowMap: Tensor;
+}
+
+/**
+ * Inference against a KV cache: the new rows' K (after RoPE) and V go into the cache at their
+ * positions, and the queries attend to every cached row of their sequence up to their own. One
+ * sequence: at positionOffset. Several (options.sequences, equal rows each): where `placement`
+ * says, each at its own length.
+ */
+export function cachedSelfAttention(engine: Engine, qkv: Tensor, options: SelfAttentionOptions, cache: LayerCache, placement?: CachePlacement): Tensor {
   const dim = options.heads * options.headDim;
   const rows = qkv.shape[0];
+  if (placement) {
+    const { heads, headDim, rotaryDim, mask, sequences = 1 } = options;
+    const rope = { heads, headDim, rotaryDim, positions: placement.positions };
+    const q = rotary(engine, { tensor: qkv, columnOffset: 0 }, rope);
+    const k = rotary(engine, { tensor: qkv, columnOffset: dim }, rope);
+    copyColumns(engine, { tensor: k, column: 0 }, { tensor: cache.keys, column: 0, rowMap: placement.rowMap }, dim);
+    copyColumns(engine, { tensor: qkv, column: 2 * dim }, { tensor: cache.values, column: 0, rowMap: placement.rowMap }, dim);
+    const { out, logsumexp } = attention(engine, q, cache.keys, cache.values, { heads, headDim, mask, sequences, sequenceOffsets: placement.offsets });
+    for (const tensor of [q, k, logsumexp]) tensor.dispose();
+    return out;
+  }
   const positionOffset = options.positionOffset ?? 0;
   const { q, k } = queryAndKey(engine, qkv, options);
   engine.copy(k, cache.keys, k.byteLength, 0, positionOffset * dim * 4);

@@ -2,6 +2,10 @@
 // by absolute position. `length` is the next free position. The image prefix (BOS + image
 // tokens, 730 positions full size) can be snapshotted and restored to answer several prompts
 // about one image without re-running its prefill.
+//
+// A cache may hold a batch of `sequences` (evaluation answers many images at once): sequence s
+// owns rows [s·maxContext, (s + 1)·maxContext) of every layer and has its own length, so each
+// can stop, or be shorter, independently.
 import type { Engine } from '../gpu/engine.ts';
 import type { LayerCache } from '../gpu/autograd-ops.ts';
 import type { Tensor } from '../gpu/tensor.ts';
@@ -16,14 +20,30 @@ export interface KVSnapshot {
 
 export class KVCache {
   readonly layers: LayerCache[];
-  /** Positions filled so far: the position the next token goes to. */
-  length = 0;
+  /** Positions filled so far in each sequence: where its next token goes. */
+  readonly lengths: number[];
 
-  constructor(private readonly engine: Engine, layerCount: number, readonly maxContext: number, readonly dim: number) {
+  constructor(private readonly engine: Engine, layerCount: number, readonly maxContext: number, readonly dim: number, readonly sequences = 1) {
     this.layers = Array.from({ length: layerCount }, (_, layer) => ({
-      keys: engine.keep(engine.empty([maxContext, dim], 'f32', `kv.${layer}.keys`)),
-      values: engine.keep(engine.empty([maxContext, dim], 'f32', `kv.${layer}.values`)),
+      keys: engine.keep(engine.empty([sequences * maxContext, dim], 'f32', `kv.${layer}.keys`)),
+      values: engine.keep(engine.empty([sequences * maxContext, dim], 'f32', `kv.${layer}.values`)),
     }));
+    this.lengths = new Array<number>(sequences).fill(0);
+  }
+
+  /** The length of a one-sequence cache. */
+  get length(): number {
+    this.requireOneSequence();
+    return this.lengths[0];
+  }
+
+  set length(value: number) {
+    this.requireOneSequence();
+    this.lengths[0] = value;
+  }
+
+  private requireOneSequence(): void {
+    if (this.sequences !== 1) throw new Error(`This KV cache holds ${this.sequences} sequences; use lengths[s].`);
   }
 
   /** A cache for the text decoder of a config: n_layers × [max_context, dim]. */
@@ -31,30 +51,38 @@ export class KVCache {
     return new KVCache(engine, config.text.n_layers, config.text.max_context, config.text.dim);
   }
 
-  /** Room left for new positions. */
+  /** Room left for new positions (in the fullest sequence). */
   get remaining(): number {
-    return this.maxContext - this.length;
+    return this.maxContext - Math.max(...this.lengths);
   }
 
-  /** Throws a clear error unless `count` more positions fit. */
+  /** Throws a clear error unless `count` more positions fit in every sequence. */
   reserve(count: number): void {
-    if (this.length + count > this.maxContext) {
+    const used = Math.max(...this.lengths);
+    if (used + count > this.maxContext) {
       throw new Error(
-        `The context is full: ${this.length} positions used, ${count} more needed, ${this.maxContext} available. Use a shorter prompt or fewer generated tokens.`,
+        `The context is full: ${used} positions used, ${count} more needed, ${this.maxContext} available. Use a shorter prompt or fewer generated tokens.`,
       );
     }
   }
 
-  /** Forgets every position from `position` on (their rows are overwritten later). */
+  /** Forgets everything in every sequence. */
+  clear(): void {
+    this.lengths.fill(0);
+  }
+
+  /** Forgets every position from `position` on (their rows are overwritten later); one-sequence caches. */
   truncate(position: number): void {
+    this.requireOneSequence();
     if (!Number.isInteger(position) || position < 0 || position > this.length) {
       throw new Error(`Cannot truncate the KV cache to ${position}: ${this.length} positions are filled.`);
     }
     this.length = position;
   }
 
-  /** Copies the first `length` positions (default: all filled ones) of every layer. */
+  /** Copies the first `length` positions (default: all filled ones) of every layer; one-sequence caches. */
   snapshot(length = this.length): KVSnapshot {
+    this.requireOneSequence();
     if (length > this.length) throw new Error(`Cannot snapshot ${length} positions: only ${this.length} are filled.`);
     const bytes = length * this.dim * 4;
     const layers = this.layers.map((layer, index) => {
@@ -75,6 +103,7 @@ export class KVCache {
 
   /** Puts a snapshot's rows back and sets the length to the snapshot's. */
   restore(snapshot: KVSnapshot): void {
+    this.requireOneSequence();
     if (snapshot.layers.length !== this.layers.length || snapshot.length > this.maxContext) {
       throw new Error('This KV snapshot was taken from a cache of another shape.');
     }

@@ -5,7 +5,7 @@
 // Lifetime: a layer releases what it made on the way (release(): freed at once at inference,
 // kept until backward when the tape saved it); its caller owns the returned tensor.
 import { apply, release, type Tape } from '../gpu/autograd.ts';
-import { cachedSelfAttention, linear as linearLayer, selfAttention, type LayerCache, type SelfAttentionOptions } from '../gpu/autograd-ops.ts';
+import { cachedSelfAttention, linear as linearLayer, selfAttention, type CachePlacement, type LayerCache, type SelfAttentionOptions } from '../gpu/autograd-ops.ts';
 import type { Engine } from '../gpu/engine.ts';
 import type { LoraAdapter } from '../gpu/lora.ts';
 import { crossEntropyOp } from '../gpu/ops/cross-entropy.ts';
@@ -104,18 +104,19 @@ export function mlp(
 export interface AttentionLayerOptions extends SelfAttentionOptions {
   lora?: { qkv?: LoraAdapter; proj?: LoraAdapter };
   residual?: Tensor;
-  /** Inference only: write K/V at positionOffset and attend to the cache (one sequence). */
+  /** Inference only: write K/V at positionOffset (one sequence) or where `placement` says (several) and attend to the cache. */
   cache?: LayerCache;
+  placement?: CachePlacement;
 }
 
 /** proj(selfAttention(qkv(x))) (+ residual): multi-head attention on x [T, dim] (spec §5, §6.1). */
 export function attention(engine: Engine, tape: Tape | null, x: Tensor, weights: AttentionWeights, options: AttentionLayerOptions): Tensor {
-  const { lora, residual, cache, ...attentionOptions } = options;
+  const { lora, residual, cache, placement, ...attentionOptions } = options;
   const qkv = linear(engine, tape, x, weights.qkv, { lora: lora?.qkv });
   let attended: Tensor;
   if (cache) {
     if (tape) throw new Error('attention: a KV cache is for inference; run training forwards without one.');
-    attended = cachedSelfAttention(engine, qkv, attentionOptions, cache);
+    attended = cachedSelfAttention(engine, qkv, attentionOptions, cache, placement);
   } else {
     attended = selfAttention(engine, tape, qkv, attentionOptions);
   }

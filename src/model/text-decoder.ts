@@ -7,6 +7,7 @@
 // last position at inference and at the labelled positions in training. LoRA adapters, when a
 // run has them, come with each call (they are not part of the decoder).
 import { apply, release, type Tape } from '../gpu/autograd.ts';
+import type { CachePlacement } from '../gpu/autograd-ops.ts';
 import type { Engine } from '../gpu/engine.ts';
 import type { LoraAdapters } from '../gpu/lora.ts';
 import type { AttentionMask } from '../gpu/ops/attention.ts';
@@ -110,16 +111,17 @@ export class TextDecoder {
     const idTensor = this.engine.upload(ids, [ids.length], 'i32');
     const { wte } = this.weights;
     // A split wte is frozen (namedTextParameters refuses to train it): a plain gather, nothing to record.
-    const out = isSplit(wte)
-      ? embeddingRowBlocks(this.engine, wte.parts.map((part) => ({ table: part.tensor, rowStart: part.rowStart })), idTensor)
-      : gather(this.engine, tape, wte, idTensor);
-    if (tape) {
-      tape.save(idTensor);
-      tape.release(idTensor);
-    } else {
-      idTensor.dispose();
-    }
+    const out = isSplit(wte) ? this.embedTokenIds(idTensor) : gather(this.engine, tape, wte, idTensor);
+    release(tape, idTensor);
     return out;
+  }
+
+  /** wte rows for ids already on the GPU (i32 [T]), e.g. the tokens a decode step just chose; inference only. */
+  embedTokenIds(ids: Tensor): Tensor {
+    const { wte } = this.weights;
+    return isSplit(wte)
+      ? embeddingRowBlocks(this.engine, wte.parts.map((part) => ({ table: part.tensor, rowStart: part.rowStart })), ids)
+      : gather(this.engine, null, wte, ids);
   }
 
   /** The attention mask of this revision (spec §7). */
@@ -134,19 +136,22 @@ export class TextDecoder {
    */
   forward(tape: Tape | null, x: Tensor, options: TextForwardOptions = {}): Tensor {
     const { cache, onBlock, lora } = options;
-    const positionOffset = options.positionOffset ?? cache?.length ?? 0;
-    const sequences = options.sequences ?? 1;
+    const sequences = options.sequences ?? cache?.sequences ?? 1;
     if (x.shape.length !== 2 || x.shape[1] !== this.dim || x.shape[0] % sequences !== 0) {
       throw new Error(`TextDecoder.forward: x must be [T, ${this.dim}] with T a multiple of ${sequences} sequences, got ${x}`);
     }
-    if (cache && sequences !== 1) throw new Error('TextDecoder.forward: a KV cache holds one sequence.');
+    if (cache && cache.sequences !== sequences) throw new Error(`TextDecoder.forward: the cache holds ${cache.sequences} sequences, x ${sequences}.`);
     const rows = x.shape[0] / sequences;
+    const batchCache = cache !== undefined && sequences > 1;
+    const positionOffset = options.positionOffset ?? (cache && !batchCache ? cache.length : 0);
     if (cache) {
-      if (positionOffset !== cache.length) throw new Error(`TextDecoder.forward: the cache holds ${cache.length} positions; new rows must start there, not at ${positionOffset}.`);
+      if (!batchCache && positionOffset !== cache.length) throw new Error(`TextDecoder.forward: the cache holds ${cache.length} positions; new rows must start there, not at ${positionOffset}.`);
       cache.reserve(rows);
     } else if (positionOffset + rows > this.config.text.max_context) {
       throw new Error(`A sequence of ${positionOffset + rows} positions exceeds the model's context of ${this.config.text.max_context}. Shorten the prompt or answer.`);
     }
+    // A batch of cached sequences: each new row's position and cache row, the same for every layer.
+    const placement = batchCache ? this.placement(cache, rows) : undefined;
     const attentionOptions = { heads: this.heads, headDim: this.headDim, rotaryDim: this.rotaryDim, mask: options.mask ?? this.mask(), positionOffset, sequences };
     const { engine } = this;
     let hidden = x;
@@ -159,6 +164,7 @@ export class TextDecoder {
         lora: { qkv: adapter('attn.qkv'), proj: adapter('attn.proj') },
         residual: hidden,
         cache: cache?.layers[index],
+        placement,
       });
       const next = mlp(engine, tape, a, block.mlp, { lora: { fc1: adapter('mlp.fc1'), fc2: adapter('mlp.fc2') }, residual: withAttention });
       release(tape, a, withAttention);
@@ -166,8 +172,27 @@ export class TextDecoder {
       hidden = next;
       onBlock?.(index, hidden);
     });
-    if (cache) cache.length += rows;
+    if (placement) for (const tensor of Object.values(placement)) tensor.dispose();
+    if (cache) cache.lengths.forEach((length, s) => (cache.lengths[s] = length + rows));
     return hidden;
+  }
+
+  /** Where `rows` new rows of each sequence of a batch cache go (autograd-ops.ts CachePlacement). */
+  private placement(cache: KVCache, rows: number): CachePlacement {
+    const { engine } = this;
+    const positions = new Uint32Array(cache.sequences * rows);
+    const rowMap = new Uint32Array(cache.sequences * rows);
+    cache.lengths.forEach((length, sequence) => {
+      for (let i = 0; i < rows; i++) {
+        positions[sequence * rows + i] = length + i;
+        rowMap[sequence * rows + i] = sequence * cache.maxContext + length + i;
+      }
+    });
+    return {
+      offsets: engine.upload(Uint32Array.from(cache.lengths), [cache.sequences], 'u32', 'kv.offsets'),
+      positions: engine.upload(positions, [positions.length], 'u32', 'kv.positions'),
+      rowMap: engine.upload(rowMap, [rowMap.length], 'u32', 'kv.rowMap'),
+    };
   }
 
   /** lm_head(post_ln(h)) for every row of hidden [T, dim] (spec §6.3): logits [T, vocab]. */

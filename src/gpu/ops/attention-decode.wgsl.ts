@@ -4,16 +4,18 @@
 // workgroup of DECODE_THREADS invocations shares one (query row, head): each keeps an online
 // softmax over a strided share of the keys, and the partial states are merged at the end
 // (flash-decoding). Same Params, layouts and outputs as attentionForwardWgsl.
-import { ATTENTION_PARAMS, attentionConstants } from './attention.wgsl.ts';
+import { ATTENTION_PARAMS, attentionConstants, sequenceOffsetsWgsl } from './attention.wgsl.ts';
 
 /** Invocations per (query row, head): 32 partial states × 18 vec4s (72 dims) = 9 KiB shared. */
 export const DECODE_THREADS = 32;
 
 /**
  * Bindings: 0 q (read), 1 k (read), 2 v (read), 3 out [Tq, heads·headDim] (write),
- * 4 logsumexp [heads, Tq] (write), 5 params (uniform). Dispatch [Tq, heads].
+ * 4 logsumexp [heads, Tq] (write), (with per-sequence offsets: 5 offsets [sequences] u32), then
+ * params (uniform). Dispatch [Tq, heads, sequences]: a batch of sequences each decoding its own
+ * few rows against its own keys.
  */
-export function attentionDecodeWgsl(headDim: number): string {
+export function attentionDecodeWgsl(headDim: number, perSequenceOffsets = false): string {
   return /* wgsl */ `
 ${attentionConstants(headDim)}
 const THREADS: u32 = ${DECODE_THREADS}u;
@@ -22,8 +24,9 @@ const THREADS: u32 = ${DECODE_THREADS}u;
 @group(0) @binding(2) var<storage, read> v: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> logsumexp: array<f32>;
-@group(0) @binding(5) var<uniform> params: Params;
+@group(0) @binding(${perSequenceOffsets ? 6 : 5}) var<uniform> params: Params;
 ${ATTENTION_PARAMS}
+${sequenceOffsetsWgsl(perSequenceOffsets, 5)}
 var<workgroup> partialMax: array<f32, THREADS>;
 var<workgroup> partialSum: array<f32, THREADS>;
 var<workgroup> partialAcc: array<vec4<f32>, THREADS * VEC>;
@@ -32,18 +35,20 @@ var<workgroup> partialAcc: array<vec4<f32>, THREADS * VEC>;
 fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) lane: u32) {
   let query = group.x;
   let head = group.y;
-  let position = params.queryOffset + query;
-  let end = keyEnd(position, position);
+  let queryRow0 = queryRowBase(group.z);
+  let keyRow0 = keyRowBase(group.z);
+  let position = sequenceQueryOffset(group.z) + query;
+  let end = keyEnd(position, position, sequenceKeyCount(group.z));
 
   var queryRow: array<vec4<f32>, VEC>;
   var acc: array<vec4<f32>, VEC>;
-  let queryBase = query * params.qStride + params.qOffset + head * VEC;
+  let queryBase = (queryRow0 + query) * params.qStride + params.qOffset + head * VEC;
   for (var d = 0u; d < VEC; d++) { queryRow[d] = q[queryBase + d] * params.scale; }
   var rowMax = NEG_BIG;
   var rowSum = 0.0;
   for (var key = lane; key < end; key += THREADS) {
     if (!allowed(position, key)) { continue; }
-    let keyBase = key * params.kStride + params.kOffset + head * VEC;
+    let keyBase = (keyRow0 + key) * params.kStride + params.kOffset + head * VEC;
     var score = 0.0;
     for (var d = 0u; d < VEC; d++) { score += dot(queryRow[d], k[keyBase + d]); }
     if (score > rowMax) {
@@ -55,7 +60,7 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
     }
     let weight = exp(score - rowMax);
     rowSum += weight;
-    let valueBase = key * params.vStride + params.vOffset + head * VEC;
+    let valueBase = (keyRow0 + key) * params.vStride + params.vOffset + head * VEC;
     for (var d = 0u; d < VEC; d++) { acc[d] += weight * v[valueBase + d]; }
   }
   partialMax[lane] = rowMax;
@@ -71,7 +76,7 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
     total += select(0.0, partialSum[t] * exp(partialMax[t] - globalMax), partialMax[t] > NEG_BIG);
   }
   let inverse = select(0.0, 1.0 / total, total > 0.0);
-  let outBase = query * (VEC * params.heads) + head * VEC;
+  let outBase = (queryRow0 + query) * (VEC * params.heads) + head * VEC;
   for (var d = lane; d < VEC; d += THREADS) {
     var merged = vec4<f32>(0.0);
     for (var t = 0u; t < THREADS; t++) {
@@ -80,7 +85,7 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
     out[outBase + d] = merged * inverse;
   }
   if (lane == 0u) {
-    logsumexp[head * params.queryCount + query] = select(NEG_BIG, globalMax + log(total), total > 0.0);
+    logsumexp[statIndex(head, queryRow0 + query)] = select(NEG_BIG, globalMax + log(total), total > 0.0);
   }
 }
 `;

@@ -54,6 +54,12 @@ export interface AttentionOptions {
   queryOffset?: number;
   /** Independent sequences stacked by rows in Q and in K/V; default 1. */
   sequences?: number;
+  /**
+   * Inference against per-sequence caches: u32 [sequences], sequence s's query rows sit at
+   * positions offsets[s] + i and attend to its first offsets[s] + Tq key rows (queryOffset and
+   * kvLength are then unused). The caller keeps offsets[s] + Tq within each sequence's K rows.
+   */
+  sequenceOffsets?: Tensor;
 }
 
 /** Q, K and V as views of a fused [T, 3·dim] qkv tensor (spec §6.1: Q, K, V column blocks in that order). */
@@ -75,11 +81,16 @@ export function attention(
   const plan = planAttention(q, k, v, options);
   const out = engine.empty([plan.queryRows, plan.width], 'f32', 'attention.out');
   const logsumexp = engine.empty([options.heads, plan.queryRows], 'f32', 'attention.logsumexp');
-  const decode = plan.queryCount <= DECODE_MAX_QUERIES && plan.sequences === 1;
+  const decode = plan.queryCount <= DECODE_MAX_QUERIES;
+  const offsets = options.sequenceOffsets;
+  if (offsets && (offsets.dtype !== 'u32' || offsets.size !== plan.sequences)) {
+    throw new Error(`attention: sequenceOffsets must be u32 [${plan.sequences}] (one per sequence), got ${offsets}`);
+  }
+  const perSequence = offsets !== undefined;
   engine.dispatch(
-    engine.pipeline(decode ? attentionDecodeWgsl(options.headDim) : attentionForwardWgsl(options.headDim)),
-    [plan.q.tensor, plan.k.tensor, plan.v.tensor, out, logsumexp],
-    decode ? [plan.queryCount, options.heads] : [Math.ceil(plan.queryCount / ATTENTION_ROWS_PER_WORKGROUP), options.heads, plan.sequences],
+    engine.pipeline(decode ? attentionDecodeWgsl(options.headDim, perSequence) : attentionForwardWgsl(options.headDim, perSequence)),
+    offsets ? [plan.q.tensor, plan.k.tensor, plan.v.tensor, out, logsumexp, offsets] : [plan.q.tensor, plan.k.tensor, plan.v.tensor, out, logsumexp],
+    [decode ? plan.queryCount : Math.ceil(plan.queryCount / ATTENTION_ROWS_PER_WORKGROUP), options.heads, plan.sequences],
     { params: plan.params, label: decode ? 'attention.decode' : 'attention' },
   );
   return { out, logsumexp };

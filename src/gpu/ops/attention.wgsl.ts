@@ -55,14 +55,15 @@ fn allowed(queryPosition: u32, key: u32) -> bool {
   }
 }
 
-// One past the last key any query at positions [firstPosition, lastPosition] may attend to.
-fn keyEnd(firstPosition: u32, lastPosition: u32) -> u32 {
+// One past the last key any query at positions [firstPosition, lastPosition] may attend to,
+// of the keyCount keys of its sequence.
+fn keyEnd(firstPosition: u32, lastPosition: u32, keyCount: u32) -> u32 {
   switch params.maskMode {
-    case 0u: { return params.keyCount; }
-    case 1u: { return min(params.keyCount, lastPosition + 1u); }
+    case 0u: { return keyCount; }
+    case 1u: { return min(keyCount, lastPosition + 1u); }
     default: {
       let prefixEnd = select(0u, params.prefix, firstPosition < params.prefix);
-      return min(params.keyCount, max(lastPosition + 1u, prefixEnd));
+      return min(keyCount, max(lastPosition + 1u, prefixEnd));
     }
   }
 }
@@ -73,6 +74,26 @@ fn queryStart(firstKey: u32) -> u32 {
   return select(0u, firstKey - params.queryOffset, firstKey > params.queryOffset);
 }
 `;
+
+/**
+ * Where sequence s's queries and keys start (inference against a cache): every sequence at
+ * params.queryOffset with params.keyCount keys, or — with SEQUENCE_OFFSETS — sequence s at its
+ * own offset offsets[s] with offsets[s] + queryCount keys (a batch of sequences decoding at
+ * different lengths). The offsets buffer is bound after the outputs.
+ */
+export function sequenceOffsetsWgsl(perSequence: boolean, binding: number): string {
+  if (!perSequence) {
+    return /* wgsl */ `
+fn sequenceQueryOffset(sequence: u32) -> u32 { return params.queryOffset; }
+fn sequenceKeyCount(sequence: u32) -> u32 { return params.keyCount; }
+`;
+  }
+  return /* wgsl */ `
+@group(0) @binding(${binding}) var<storage, read> sequenceOffsets: array<u32>;
+fn sequenceQueryOffset(sequence: u32) -> u32 { return sequenceOffsets[sequence]; }
+fn sequenceKeyCount(sequence: u32) -> u32 { return sequenceOffsets[sequence] + params.queryCount; }
+`;
+}
 
 export function attentionConstants(headDim: number): string {
   return /* wgsl */ `
@@ -87,9 +108,10 @@ const TILE: u32 = ${ATTENTION_TILE_ROWS}u;
  * TILE at a time; running max and sum in f32 (online softmax).
  *
  * Bindings: 0 q (read), 1 k (read), 2 v (read), 3 out [Tq, heads·HEAD_DIM] (write),
- * 4 logsumexp [heads, Tq] (write), 5 params (uniform). Dispatch [⌈Tq/ROWS⌉, heads, sequences].
+ * 4 logsumexp [heads, Tq] (write), (with per-sequence offsets: 5 offsets [sequences] u32), then params
+ * (uniform). Dispatch [⌈Tq/ROWS⌉, heads, sequences].
  */
-export function attentionForwardWgsl(headDim: number): string {
+export function attentionForwardWgsl(headDim: number, perSequenceOffsets = false): string {
   return /* wgsl */ `
 ${attentionConstants(headDim)}
 @group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;
@@ -97,8 +119,9 @@ ${attentionConstants(headDim)}
 @group(0) @binding(2) var<storage, read> v: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> logsumexp: array<f32>;
-@group(0) @binding(5) var<uniform> params: Params;
+@group(0) @binding(${perSequenceOffsets ? 6 : 5}) var<uniform> params: Params;
 ${ATTENTION_PARAMS}
+${sequenceOffsetsWgsl(perSequenceOffsets, 5)}
 var<workgroup> keyTile: array<vec4<f32>, TILE * VEC>;
 var<workgroup> valueTile: array<vec4<f32>, TILE * VEC>;
 
@@ -111,8 +134,9 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
   let query = firstQuery + lane;
   let inRange = query < params.queryCount;
   let lastQuery = min(firstQuery + ROWS, params.queryCount) - 1u;
-  let end = keyEnd(params.queryOffset + firstQuery, params.queryOffset + lastQuery);
-  let position = params.queryOffset + query;
+  let queryOffset = sequenceQueryOffset(group.z);
+  let end = keyEnd(queryOffset + firstQuery, queryOffset + lastQuery, sequenceKeyCount(group.z));
+  let position = queryOffset + query;
 
   var queryRow: array<vec4<f32>, VEC>;
   var acc: array<vec4<f32>, VEC>;
@@ -203,7 +227,7 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) la
   let query = firstQuery + lane;
   let inRange = query < params.queryCount;
   let lastQuery = min(firstQuery + ROWS, params.queryCount) - 1u;
-  let end = keyEnd(params.queryOffset + firstQuery, params.queryOffset + lastQuery);
+  let end = keyEnd(params.queryOffset + firstQuery, params.queryOffset + lastQuery, params.keyCount);
   let position = params.queryOffset + query;
   let denseBase = (queryRow0 + query) * (VEC * params.heads) + head * VEC;
 

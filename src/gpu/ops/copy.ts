@@ -5,17 +5,20 @@
 // dQKV in the attention backward and writes V columns into the KV cache.
 //
 // Whole rows are contiguous, so row blocks move with buffer copies (copyBufferToBuffer); column
-// blocks need the COPY_COLUMNS_WGSL kernel.
+// blocks need the copyColumnsWgsl kernel.
 import type { DifferentiableOp } from '../autograd.ts';
 import { INDEX_WGSL, elementGrid } from '../dispatch.ts';
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
 
 /**
- * destination[row + rowOffset, dstColumn + c] = source[row, srcColumn + c] for c < width.
- * Bindings: 0 source (read), 1 destination (read_write), 2 params (uniform).
+ * destination[row + rowOffset, dstColumn + c] = source[row, srcColumn + c] for c < width, or with
+ * `scattered`, destination[rowMap[row], …] (a batch's new K/V rows into each sequence's cache).
+ * Bindings: 0 source (read), 1 destination (read_write), (scattered: 2 rowMap u32 (read)), then
+ * params (uniform).
  */
-export const COPY_COLUMNS_WGSL = /* wgsl */ `
+export function copyColumnsWgsl(scattered: boolean): string {
+  return /* wgsl */ `
 struct Params {
   rows: u32, width: u32, sourceStride: u32, sourceColumn: u32,
   destinationStride: u32, destinationColumn: u32, destinationRowOffset: u32,
@@ -23,7 +26,7 @@ struct Params {
 ${INDEX_WGSL}
 @group(0) @binding(0) var<storage, read> source: array<f32>;
 @group(0) @binding(1) var<storage, read_write> destination: array<f32>;
-@group(0) @binding(2) var<uniform> params: Params;
+${scattered ? '@group(0) @binding(2) var<storage, read> rowMap: array<u32>;\n@group(0) @binding(3) var<uniform> params: Params;' : '@group(0) @binding(2) var<uniform> params: Params;'}
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
@@ -31,10 +34,12 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: ve
   if (index >= params.rows * params.width) { return; }
   let row = index / params.width;
   let column = index % params.width;
-  destination[(row + params.destinationRowOffset) * params.destinationStride + params.destinationColumn + column] =
+  let destinationRow = ${scattered ? 'rowMap[row]' : 'row + params.destinationRowOffset'};
+  destination[destinationRow * params.destinationStride + params.destinationColumn + column] =
     source[row * params.sourceStride + params.sourceColumn + column];
 }
 `;
+}
 
 export interface ColumnBlock {
   tensor: Tensor;
@@ -42,6 +47,8 @@ export interface ColumnBlock {
   column: number;
   /** First row (destination only); default 0. */
   row?: number;
+  /** Destination only: the destination row of each source row (u32 [source rows]), instead of `row`. */
+  rowMap?: Tensor;
 }
 
 /** Copies `width` columns of every row of source into destination (2-D f32 tensors). */
@@ -49,6 +56,8 @@ export function copyColumns(engine: Engine, source: ColumnBlock, destination: Co
   const [rows, sourceStride] = source.tensor.shape;
   const [destinationRows, destinationStride] = destination.tensor.shape;
   const rowOffset = destination.row ?? 0;
+  const { rowMap } = destination;
+  if (rowMap && (rowMap.dtype !== 'u32' || rowMap.size !== rows)) throw new Error(`copyColumns: rowMap must be u32 [${rows}] (one destination row per source row), got ${rowMap}`);
   if (
     source.tensor.shape.length !== 2 || destination.tensor.shape.length !== 2 ||
     source.tensor.dtype !== 'f32' || destination.tensor.dtype !== 'f32' ||
@@ -56,7 +65,8 @@ export function copyColumns(engine: Engine, source: ColumnBlock, destination: Co
   ) {
     throw new Error(`copyColumns: ${width} columns of ${source.tensor} from column ${source.column} do not fit ${destination.tensor} at row ${rowOffset}, column ${destination.column}`);
   }
-  engine.dispatch(engine.pipeline(COPY_COLUMNS_WGSL), [source.tensor, destination.tensor], elementGrid(engine, rows * width), {
+  const bindings = rowMap ? [source.tensor, destination.tensor, rowMap] : [source.tensor, destination.tensor];
+  engine.dispatch(engine.pipeline(copyColumnsWgsl(rowMap !== undefined)), bindings, elementGrid(engine, rows * width), {
     params: new Uint32Array([rows, width, sourceStride, source.column, destinationStride, destination.column, rowOffset, 0]),
     label: 'copyColumns',
   });

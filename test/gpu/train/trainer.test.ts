@@ -234,9 +234,14 @@ describe('TrainingRun on the tiny model', () => {
       { imagePath: 'image.png', question: '40 41 42 43', answer: '{"penny": 1}' },
     ];
     const done: number[] = [];
-    const report = await evaluateSamples(model, goldenFeatures, samples, ['penny'], { maxTokens: 6, onProgress: (n) => done.push(n) });
+    const report = await evaluateSamples(model, goldenFeatures, samples, ['penny'], { maxTokens: 6, batchSize: 1, onProgress: (n) => done.push(n) });
     expect(done).toEqual([1, 2]);
     expect(report.results.map((r) => r.answer)).toEqual([greedy, greedy]);
+    // Both images in one batch (one prefill, one decode step per token, argmax on the GPU): the same tokens.
+    const batchedDone: number[] = [];
+    const batched = await evaluateSamples(model, goldenFeatures, samples, ['penny'], { maxTokens: 6, onProgress: (n) => batchedDone.push(n) });
+    expect(batchedDone).toEqual([2]);
+    expect(batched.results.map((r) => r.answer)).toEqual([greedy, greedy]);
     expect(report.exactMatches).toBe(1);
     expect(report.answersWithoutCounts).toBe(1);
     expect(report.parseableFraction).toBe(0); // id tokens are no JSON
