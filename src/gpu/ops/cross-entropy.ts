@@ -14,6 +14,7 @@ import type { DifferentiableOp } from '../autograd.ts';
 import { INDEX_WGSL, elementGrid } from '../dispatch.ts';
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
+import { scaleInPlace } from './clip.ts';
 
 export const IGNORE_INDEX = -100;
 
@@ -165,8 +166,8 @@ export function crossEntropy(engine: Engine, logits: Tensor, targets: Tensor, ro
 
 /**
  * Mean cross-entropy as a differentiable op: inputs [logits, targets, rowWeights?], output the loss [1]. Its
- * gradient is computed in the forward (fused), valid for dLoss = 1: the loss must be the root of
- * tape.backward().
+ * gradient is computed in the forward (fused) for dLoss = 1; when the loss is part of a larger one
+ * (a sum of losses), the backward scales it by dLoss/dOutput in place.
  */
 export const crossEntropyOp: DifferentiableOp = {
   name: 'crossEntropy',
@@ -175,8 +176,8 @@ export const crossEntropyOp: DifferentiableOp = {
     const { loss, gradLogits } = crossEntropy(engine, logits!, targets!, rowWeights);
     return { output: loss, intermediates: [gradLogits] };
   },
-  backward: (_engine, _gradOut, { output, intermediates: [gradLogits], tape }) => {
-    if (!tape.isRoot(output)) throw new Error('crossEntropy: the loss must be what tape.backward() starts from.');
+  backward: (engine, gradOut, { output, intermediates: [gradLogits], tape }) => {
+    if (!tape.isRoot(output)) scaleInPlace(engine, gradLogits, gradOut);
     return [gradLogits, undefined, undefined];
   },
 };

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { IGNORE_INDEX, crossEntropy, crossEntropyReference } from '../../../src/gpu/ops/cross-entropy.ts';
+import { Tape, apply } from '../../../src/gpu/autograd.ts';
+import { IGNORE_INDEX, crossEntropy, crossEntropyOp, crossEntropyReference } from '../../../src/gpu/ops/cross-entropy.ts';
+import { addOp } from '../../../src/gpu/ops/elementwise.ts';
 import { SafetensorsFile } from '../../../src/model/safetensors.ts';
 import { testEngine } from '../../helpers/gpu-context.ts';
 import { mulberry32, randomFloats } from '../../helpers/random.ts';
@@ -56,6 +58,34 @@ describe('crossEntropy', () => {
       expect(worst).toBeLessThan(1e-6);
     });
   }
+
+  it('on the tape inside a sum of losses: each part\'s gradient is scaled by its share (T = 6, V = 11)', async () => {
+    // loss = CE(x; w1) + CE(x; w2): the sum is the root, so neither CE may assume
+    // dLoss/dCE = 1 blindly; the gradient of x is the sum of the two weighted references.
+    const engine = await testEngine();
+    const [rows, vocab] = [6, 11];
+    const logitValues = randomFloats(rows * vocab, 93, -3, 3);
+    const targetValues = Int32Array.from({ length: rows }, (_, row) => (row * 7) % vocab);
+    const first = Float32Array.from({ length: rows }, (_, row) => 0.1 + 0.05 * row);
+    const second = Float32Array.from({ length: rows }, (_, row) => (row % 2 === 0 ? 0.3 : 0));
+    const a = crossEntropyReference(logitValues, targetValues, vocab, first);
+    const b = crossEntropyReference(logitValues, targetValues, vocab, second);
+    const tape = new Tape(engine);
+    const logits = engine.upload(logitValues, [rows, vocab]);
+    const targets = engine.upload(targetValues, [rows], 'i32');
+    const weights = [engine.upload(first, [rows]), engine.upload(second, [rows])];
+    tape.watch(logits);
+    const [lossA, lossB] = weights.map((rowWeights) => apply(engine, tape, crossEntropyOp, [logits, targets, rowWeights]));
+    const total = apply(engine, tape, addOp, [lossA, lossB]);
+    tape.backward(total);
+    const loss = (await engine.readFloat(total))[0];
+    const gradient = await engine.readFloat(tape.grad(logits)!);
+    // f32 sums of O(1) terms, as the single-loss cases: 1e-5 on the loss, 1e-6 on gradients.
+    expect(Math.abs(loss - (a.loss + b.loss))).toBeLessThan(1e-5);
+    for (let i = 0; i < gradient.length; i++) expect(Math.abs(gradient[i] - (a.gradLogits[i] + b.gradLogits[i]))).toBeLessThan(1e-6);
+    tape.dispose();
+    for (const tensor of [logits, targets, ...weights, lossA, lossB, total]) tensor.dispose();
+  });
 
   it('is stable for large logits (max subtracted before exp)', async () => {
     const vocab = 50;
