@@ -162,33 +162,39 @@ export function demoVocabularySize(mergeCount: number): number {
 }
 
 /**
- * The demo model's config: 56 px crops of 14 px patches (a 4×4 grid, so 4 vision layers, spec §2.2
- * note), a 2-layer 128-wide decoder and a vocabulary rounded up to a multiple of 64.
+ * The demo model's config. Chosen for what learns on a CPU within the pre-training budget
+ * (public/demo-model/README.md has the figures): 64 px crops of 16 px patches, so a 4×4 grid and
+ * 4 vision layers (spec §2.2 note) and 16 image tokens; one tile (max_crops 1), since the demo
+ * images are at most 96 px; a 2-layer 64-wide decoder; the vocabulary rounded up to 64.
  */
 export function demoConfig(vocabularySize: number): MoondreamConfig {
-  const textDim = 128;
+  const textDim = 64;
   return {
-    text: { dim: textDim, ff_dim: 256, n_layers: 2, vocab_size: Math.ceil(vocabularySize / 64) * 64, max_context: 128, n_heads: 4, n_kv_heads: 4, prefix_attn: 17, group_size: null },
-    vision: { enc_dim: 32, enc_patch_size: 14, enc_n_layers: 4, enc_ff_dim: 64, enc_n_heads: 2, proj_out_dim: textDim, crop_size: 56, in_channels: 3, max_crops: 4, overlap_margin: 1, proj_inner_dim: 128 },
+    text: { dim: textDim, ff_dim: 256, n_layers: 2, vocab_size: Math.ceil(vocabularySize / 64) * 64, max_context: 96, n_heads: 4, n_kv_heads: 4, prefix_attn: 17, group_size: null },
+    vision: { enc_dim: 64, enc_patch_size: 16, enc_n_layers: 4, enc_ff_dim: 128, enc_n_heads: 4, proj_out_dim: textDim, crop_size: 64, in_channels: 3, max_crops: 1, overlap_margin: 1, proj_inner_dim: 128 },
     region: { dim: textDim, coord_feat_dim: 16, coord_out_dim: 32, size_feat_dim: 16, size_out_dim: 64, inner_dim: 64, group_size: null },
     tokenizer: DEMO_TOKENIZER_IDS,
   };
 }
 
-/** Init scales (the tiny fixture's, its README "Initialisation"). */
+/**
+ * Init for training from scratch: matrices N(0, 1/fan_in) (the output projections of every
+ * residual branch further scaled by 1/sqrt(2·layers), as GPT-2 does), biases 0, LayerNorm 1 and 0;
+ * token and position embeddings at the scale of the projected image tokens they sit beside.
+ */
 export const DEMO_INIT = {
-  linear_weight_std: 0.1,
-  attn_qkv_weight_std: 0.2,
-  bias_std: 0.02,
-  layernorm_weight: '1 + 0.1*N(0,1)',
-  layernorm_bias_std: 0.05,
-  wte_std: 0.1,
-  pos_emb_std: 0.1,
+  linear_weight_std: '1/sqrt(fan_in)',
+  residual_projection_scale: '1/sqrt(2*n_layers)',
+  bias: 0,
+  layernorm_weight: 1,
+  layernorm_bias: 0,
+  wte_std: 0.5,
+  pos_emb_std: 0.5,
   fourier_features_std: 1.0,
 } as const;
 
 /**
- * Seeded random weights for `config` in HF 2025 naming and spec §3.1 order. `nextFloat` returns
+ * Seeded initial weights for `config` in HF 2025 naming and spec §3.1 order. `nextFloat` returns
  * uniform [0, 1) values (e.g. Xoshiro128.nextFloat); normals come from Box–Muller.
  */
 export function demoWeights(config: MoondreamConfig, nextFloat: () => number): NamedTensor[] {
@@ -198,15 +204,18 @@ export function demoWeights(config: MoondreamConfig, nextFloat: () => number): N
   for (const [name, shape] of shapes) {
     const count = shape.reduce((product, dim) => product * dim, 1);
     const isLayerNorm = /\.(ln\d?|post_ln)\.(weight|bias)$/.test(name);
+    const layers = name.startsWith('model.vision.blocks.') ? config.vision.enc_n_layers : config.text.n_layers;
+    const residualScale = /blocks\.\d+\.(attn\.proj|mlp\.fc2)\.weight$/.test(name) ? 1 / Math.sqrt(2 * layers) : 1;
     let sample: () => number;
-    if (isLayerNorm && name.endsWith('.weight')) sample = () => 1 + 0.1 * normal();
-    else if (isLayerNorm) sample = () => DEMO_INIT.layernorm_bias_std * normal();
-    else if (name.endsWith('.bias')) sample = () => DEMO_INIT.bias_std * normal();
+    if (isLayerNorm) sample = name.endsWith('.weight') ? () => 1 : () => 0;
+    else if (name.endsWith('.bias')) sample = () => 0;
     else if (name.endsWith('_features')) sample = () => DEMO_INIT.fourier_features_std * normal();
     else if (name.endsWith('.wte')) sample = () => DEMO_INIT.wte_std * normal();
     else if (name.endsWith('.pos_emb')) sample = () => DEMO_INIT.pos_emb_std * normal();
-    else if (name.endsWith('attn.qkv.weight')) sample = () => DEMO_INIT.attn_qkv_weight_std * normal();
-    else sample = () => DEMO_INIT.linear_weight_std * normal();
+    else {
+      const std = residualScale / Math.sqrt(shape[shape.length - 1]);
+      sample = () => std * normal();
+    }
     tensors.push({ name, shape, values: Float32Array.from({ length: count }, sample) });
   }
   return tensors;

@@ -189,3 +189,19 @@ export function validateTrainingConfig(config: TrainingConfig): void {
 export function totalOptimizerSteps(config: TrainingConfig, trainSamples: number): number {
   return Math.floor((config.epochs * trainSamples) / samplesPerStep(config));
 }
+
+/**
+ * The fine-tune the page and the CLI default to for the shipped demo model (public/demo-model):
+ * measured to take it from its pre-trained captions to the counting answers within minutes on a
+ * CPU (public/demo-model/README.md has the runs behind the numbers). Moondream2 keeps the defaults.
+ */
+export const DEMO_TRAINING_SETTINGS: Readonly<TrainingSettings> = Object.freeze({
+  fullFineTune: false,
+  loraRank: 16,
+  loraAlpha: 32,
+  learningRate: 5e-3,
+  epochs: 1,
+  batchSize: 16,
+  gradientAccumulation: 1,
+  evalMaxTokens: DEFAULT_TRAINING_CONFIG.evalMaxTokens,
+});

@@ -24,8 +24,11 @@ export interface TrainingSequence {
 }
 
 export function trainingSequence(revision: Revision, tokenizer: PromptEncoder, imageTokens: number, question: string, answer: string): TrainingSequence {
-  const prompt = queryPromptIds(revision, tokenizer, question);
-  const answerIds = answerTargetIds(revision, tokenizer, answer);
+  return promptedSequence(revision, imageTokens, queryPromptIds(revision, tokenizer, question), answerTargetIds(revision, tokenizer, answer));
+}
+
+/** The same layout for any prompt ids (e.g. a caption template) and answer ids (EOS included). */
+export function promptedSequence(revision: Revision, imageTokens: number, prompt: readonly number[], answerIds: readonly number[]): TrainingSequence {
   const length = 1 + imageTokens + prompt.length + answerIds.length;
   const maxContext = revision.config.text.max_context;
   if (length > maxContext) {
