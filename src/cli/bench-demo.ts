@@ -1,4 +1,4 @@
-// `npm run bench:demo [-- --test N] [--train N] [--epochs N] [--lr X] [--model DIR]`: the demo flow of the page,
+// `npm run bench:demo [-- --test N] [--train N] [--epochs N] [--lr X] [--batch N] [--full] [--model DIR]`: the demo flow of the page,
 // timed (src/train/bench/demo-bench.ts), on this machine's WebGPU adapter (MOONTUNE_SWIFTSHADER=1:
 // on the CPU). Ends with three lines: `baseline exact match: X%`, `after exact match: Y%`,
 // `total seconds: Z`. The options shrink the run for quick trials; without them it is the default.
@@ -10,7 +10,7 @@ import { acquireNodeDevice } from '../gpu/node-device.ts';
 import { benchDemo } from '../train/bench/demo-bench.ts';
 import type { TrainingSettings } from '../train/config.ts';
 
-const { values } = parseArgs({ options: { test: { type: 'string' }, train: { type: 'string' }, epochs: { type: 'string' }, lr: { type: 'string' }, model: { type: 'string' } } });
+const { values } = parseArgs({ options: { test: { type: 'string' }, train: { type: 'string' }, epochs: { type: 'string' }, lr: { type: 'string' }, model: { type: 'string' }, full: { type: 'boolean' }, batch: { type: 'string' } } });
 const whole = (name: string, text: string | undefined) => {
   if (text === undefined) return undefined;
   const value = Number(text);
@@ -21,6 +21,8 @@ const settings: Partial<TrainingSettings> = {
   ...(values.train ? { trainLimit: whole('train', values.train) } : {}),
   ...(values.epochs ? { epochs: whole('epochs', values.epochs) } : {}),
   ...(values.lr ? { learningRate: Number(values.lr) } : {}),
+  ...(values.batch ? { batchSize: whole('batch', values.batch) } : {}),
+  ...(values.full ? { fullFineTune: true } : {}),
 };
 const context = await acquireNodeDevice({ swiftShader: process.env.MOONTUNE_SWIFTSHADER === '1' });
 const info = context.adapterInfo;

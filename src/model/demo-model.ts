@@ -1,7 +1,7 @@
-// The shipped demo model (public/demo-model/): a tiny Moondream with seeded random weights and a
-// byte-level BPE tokenizer whose merges are learned from the demo dataset's questions and answers.
-// It is untrained; it exists so the page and the CLI can show loading, evaluation, fine-tuning
-// and export with no download and no GPU. `scripts/make-demo-model.ts` writes the files.
+// The shipped demo model (public/demo-model/): a tiny Moondream with a byte-level BPE tokenizer
+// whose merges are learned from the demo dataset's questions and answers and the pre-training
+// captions, its config, and its seeded initial weights, which src/train/demo-pretraining.ts trains
+// (`npm run demo:pretrain` writes the files).
 //
 // Token ids: 0 is `<|endoftext|>` (BOS = EOS, as the 2025 releases), 1…31 are control tokens
 // (the prompt templates of config.tokenizer use them, as the tiny fixture's config does), then the

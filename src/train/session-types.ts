@@ -27,7 +27,7 @@ export interface ModelSummary {
   precision: string;
   /** Small enough to fine-tune every text weight. */
   fullFineTuneAllowed: boolean;
-  /** Whether this is the untrained demo model. */
+  /** Whether this is the shipped demo model (public/demo-model). */
   isDemo: boolean;
 }
 

@@ -156,7 +156,7 @@ describe('measure, train, reload and resume, download on the demo model', () => 
   test('the demo model loads in the page and says what it is', async () => {
     await loadDemoModel(page);
     expect(await page.getByTestId('model-summary').textContent()).toMatch(/parameters/);
-    expect(await page.getByTestId('demo-model-note').textContent()).toMatch(/untrained/);
+    expect(await page.getByTestId('demo-model-note').textContent()).toMatch(/pre-trained here in\s+moontune on synthetic coins/);
   });
 
   test('measuring 2 test images shows exact match equal to the answers shown', async () => {

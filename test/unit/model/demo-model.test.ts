@@ -1,5 +1,5 @@
 // The shipped demo model's tokenizer and config (public/demo-model/, written by
-// scripts/make-demo-model.ts) and the BPE trainer behind it.
+// `npm run demo:pretrain`) and the BPE trainer behind it.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
