@@ -122,12 +122,25 @@ export class Moondream {
 
   /** Answers a question about an image (spec §8.2–§8.5), decoding with generate.ts. */
   async query(image: RgbImage | EncodedImage, question: string, settings: QuerySettings = {}): Promise<QueryResult> {
+    return this.answer(image, Int32Array.from(queryPromptIds(this.revision, this.tokenizer, question)), settings);
+  }
+
+  /**
+   * A caption of the image (upstream `caption(image, length)`): the caption template's ids after
+   * the image, then the answer. Only id-template revisions (2025) have caption templates.
+   */
+  async caption(image: RgbImage | EncodedImage, length: 'short' | 'normal' | 'long' = 'normal', settings: QuerySettings = {}): Promise<QueryResult> {
+    if (this.revision.prompt.kind === 'text') throw new Error(`Revision ${this.revision.id} has no caption template; ask a question with query() instead.`);
+    return this.answer(image, Int32Array.from(this.revision.config.tokenizer.templates.caption[length]), settings);
+  }
+
+  /** The answer after `prompt` (ids that follow BOS and the image), decoded as the revision samples. */
+  private async answer(image: RgbImage | EncodedImage, prompt: Int32Array, settings: QuerySettings): Promise<QueryResult> {
     const encodeStarted = performance.now();
     const { lora } = settings;
     const encodedImage = 'prefix' in image ? image : await this.encodeImage(image, lora);
     if (encodedImage.lora !== lora) throw new Error('This encoded image was prefilled with other LoRA adapters than the query asks for; encode it again with the same adapters.');
     const encodeMs = performance.now() - encodeStarted;
-    const prompt = Int32Array.from(queryPromptIds(this.revision, this.tokenizer, question));
     const { sampling, eosId, suppressedTokens } = this.revision;
     this.cache.restore(encodedImage.prefix);
     // The answer ends where the context does (spec §8.5: prefix + prompt + answer ≤ max_context).

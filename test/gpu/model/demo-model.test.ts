@@ -1,8 +1,8 @@
 // The shipped demo model (public/demo-model/) loads through the real folder path (config.json with
 // model sections → revisionFromConfig, its own tokenizer.json, f32 safetensors) and answers a
-// counting question from the demo dataset. Its weights are random, so the answer is noise: the test
-// checks that greedy decoding is deterministic across two independent loads and that the text is
-// what the tokenizer makes of the generated ids.
+// counting question from the demo dataset: greedy decoding is deterministic across two independent
+// loads and the text is what the tokenizer makes of the generated ids. Pre-trained on captions, it
+// captions coin images it has never seen (caption(), the caption template) mostly right.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -12,6 +12,8 @@ import { memoryModelFiles, resolveModelSource } from '../../../src/model/model-s
 import { loadMoondream } from '../../../src/model/moondream.ts';
 import { rgbImage } from '../../../src/model/rgb-image.ts';
 import { HubTokenizer } from '../../../src/model/tokenizer.ts';
+import { createRandom, generateCoinImage } from '../../../src/dataset/demo-coins.ts';
+import { coinCaption } from '../../../src/train/demo-pretraining.ts';
 import { testEngine } from '../../helpers/gpu-context.ts';
 
 const root = join(import.meta.dirname, '..', '..', '..');
@@ -56,4 +58,20 @@ describe('demo model', () => {
     const tokenizer = new HubTokenizer(JSON.parse(readFileSync(join(root, 'public', 'demo-model', 'tokenizer.json'), 'utf8')));
     expect(answers[0].answer).toBe(tokenizer.decode(answers[0].tokens));
   }, 300_000);
+
+  it('captions unseen coin images as its pre-training taught it ("2 dime, 1 penny")', async () => {
+    const model = await loadMoondream(await testEngine(), demoModelFiles(), { precision: 'f32' });
+    // Images from a seed apart from the pre-training stream's and the demo set's. Measured: 81 of
+    // 100 exact (74 of 86 with at most 3 coins); 20 images with at least 12 right leaves room for
+    // the sample while a model that had not learned to see the coins would get almost none.
+    const random = createRandom(99);
+    let exact = 0;
+    for (let i = 0; i < 20; i++) {
+      const coins = generateCoinImage(random);
+      const { answer } = await model.caption({ width: coins.width, height: coins.height, data: coins.rgb }, 'normal', { temperature: 0, maxTokens: 16 });
+      if (answer.trim() === coinCaption(coins)) exact++;
+    }
+    model.dispose();
+    expect(exact).toBeGreaterThanOrEqual(12);
+  }, 120_000);
 });
