@@ -201,7 +201,7 @@ export const DEMO_TRAINING_SETTINGS: Readonly<TrainingSettings> = Object.freeze(
   fullFineTune: true,
   loraRank: 16,
   loraAlpha: 32,
-  learningRate: 3e-3,
+  learningRate: 6e-3,
   epochs: 1,
   batchSize: 16,
   gradientAccumulation: 1,
