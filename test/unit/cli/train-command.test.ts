@@ -102,6 +102,6 @@ describe('train command input', () => {
     await expectRefusal(['--model', model, '--dataset', dataset, '--out', other, '--resume'], /was trained on another dataset .*Load the dataset the run started with/);
     const out = join(scratch, 'long-question');
     mkdirSync(out);
-    await expectRefusal(['--model', model, '--dataset', dataset, '--out', out, '--noun', 'penny '.repeat(60).trim()], /take \d+ tokens after the image's 17, more than the model's context of 128 positions; shorten the question/);
+    await expectRefusal(['--model', model, '--dataset', dataset, '--out', out, '--noun', 'penny '.repeat(60).trim()], /take \d+ tokens after the image's 17, more than the model's context of 96 positions; shorten the question/);
   });
 });

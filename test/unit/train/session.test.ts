@@ -94,7 +94,7 @@ describe('TrainingSession without a GPU', () => {
   it("refuses a question that does not fit the model's context, before any weight is read", async () => {
     // The demo model's context is 128 positions, 17 of them BOS and the image.
     const { session: trainingSession } = await session({ train: images(2, 't') }, { question: { noun: 'coin '.repeat(60).trim() } });
-    expectInputError(() => trainingSession.checkStart(settings()), /^The question and answer of train\/t0\.png take \d+ tokens after the image's 17, more than the model's context of 128 positions; shorten the question/);
+    expectInputError(() => trainingSession.checkStart(settings()), /^The question and answer of train\/t0\.png take \d+ tokens after the image's 17, more than the model's context of 96 positions; shorten the question/);
   });
 
   it('names a run by its data and model, finds its checkpoint again, and offers it', async () => {
