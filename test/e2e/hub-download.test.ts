@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
+import { formatBytes } from '../../src/app/format.ts';
 import { hubFileUrl } from '../../src/model/hub.ts';
 import { startHubStandIn, type HubStandIn } from '../helpers/hub-stand-in.ts';
 import { launchChromium, openPage, serveDist, type ServedPage } from './browser.ts';
@@ -17,7 +18,9 @@ const DEMO_DATASET = 'coins.coco.zip';
 const REPOSITORY = { repo: 'moontune-test/demo-model', revision: 'main' };
 const HUB_MODEL = `${REPOSITORY.repo}@${REPOSITORY.revision}`;
 const WEIGHTS = 'model.safetensors';
-/** Slow enough to watch the progress line for a few seconds (1.9 MB at 300 kB/s). */
+/** A text for a RegExp, its dots escaped (the sizes the page prints, e.g. "1.5 MB"). */
+const escaped = (text: string) => text.replaceAll('.', '\\.');
+/** Slow enough to watch the progress line for a few seconds (the demo model's 1.5 MB at 300 kB/s). */
 const STORAGE_BYTES_PER_SECOND = 300_000;
 const SCREENSHOTS = 'test-results/hub-download';
 
@@ -122,13 +125,13 @@ describe('a hub model through a hub-like server', () => {
     hub.dropNextDownload(WEIGHTS, dropAt);
     await recordProgress(page);
     await loadFromHub(page);
-    await waitForProgress(page, /Downloading model\.safetensors: [\d.]+ kB of 1\.9 MB/);
+    await waitForProgress(page, new RegExp(`Downloading model\\.safetensors: [\\d.]+ kB of ${escaped(formatBytes(weights.byteLength))}`));
     await page.waitForTimeout(1500);
     await screenshot(page, '1-downloading');
     await waitForModel(page, 'failed');
     await screenshot(page, '2-connection-dropped');
 
-    expect((await progressSeen(page)).join('\n')).toMatch(/Downloading model\.safetensors: [\d.]+ kB of 1\.9 MB · [\d.]+ kB\/s · \d+ s left/);
+    expect((await progressSeen(page)).join('\n')).toMatch(new RegExp(`Downloading model\\.safetensors: [\\d.]+ kB of ${escaped(formatBytes(weights.byteLength))} · [\\d.]+ kB/s · \\d+ s left`));
     const manifest = await storedManifest(page);
     keptBytes = manifest!.storedChunks * manifest!.chunkBytes;
     expect(keptBytes).toBeGreaterThan(0);
@@ -136,7 +139,7 @@ describe('a hub model through a hub-like server', () => {
     expect(manifest!.complete).toBe(false);
     const kept = `${(keptBytes / 1e3).toFixed(1)} kB`;
     expect(await page.getByTestId('model-failure').textContent()).toMatch(
-      new RegExp(`The download of model\\.safetensors broke off after [\\d.]+ kB of 1\\.9 MB \\(.+\\); the ${kept.replace('.', '\\.')} already stored are kept, so loading again resumes from there\\.`),
+      new RegExp(`The download of model\\.safetensors broke off after [\\d.]+ kB of ${escaped(formatBytes(weights.byteLength))} \\(.+\\); the ${kept.replace('.', '\\.')} already stored are kept, so loading again resumes from there\\.`),
     );
     // The weights went hub → 302 → storage, from the first byte.
     expect(weightsRequests().map(({ host, range, status }) => [host, range, status])).toEqual([['hub', null, 302], ['storage', null, 200]]);
@@ -193,7 +196,9 @@ describe('a browser without room for the weights', () => {
     await waitForModel(page, 'failed');
     await screenshot(page, '5-no-room');
     expect(await page.getByTestId('model-failure').textContent()).toMatch(
-      /Downloading model\.safetensors needs 1\.9 MB of browser storage but only 1\.0 MB is free \(250\.0 kB of 1\.3 MB used\): 885\.3 kB more is needed\./,
+      new RegExp(
+        `Downloading model\\.safetensors needs ${escaped(formatBytes(weights.byteLength))} of browser storage but only 1\\.0 MB is free \\(250\\.0 kB of 1\\.3 MB used\\): ${escaped(formatBytes(weights.byteLength - 1_000_000))} more is needed\\.`,
+      ),
     );
     expect(await storedManifest(page)).toBeUndefined();
     expect(await page.getByTestId('model-load-button').isEnabled()).toBe(true);

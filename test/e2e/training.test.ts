@@ -183,6 +183,8 @@ describe('measure, train, reload and resume, download on the demo model', () => 
   });
 
   test('training shows a loss and an advancing step count, and pauses with a checkpoint', async () => {
+    // LoRA, one sample a step (the demo recipe is a full fine-tune of batch 16): an adapter to download.
+    await page.getByTestId('setting-full').uncheck();
     await page.getByTestId('setting-epochs').fill('1');
     await page.getByTestId('setting-batch').fill('1');
     await page.getByTestId('setting-accumulation').fill('1');
@@ -274,6 +276,7 @@ describe('a worker that dies while training', () => {
     await waitForDataset(page, DEMO_DATASET);
     await loadDemoModel(page);
     await page.getByTestId('setting-epochs').fill('1');
+    await page.getByTestId('setting-batch').fill('1');
     await page.getByTestId('setting-accumulation').fill('1');
     await page.getByTestId('setting-train-limit').fill(String(TRAIN_IMAGES));
     await page.getByTestId('train-button').click();
@@ -307,6 +310,7 @@ describe('a GPU device lost while training', () => {
     await waitForDataset(page, DEMO_DATASET);
     await loadDemoModel(page);
     await page.getByTestId('setting-epochs').fill('1');
+    await page.getByTestId('setting-batch').fill('1');
     await page.getByTestId('setting-accumulation').fill('1');
     await page.getByTestId('setting-train-limit').fill(String(TRAIN_IMAGES));
     await page.getByTestId('train-button').click();

@@ -15,13 +15,13 @@ const WEIGHT_OF_TARGET = {
 };
 
 /** Adapters on every target of every text block, A and B uniform in ±0.2 (B away from zero, so they change the answers). */
-export function randomAdapterFile(model: Moondream, rank: number): AdapterFile {
+export function randomAdapterFile(model: Moondream, rank: number, magnitude = 0.2): AdapterFile {
   const adapters = new Map<string, LoraAdapterData>();
   model.decoder.weights.blocks.forEach((block, index) => {
     LORA_TARGETS.forEach((target, targetIndex) => {
       const [outFeatures, inFeatures] = WEIGHT_OF_TARGET[target](block).weight.shape;
       const seed = 100 * index + targetIndex;
-      adapters.set(`model.text.blocks.${index}.${target}`, { a: randomFloats(rank * inFeatures, seed, -0.2, 0.2), b: randomFloats(outFeatures * rank, seed + 50, -0.2, 0.2), inFeatures, outFeatures });
+      adapters.set(`model.text.blocks.${index}.${target}`, { a: randomFloats(rank * inFeatures, seed, -magnitude, magnitude), b: randomFloats(outFeatures * rank, seed + 50, -magnitude, magnitude), inFeatures, outFeatures });
     });
   });
   return { config: { rank, alpha: 2 * rank, targets: LORA_TARGETS }, revision: model.revision.id, adapters };

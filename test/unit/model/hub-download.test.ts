@@ -230,7 +230,7 @@ describe('the hub path over HTTP, against a local stand-in for the hub', () => {
   const repository = { repo: 'moontune-test/demo-model', revision: 'main', files: new Map(['config.json', 'tokenizer.json', 'model.safetensors'].map((file) => [file, new Uint8Array(readFileSync(`public/demo-model/${file}`))])) };
   const weights = repository.files.get('model.safetensors')!;
   let hub: HubStandIn;
-  // Digests, not element-wise comparison: 1.9 MB arrays compare slowly in expect().
+  // Digests, not element-wise comparison: 1.5 MB arrays compare slowly in expect().
   const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
   const location = () => ({ repo: repository.repo, revision: repository.revision, origin: hub.hubOrigin });
 
@@ -247,7 +247,7 @@ describe('the hub path over HTTP, against a local stand-in for the hub', () => {
     const first = await cachedDownload(weightsUrl, { store });
     expect(first.totalBytes).toBe(weights.byteLength);
     await expect(collect(first.stream)).rejects.toThrow(/model\.safetensors broke off after .* already stored are kept/);
-    // Whole 64 KiB chunks below the drop are stored (chunkBytesFor of 1.9 MB).
+    // Whole 64 KiB chunks below the drop are stored (chunkBytesFor of the demo model's 1.5 MB).
     const chunk = chunkBytesFor(weights.byteLength);
     const kept = Math.floor(dropAt / chunk) * chunk;
     expect(kept).toBeGreaterThan(0);
