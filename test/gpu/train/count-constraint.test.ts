@@ -45,9 +45,12 @@ describe('count-constrained answers of the demo model', () => {
   it('samples answers of the counting format with entries, keys in class order', async () => {
     const constraint = countAnswerConstraint(model, classNames);
     const answers: string[] = [];
-    // Temperature 2 flattens the untrained model's strong preference for "{}".
-    for (const seed of [1, 2, 3, 4, 5, 6]) {
-      const result = await model.query(image, sample.question, { temperature: 2, topP: 1, maxTokens: 60, random: mulberry32(seed), constraint });
+    // Pre-trained on captions, the demo model puts the JSON entry tokens far below "{}" (at
+    // temperature 2, 8 and 40, six answers of six were "{}"): at 1000 sampling is near uniform over
+    // what the constraint allows, which is what this checks. The vocabulary has a "{}" token, so
+    // even uniform sampling answers "{}" a third of the time or more: twelve draws.
+    for (const seed of [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]) {
+      const result = await model.query(image, sample.question, { temperature: 1000, topP: 1, maxTokens: 60, random: mulberry32(seed), constraint });
       expect(result.hitEos).toBe(true);
       answers.push(result.answer);
     }
