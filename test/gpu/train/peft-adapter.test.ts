@@ -29,7 +29,8 @@ describe('PEFT adapter export', () => {
 
   it('loads back onto the base model and answers as the model that carried the adapter', async () => {
     const trained = await loadMoondream(engine, demoModelFiles(), { precision: 'f32' });
-    const adapterFile = randomAdapterFile(trained, 2);
+    // Large enough to change the answer of the pre-trained demo model (±0.2 left its greedy tokens as they were).
+    const adapterFile = randomAdapterFile(trained, 2, 1);
     const inMemory = LoraAdapters.fromData(engine, adapterFile.config, adapterFile.adapters);
     const baseTokens = await answerWith(trained);
     const adaptedTokens = await answerWith(trained, inMemory);
