@@ -18,7 +18,7 @@ import { demoTokenizerJson, learnMerges } from '../src/model/demo-model.ts';
 import { coinCaption, DEFAULT_PRETRAINING, DemoPretraining, demoModelContents, initialDemoModel, type PretrainingStep } from '../src/train/demo-pretraining.ts';
 
 /** Seeds the initial weights; the image stream has its own (DEFAULT_PRETRAINING.seed). */
-export const DEMO_MODEL_SEED = 20250621;
+const DEMO_MODEL_SEED = 20250621;
 /** Upper bound on learned merges; the demo texts saturate well before it. */
 const MAX_MERGES = 224;
 const SAVE_EVERY = 50;

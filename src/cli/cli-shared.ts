@@ -1,10 +1,9 @@
 // What the CLI commands share: usage errors (exit 2), argument readers, one-line error
 // messages, and opening a model given as a folder or as hub:owner/repo@revision.
 import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseHubLocation } from '../model/hub.ts';
 import { hubModelFiles, type ModelFiles } from '../model/model-source.ts';
-import { openFileStream } from '../model/node-file-source.ts';
+import { folderModelFiles } from '../model/node-file-source.ts';
 
 /** Bad command-line input: the command prints one line and exits 2. */
 export class UsageError extends Error {}
@@ -48,20 +47,13 @@ export function oneLine(error: unknown): string {
 
 /** `--model` as ModelFiles: a hub location (hub:owner/repo@revision) or a local folder. */
 export function modelFilesFromArgument(model: string): ModelFiles {
-  return model.startsWith('hub:') ? hubModelFiles(parseHubLocation(model)) : folderModelFiles(model);
+  return model.startsWith('hub:') ? hubModelFiles(parseHubLocation(model)) : modelFolder(model);
 }
 
-/** A local folder as ModelFiles (files opened as streams, absent files → undefined). */
-function folderModelFiles(folder: string): ModelFiles {
+/** A local folder as ModelFiles, after checking that it is one. */
+function modelFolder(folder: string): ModelFiles {
   if (!existsSync(folder) || !statSync(folder).isDirectory()) {
     throw new UsageError(`--model ${folder} is not a folder (give a folder with model.safetensors, or hub:owner/repo@revision)`);
   }
-  return {
-    name: folder,
-    local: true,
-    async open(file) {
-      const path = join(folder, file);
-      return existsSync(path) ? openFileStream(path) : undefined;
-    },
-  };
+  return folderModelFiles(folder);
 }

@@ -193,12 +193,17 @@ export const DEMO_INIT = {
   fourier_features_std: 1.0,
 } as const;
 
+/** One N(0, 1) draw from uniform [0, 1) numbers (Box–Muller, cosine branch). */
+export function standardNormal(nextFloat: () => number): number {
+  return Math.sqrt(-2 * Math.log(1 - nextFloat())) * Math.cos(2 * Math.PI * nextFloat());
+}
+
 /**
  * Seeded initial weights for `config` in HF 2025 naming and spec §3.1 order. `nextFloat` returns
  * uniform [0, 1) values (e.g. Xoshiro128.nextFloat); normals come from Box–Muller.
  */
 export function demoWeights(config: MoondreamConfig, nextFloat: () => number): NamedTensor[] {
-  const normal = () => Math.sqrt(-2 * Math.log(1 - nextFloat())) * Math.cos(2 * Math.PI * nextFloat());
+  const normal = () => standardNormal(nextFloat);
   const shapes = expectedWeights(config, { projectionInputDim: 2 * config.vision.enc_dim, hasRegionHead: true });
   const tensors: NamedTensor[] = [];
   for (const [name, shape] of shapes) {

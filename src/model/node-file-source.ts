@@ -1,7 +1,10 @@
 // Node-only: a file on disk as a ReadableStream<Uint8Array>, the same shape a browser gets from
 // fetch() or Blob.stream(), so the streaming safetensors reader runs unchanged in the CLI.
-// Nothing outside src/cli and tests may import this file (it uses node:fs).
+// Only Node-only code (src/cli, the benchmarks, tests) may import this file (it uses node:fs).
+import { existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ModelFiles } from './model-source.ts';
 
 export interface FileStream {
   readonly stream: ReadableStream<Uint8Array>;
@@ -36,4 +39,16 @@ export async function openFileStream(path: string, chunkSize = 4 << 20): Promise
     cancel: close,
   });
   return { stream, byteLength: size };
+}
+
+/** A local model folder as ModelFiles: files opened as streams, an absent file → undefined. */
+export function folderModelFiles(folder: string): ModelFiles {
+  return {
+    name: folder,
+    local: true,
+    async open(file) {
+      const path = join(folder, file);
+      return existsSync(path) ? openFileStream(path) : undefined;
+    },
+  };
 }

@@ -19,7 +19,7 @@ import type { Tensor } from '../gpu/tensor.ts';
 import { COIN_CLASSES, createRandom, generateCoinImage, type CoinImage } from '../dataset/demo-coins.ts';
 import { deriveDimensions } from '../model/config.ts';
 import { add, crossEntropy, linear, type LinearWeights } from '../model/layers.ts';
-import { DEMO_INIT, demoConfig, demoWeights } from '../model/demo-model.ts';
+import { DEMO_INIT, demoConfig, demoWeights, standardNormal } from '../model/demo-model.ts';
 import type { MoondreamConfig } from '../model/config.ts';
 import { memoryModelFiles } from '../model/model-source.ts';
 import { loadMoondream, type Moondream } from '../model/moondream.ts';
@@ -31,7 +31,7 @@ import { projectImageFeatures } from '../model/vision-projection.ts';
 import { namedVisionParameters } from '../model/vision-weights.ts';
 import { Xoshiro128 } from './random.ts';
 import { scheduledLearningRate } from './schedule.ts';
-import { promptedSequence } from './training-sequence.ts';
+import { paddedTargets, promptedSequence } from './training-sequence.ts';
 
 export interface PretrainingSettings {
   steps: number;
@@ -125,7 +125,7 @@ export class DemoPretraining {
     const random = Xoshiro128.fromSeed(settings.seed, AUXILIARY_INIT_STREAM);
     const classes = 1 + CAPTION_CLASS_NAMES.length;
     const std = 1 / Math.sqrt(vision.enc_dim);
-    const normal = () => Math.sqrt(-2 * Math.log(1 - random.nextFloat())) * Math.cos(2 * Math.PI * random.nextFloat());
+    const normal = () => standardNormal(() => random.nextFloat());
     this.auxiliaryHead = {
       weight: engine.keep(engine.upload(Float32Array.from({ length: classes * vision.enc_dim }, () => std * normal()), [classes, vision.enc_dim], 'f32', 'auxiliary.weight')),
       bias: engine.keep(engine.zeros([classes], 'f32', 'auxiliary.bias')),
@@ -188,9 +188,7 @@ export class DemoPretraining {
       return { ...promptedSequence(revision, imageTokens, captionPrompt, answerTargetIds(revision, tokenizer, coinCaption(image))), image: embeddings };
     });
     release(tape, features);
-    const length = Math.max(...sequences.map(({ ids }) => ids.length));
-    const targets = new Int32Array(sequences.length * length).fill(-100);
-    sequences.forEach(({ targets: own }, index) => targets.set(own, index * length));
+    const { length, targets } = paddedTargets(sequences);
     const inputs = decoder.embedBatch(tape, sequences, length);
     const captionLoss = decoder.loss(tape, inputs, targets, { sequences: sequences.length });
     release(tape, inputs, ...sequences.map(({ image }) => image));

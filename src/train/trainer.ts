@@ -10,7 +10,6 @@ import type { Engine } from '../gpu/engine.ts';
 import { adamwStep, createAdamWState, type AdamWState } from '../gpu/ops/adamw.ts';
 import { clipGradNorm } from '../gpu/ops/clip.ts';
 import { accumulate } from '../gpu/ops/elementwise.ts';
-import { IGNORE_INDEX } from '../gpu/ops/cross-entropy.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { deriveDimensions } from '../model/config.ts';
 import type { Revision } from '../model/revisions.ts';
@@ -26,7 +25,7 @@ import { UnusableImageError, type ImageFeatureCache, type SkippedImage } from '.
 import { Xoshiro128 } from './random.ts';
 import { learningRateForStep } from './schedule.ts';
 import { createTrainableParameters, readTensors, writeTensors, type TrainableParameters } from './trainable-parameters.ts';
-import { trainingSequence } from './training-sequence.ts';
+import { paddedTargets, trainingSequence } from './training-sequence.ts';
 
 /** The parts of a loaded model the trainer uses (a `Moondream` has them all). */
 export interface TrainerModel {
@@ -252,9 +251,7 @@ export class TrainingRun {
           const image = pixels ? imageEmbeddings(engine, this.options.model.vision, pixels, tape).embeddings : await this.options.features.get(sample.imagePath);
           sequences.push({ ...sequence, image });
         }
-        const length = Math.max(...sequences.map(({ ids }) => ids.length));
-        const targets = new Int32Array(sequences.length * length).fill(IGNORE_INDEX);
-        sequences.forEach(({ targets: own }, index) => targets.set(own, index * length));
+        const { length, targets } = paddedTargets(sequences);
         const inputs = decoder.embedBatch(tape, sequences, length);
         const loss = decoder.loss(tape, inputs, targets, { lora: this.parameters.adapters, sequences: sequences.length });
         tape.backward(loss);

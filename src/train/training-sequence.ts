@@ -43,3 +43,14 @@ export function promptedSequence(revision: Revision, imageTokens: number, prompt
   targets.set(answerIds, length - answerIds.length - 1);
   return { ids, targets, answerTokens: answerIds.length };
 }
+
+/**
+ * The targets of a micro-batch whose sequences are padded to the longest: [sequences·length],
+ * each sequence's own targets at its offset, IGNORE_LABEL on the padding.
+ */
+export function paddedTargets(sequences: readonly Pick<TrainingSequence, 'ids' | 'targets'>[]): { length: number; targets: Int32Array } {
+  const length = Math.max(...sequences.map(({ ids }) => ids.length));
+  const targets = new Int32Array(sequences.length * length).fill(IGNORE_LABEL);
+  sequences.forEach(({ targets: own }, index) => targets.set(own, index * length));
+  return { length, targets };
+}

@@ -3,13 +3,13 @@
 // fine-tune (DEMO_TRAINING_SETTINGS) on the train split, exact match again — with the time of
 // every phase. Node only (it reads public/ from disk); checkpoints go to a temporary folder, as
 // the page's go to IndexedDB.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadDataset } from '../../dataset/load.ts';
 import { sourceFromPath } from '../../dataset/node-source.ts';
 import type { Engine } from '../../gpu/engine.ts';
-import { memoryModelFiles } from '../../model/model-source.ts';
+import { folderModelFiles } from '../../model/node-file-source.ts';
 import { FolderCheckpointStore } from '../checkpoint-folder.ts';
 import { DEMO_TRAINING_SETTINGS, type TrainingSettings } from '../config.ts';
 import { TrainingSession } from '../session.ts';
@@ -42,7 +42,7 @@ export async function benchDemo(engine: Engine, options: DemoBenchOptions): Prom
   const started = clock();
   try {
     const modelFolder = options.modelFolder ?? join(options.root, 'public', 'demo-model');
-    const files = memoryModelFiles('demo-model', new Map(['config.json', 'model.safetensors', 'tokenizer.json'].map((name) => [name, new Uint8Array(readFileSync(join(modelFolder, name)))])));
+    const files = folderModelFiles(modelFolder);
     const source = await sourceFromPath(join(options.root, 'public', 'demo', 'coins.coco.zip'));
     session.setDataset(source, await loadDataset(source));
     const summary = await session.loadModelFiles(files, { isDemo: true });

@@ -4,14 +4,13 @@
 // with dispatches, submits and read-backs per sample. Image features are computed before the
 // timing starts (they are cached once per image in a real run). With `profile`, one step of
 // each kind is re-run under the engine's profiler and its top kernels printed.
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadDataset } from '../../dataset/load.ts';
 import { sourceFromPath } from '../../dataset/node-source.ts';
 import type { BenchRow } from '../../gpu/bench/bench-row.ts';
 import type { Engine } from '../../gpu/engine.ts';
 import { formatProfile } from '../../gpu/profiler.ts';
-import { memoryModelFiles } from '../../model/model-source.ts';
+import { folderModelFiles } from '../../model/node-file-source.ts';
 import { loadMoondream, type Moondream } from '../../model/moondream.ts';
 import { trainingConfig, type TrainingConfig } from '../config.ts';
 import { datasetImageEmbeddings, splitSamples } from '../dataset-samples.ts';
@@ -45,7 +44,7 @@ interface Measured {
 
 async function loadDemo(engine: Engine, root: string): Promise<{ model: Moondream; train: TrainingSample[]; test: TrainingSample[]; classNames: string[]; features: ImageFeatureCache }> {
   const folder = join(root, ...DEMO_MODEL);
-  const files = memoryModelFiles('demo-model', new Map(['config.json', 'model.safetensors', 'tokenizer.json'].map((name) => [name, new Uint8Array(readFileSync(join(folder, name)))])));
+  const files = folderModelFiles(folder);
   const model = await loadMoondream(engine, files, { precision: 'f32' });
   const source = await sourceFromPath(join(root, ...DEMO_DATASET));
   const dataset = await loadDataset(source, { imageCheck: 'header' });
