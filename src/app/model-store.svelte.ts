@@ -13,6 +13,7 @@ import type {
   TrainingSettings,
 } from '../../workers/session-api.ts';
 import { onWorkerCrash, trainerSession } from './session-client.ts';
+import { fileNamePart, saveFile } from './download.ts';
 
 export type ModelState = 'none' | 'loading' | 'ready' | 'failed';
 export type TrainingState = 'idle' | 'training' | 'pausing' | 'paused' | 'finished' | 'failed';
@@ -184,12 +185,7 @@ class ModelStore {
   async downloadAdapter(): Promise<void> {
     try {
       const bytes = await trainerSession().exportAdapter();
-      const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
-      const link = document.createElement('a');
-      link.href = url;
-      link.download = `moontune-adapter-${this.summary?.revision.replace(/[^\w.-]+/g, '_') ?? 'model'}.safetensors`;
-      link.click();
-      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+      saveFile(`moontune-adapter-${this.summary ? fileNamePart(this.summary.revision) : 'model'}.safetensors`, bytes, 'application/octet-stream');
     } catch (error) {
       this.trainingFailure = messageOf(error);
     }

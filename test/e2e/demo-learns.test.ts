@@ -3,9 +3,11 @@
 // fine-tune with the page's default demo recipe on a train subset, measured again, it does.
 // Sizes and margin are chosen from measured runs (public/demo-model/README.md): they keep this
 // within a few minutes of CI time.
+import { mkdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { DEMO_TRAINING_SETTINGS } from '../../src/train/config.ts';
+import { parseCounts } from '../../src/train/metrics.ts';
 import { launchChromium, openPage, serveDist, type ServedPage } from './browser.ts';
 import { waitForDataset } from './page-report.ts';
 
@@ -67,4 +69,62 @@ describe('the demo model learns to count in the page', () => {
     expect(await page.getByTestId('before-after').count()).toBe(1);
     expect(pageErrors).toEqual([]);
   }, 900_000);
+
+  test('the results grid pages over every measured image, filters, and downloads what it shows', async () => {
+    const grid = page.getByTestId('results-grid');
+    const cards = grid.getByTestId('result-card');
+    expect(await grid.getByTestId('results-shown').textContent()).toBe(`${TEST_IMAGES} of ${TEST_IMAGES} images`);
+    expect(await cards.count()).toBe(12);
+    expect(await grid.getByTestId('results-page').textContent()).toBe(`page 1 of ${Math.ceil(TEST_IMAGES / 12)}`);
+    await grid.getByTestId('results-next').click();
+    await grid.getByTestId('results-next').click();
+    expect(await cards.count()).toBe(TEST_IMAGES - 24);
+    mkdirSync('test-results', { recursive: true });
+    await page.getByTestId('class-metrics').screenshot({ path: 'test-results/class-metrics.png' });
+
+    // The CSV of the after measurement, read back here: its matches are the page's, and the grid's
+    // "wrong only" filter leaves exactly the rest.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-after-csv').click()]);
+    const records = readFileSync((await download.path())!, 'utf8').trim().split('\r\n');
+    expect(records).toHaveLength(TEST_IMAGES + 1);
+    const afterMatches = Number(await page.getByTestId('evaluation-after').getByTestId('exact-matches').textContent());
+    expect(records.filter((record) => /^"[^"]*","(?:[^"]|"")*","(?:[^"]|"")*","true"/.test(record))).toHaveLength(afterMatches);
+    await grid.getByTestId('filter-wrong').check();
+    expect(await grid.getByTestId('results-shown').textContent()).toBe(`${TEST_IMAGES - afterMatches} of ${TEST_IMAGES} images`);
+    expect(await grid.getByTestId('card-after').evaluateAll((nodes) => nodes.every((node) => node.getAttribute('data-match') === 'false'))).toBe(true);
+    await grid.getByTestId('filter-wrong').uncheck();
+
+    // By class: every image shown has that class in its expected answer (the dataset writes a class
+    // iff it is present), and the per-class accuracy shown is recounted from the cards.
+    await grid.getByTestId('filter-class').selectOption('penny');
+    const pennyCards = await grid.getByTestId('card-expected').allTextContents();
+    expect(pennyCards.length).toBeGreaterThan(0);
+    expect(pennyCards.every((answer) => (parseCounts(answer)?.get('penny') ?? 0) > 0)).toBe(true);
+    await grid.getByTestId('filter-class').selectOption('');
+    const pairs: { expected: string; answer: string }[] = [];
+    const paths = new Set<string | null>();
+    for (let p = 0; p < Math.ceil(TEST_IMAGES / 12); p++) {
+      if (p > 0) await grid.getByTestId('results-next').click();
+      const expectedTexts = await grid.getByTestId('card-expected').allTextContents();
+      const answerTexts = await grid.getByTestId('card-after-answer').allTextContents();
+      expectedTexts.forEach((expected, index) => pairs.push({ expected, answer: answerTexts[index] }));
+      for (const path of await cards.evaluateAll((nodes) => nodes.map((node) => node.getAttribute('data-path')))) paths.add(path);
+    }
+    expect(pairs).toHaveLength(TEST_IMAGES);
+    expect(paths.size).toBe(TEST_IMAGES); // every measured image, each once
+    const pennyRight = pairs.filter(({ expected, answer }) => {
+      const predicted = parseCounts(answer);
+      return predicted !== null && (predicted.get('penny') ?? 0) === (parseCounts(expected)?.get('penny') ?? 0);
+    }).length;
+    const pennyRow = page.locator('[data-testid=class-row][data-class=penny]');
+    expect(await pennyRow.getByTestId('class-accuracy-after').textContent()).toBe(`${((100 * pennyRight) / TEST_IMAGES).toFixed(1)}%`);
+
+    // Objects: the filter's choices are the counts present, and a choice shows only those images.
+    await grid.getByTestId('filter-count').selectOption('2');
+    const twoCoins = await grid.getByTestId('card-expected').allTextContents();
+    expect(twoCoins.every((answer) => [...(parseCounts(answer)?.values() ?? [])].reduce((a, b) => a + b, 0) === 2)).toBe(true);
+    await grid.getByTestId('filter-count').selectOption('');
+    await page.getByTestId('results-grid').screenshot({ path: 'test-results/results-grid.png' });
+    expect(pageErrors).toEqual([]);
+  }, 120_000);
 });

@@ -171,13 +171,14 @@ describe('measure, train, reload and resume, download on the demo model', () => 
     expect(fraction).toBeGreaterThanOrEqual(0);
     expect(fraction).toBeLessThanOrEqual(1);
     expect(fraction).toBe(matches / samples);
-    // Recount from the table: an answer matches when it equals the expected answer after trim.
-    const expected = await evaluation.getByTestId('row-expected').allTextContents();
-    const answers = await evaluation.getByTestId('row-answer').allTextContents();
-    const exact = await evaluation.getByTestId('row-exact').allTextContents();
+    // Recount from the results grid: an answer matches when it equals the expected answer after trim.
+    const grid = page.getByTestId('results-grid');
+    const expected = await grid.getByTestId('card-expected').allTextContents();
+    const answers = await grid.getByTestId('card-before-answer').allTextContents();
+    const exact = await grid.getByTestId('card-before').evaluateAll((cards) => cards.map((card) => card.getAttribute('data-match')));
     expect(expected).toHaveLength(2);
-    const recounted = answers.map((answer, index) => answer.trim() === expected[index].trim());
-    expect(exact).toEqual(recounted.map((match) => (match ? 'yes' : 'no')));
+    const recounted = answers.map((answer, index) => (answer === '(empty)' ? '' : answer).trim() === expected[index].trim());
+    expect(exact).toEqual(recounted.map(String));
     expect(recounted.filter(Boolean).length).toBe(matches);
     expect(expected.every((answer) => answer.startsWith('{'))).toBe(true); // the dataset's JSON counts
   });

@@ -3,7 +3,7 @@
 // fine-tune (DEMO_TRAINING_SETTINGS) on the train split, exact match again — with the time of
 // every phase. Node only (it reads public/ from disk); checkpoints go to a temporary folder, as
 // the page's go to IndexedDB.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadDataset } from '../../dataset/load.ts';
@@ -12,6 +12,7 @@ import type { Engine } from '../../gpu/engine.ts';
 import { folderModelFiles } from '../../model/node-file-source.ts';
 import { FolderCheckpointStore } from '../checkpoint-folder.ts';
 import { DEMO_TRAINING_SETTINGS, type TrainingSettings } from '../config.ts';
+import { evaluationCsv } from '../evaluation-export.ts';
 import { TrainingSession } from '../session.ts';
 
 export interface DemoBenchOptions {
@@ -22,6 +23,8 @@ export interface DemoBenchOptions {
   /** Test images measured (default: the whole split) and train images used (default: all). */
   readonly testLimit?: number;
   readonly settings?: Partial<TrainingSettings>;
+  /** Where to write the answers after training as CSV (file, expected, answer, match, counts), if anywhere. */
+  readonly answersCsv?: string;
   readonly log?: (line: string) => void;
 }
 
@@ -44,7 +47,8 @@ export async function benchDemo(engine: Engine, options: DemoBenchOptions): Prom
     const modelFolder = options.modelFolder ?? join(options.root, 'public', 'demo-model');
     const files = folderModelFiles(modelFolder);
     const source = await sourceFromPath(join(options.root, 'public', 'demo', 'coins.coco.zip'));
-    session.setDataset(source, await loadDataset(source));
+    const dataset = await loadDataset(source);
+    session.setDataset(source, dataset);
     const summary = await session.loadModelFiles(files, { isDemo: true });
     const loaded = clock();
     log(`loaded the demo model (${summary.parameters} parameters) and dataset in ${(loaded - started).toFixed(1)} s`);
@@ -68,6 +72,7 @@ export async function benchDemo(engine: Engine, options: DemoBenchOptions): Prom
     const after = await session.measure(options.testLimit, settings.evalMaxTokens);
     const done = clock();
     log(`after: ${after.exactMatches}/${after.samples} exact, ${(100 * after.parseableFraction).toFixed(0)}% parseable, in ${(done - trained).toFixed(1)} s`);
+    if (options.answersCsv) writeFileSync(options.answersCsv, evaluationCsv(dataset.classes.map((c) => c.name), after.results));
     return {
       baseline: baseline.exactMatchAccuracy,
       after: after.exactMatchAccuracy,
