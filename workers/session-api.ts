@@ -3,10 +3,11 @@
 // comlink-proxied callbacks. The training half is src/train/session.ts's TrainingSession itself
 // (the worker's session extends it), so its types are the session's own.
 import type { CountingDataset, LoadProgress, QuestionTemplate } from '../src/dataset/types.ts';
-import type { EvaluationResult, ModelLoadProgress, ModelSummary, ResumeOffer, TrainingOutcome, TrainingSettings } from '../src/train/session-types.ts';
+import type { AnswerDecoding, EvaluationResult, ModelLoadProgress, ModelSummary, ResumeOffer, TrainingOutcome, TrainingSettings } from '../src/train/session-types.ts';
+import type { MeasureOptions } from '../src/train/session.ts';
 import type { TrainingProgress } from '../src/train/trainer.ts';
 
-export type { EvaluationResult, ModelLoadProgress, ModelSummary, ResumeOffer, TrainingOutcome, TrainingProgress, TrainingSettings };
+export type { AnswerDecoding, EvaluationResult, MeasureOptions, ModelLoadProgress, ModelSummary, ResumeOffer, TrainingOutcome, TrainingProgress, TrainingSettings };
 export type { SkippedImage } from '../src/train/session-types.ts';
 
 /** One file of a folder or multi-file upload, as the page hands it over (File is a Blob). */
@@ -67,7 +68,7 @@ export interface TrainerSessionApi {
   /** Loads a model; `onWarning` hears what does not stop the load (e.g. a download that could not be cached). */
   loadModel(source: ModelSource, onProgress?: (progress: ModelLoadProgress) => void, onWarning?: (message: string) => void): Promise<ModelSummary>;
   /** Greedy answers on the first `limit` images of the evaluation split (test, else val, else train), scored. */
-  measure(limit: number | undefined, maxTokens: number, onProgress?: (done: number, total: number) => void): Promise<EvaluationResult>;
+  measure(limit: number | undefined, maxTokens: number, onProgress?: (done: number, total: number) => void, options?: MeasureOptions): Promise<EvaluationResult>;
   /** The newest checkpoint for the loaded dataset and model, or null. */
   findCheckpoint(): Promise<ResumeOffer | null>;
   /** Starts a new run (replacing any run of the same dataset and model) and trains until done or paused. */

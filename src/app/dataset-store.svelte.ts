@@ -6,6 +6,7 @@ import { proxy } from 'comlink';
 import type { CountingDataset, DatasetIssue, LoadProgress } from '../dataset/types.ts';
 import type { UploadSource } from '../../workers/session-api.ts';
 import { onWorkerCrash, trainerSession } from './session-client.ts';
+import { setupStore } from './setup-store.svelte.ts';
 
 /** 'failed': the last load failed and no dataset is loaded. */
 export type LoadState = 'idle' | 'loading' | 'ready' | 'failed';
@@ -62,8 +63,10 @@ class DatasetStore {
     });
     let result: RejectedLoad | CountingDataset;
     try {
+      // The question chosen so far (the link's, then the person's noun) carries over to a new dataset.
       const noun = this.dataset?.question.noun;
-      const dataset = await trainerSession().loadDataset(upload, noun ? { noun } : undefined, onProgress);
+      const question = { ...setupStore.link.question, ...(noun ? { noun } : {}) };
+      const dataset = await trainerSession().loadDataset(upload, Object.keys(question).length > 0 ? question : undefined, onProgress);
       // The worker keeps the dataset it had when this one has errors; so does the page.
       result = dataset.issues.some((issue) => issue.severity === 'error') ? { name: upload.name, issues: dataset.issues } : dataset;
     } catch (error) {

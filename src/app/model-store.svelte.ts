@@ -4,6 +4,7 @@
 // never clears what is already done (results, curve, checkpoints).
 import { proxy } from 'comlink';
 import type {
+  AnswerDecoding,
   EvaluationResult,
   ModelLoadProgress,
   ModelSource,
@@ -147,7 +148,7 @@ class ModelStore {
     }
   }
 
-  async measure(which: Measurement, limit: number | undefined, maxTokens: number): Promise<void> {
+  async measure(which: Measurement, limit: number | undefined, maxTokens: number, decoding: AnswerDecoding = 'free'): Promise<void> {
     this.evaluating = which;
     this.evaluationProgress = undefined;
     this.evaluationFailure = undefined;
@@ -155,7 +156,7 @@ class ModelStore {
       this.evaluationProgress = { done, total };
     });
     try {
-      const result = await trainerSession().measure(limit, maxTokens, onProgress);
+      const result = await trainerSession().measure(limit, maxTokens, onProgress, decoding === 'counts' ? { constrain: 'counts' } : {});
       this.results = { ...this.results, [which]: result };
     } catch (error) {
       this.evaluationFailure = messageOf(error);

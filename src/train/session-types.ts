@@ -38,7 +38,12 @@ export interface EvaluationResult extends Evaluation {
   /** Why that split, when it is not the test split. */
   note?: string;
   seconds: number;
+  /** How the answers were decoded: 'free' (greedy, any tokens) or 'counts' (only the counting format). */
+  decoding: AnswerDecoding;
 }
+
+/** Greedy decoding of any tokens, or only of answers in the counting format (count-constraint.ts). */
+export type AnswerDecoding = 'free' | 'counts';
 
 /** A stored checkpoint the loaded dataset and model can continue from. */
 export interface ResumeOffer {

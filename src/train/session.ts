@@ -7,6 +7,7 @@
 //
 // Method arguments stay structured-clone friendly (callbacks as their own arguments), so the
 // worker can expose the session through comlink unchanged.
+import { formatAnswer } from '../dataset/question.ts';
 import type { CountingDataset, DatasetSource } from '../dataset/types.ts';
 import type { Engine } from '../gpu/engine.ts';
 import { deriveDimensions } from '../model/config.ts';
@@ -16,7 +17,7 @@ import { answerTargetIds, expectedWeightsOf, queryPromptIds } from '../model/rev
 import type { WeightPrecision } from '../model/weights.ts';
 import { CheckpointDatasetMismatchError, datasetMismatchMessage, type Checkpoint, type CheckpointStore, type CheckpointSummary } from './checkpoint-store.ts';
 import { samplesPerStep, settingsOf, totalOptimizerSteps, trainingConfig, trainingConfigProblems, type TrainingConfig, type TrainingSettings } from './config.ts';
-import { countAnswerConstraint } from './count-constraint.ts';
+import { MAX_COUNT_DIGITS, countAnswerConstraint } from './count-constraint.ts';
 import { datasetFingerprint } from './dataset-fingerprint.ts';
 import { datasetImageEmbeddings, splitSamples, usableImageLoader } from './dataset-samples.ts';
 import { evaluateSamples } from './evaluate.ts';
@@ -159,13 +160,24 @@ export class TrainingSession {
     const started = performance.now();
     // An answer more than a few tokens longer than the longest expected one cannot match exactly;
     // stopping there keeps a measurement of an untrained model from decoding noise to the limit.
-    const longestAnswer = Math.max(...samples.map((sample) => model.tokenizer.encode(sample.answer).length));
-    const answerTokens = Math.min(maxTokens, longestAnswer + EVAL_SPARE_TOKENS);
     const classNames = dataset.classes.map((datasetClass) => datasetClass.name);
+    // Under the counting constraint an answer can only stop by closing its JSON, so it gets room
+    // for the longest one the constraint allows (every class, every digit): cut shorter, it would
+    // not parse. An untrained model does write counts like 111111.
+    const longestAllowed = formatAnswer(classNames, classNames.map(() => 10 ** MAX_COUNT_DIGITS - 1));
+    const longest = [...samples.map((sample) => sample.answer), ...(options.constrain === 'counts' ? [longestAllowed] : [])];
+    const longestAnswer = Math.max(...longest.map((answer) => model.tokenizer.encode(answer).length));
+    const answerTokens = Math.min(maxTokens, longestAnswer + EVAL_SPARE_TOKENS);
     const constraint = options.constrain === 'counts' ? countAnswerConstraint(model, classNames) : undefined;
     // A paused or finished LoRA run's adapters answer; without a run, the model as loaded.
     const evaluation = await evaluateSamples(model, features, samples, classNames, { maxTokens: answerTokens, onProgress, constraint, lora: this.run?.adapters });
-    return { ...evaluation, split: target.split, ...(target.note ? { note: target.note } : {}), seconds: (performance.now() - started) / 1000 };
+    return {
+      ...evaluation,
+      split: target.split,
+      ...(target.note ? { note: target.note } : {}),
+      seconds: (performance.now() - started) / 1000,
+      decoding: options.constrain === 'counts' ? 'counts' : 'free',
+    };
   }
 
   // ---- training ----

@@ -50,6 +50,8 @@ async function loadFromHub(page: Page): Promise<void> {
   await waitForDataset(page, DEMO_DATASET);
   await page.waitForSelector('[data-testid=webgpu-status][data-state=available]', { timeout: 60_000 });
   await page.getByTestId('model-kind-hub').check();
+  // A link's hub-origin is used only once the person accepts it.
+  await page.getByTestId('origin-accept').click();
   await page.getByTestId('hub-model-input').fill(HUB_MODEL);
   await page.getByTestId('model-load-button').click();
 }

@@ -5,7 +5,7 @@
 // a clear error and the page keeps working; a dataset with a train split only is measured on its
 // train images, as the page says before measuring. Kept short: 2 test images, 4 train images of
 // one step each.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { DIST_DIR, launchChromium, openPage, serveDist, type ServedPage } from './browser.ts';
@@ -102,6 +102,14 @@ describe('a hub model that cannot be had', () => {
     expect(await page.getByTestId('hub-model-input').inputValue()).toBe('vikhyatk/moondream2@2025-06-21');
     expect(await page.getByTestId('hub-warning').textContent()).toMatch(/GB to download/);
     await page.getByTestId('hub-model-input').fill('moontune-test/does-not-exist@2025-06-21');
+    // The link names another host for the hub: shown, and nothing loads until the person accepts it.
+    const origin = new URL(served.url).origin;
+    expect(await page.getByTestId('origin-name').textContent()).toBe(origin);
+    await page.getByTestId('model-load-button').click();
+    expect(await page.getByRole('alert').filter({ hasText: 'Choose above whether to load from' }).count()).toBe(1);
+    expect(await page.getByTestId('model-status').getAttribute('data-state')).toBe('none');
+    await page.getByTestId('origin-accept').click();
+    expect(await page.getByTestId('origin-consent').getAttribute('data-state')).toBe('accepted');
     await page.getByTestId('model-load-button').click();
     await waitForModel(page, 'failed');
     expect(await page.getByTestId('model-failure').textContent()).toMatch(/moontune-test\/does-not-exist@2025-06-21 has no model\.safetensors/);
@@ -159,6 +167,32 @@ describe('measure, train, reload and resume, download on the demo model', () => 
     expect(await page.getByTestId('demo-model-note').textContent()).toMatch(/pre-trained here in\s+moontune on synthetic coins/);
   });
 
+  test('settings that cannot be meant are explained next to their field and block the start', async () => {
+    const train = page.getByTestId('train-button');
+    expect(await train.isEnabled()).toBe(true);
+    const cases: [string, string, string, RegExp][] = [
+      ['setting-lr', '1', 'problem-learningRate', /diverge/],
+      ['setting-epochs', '0', 'problem-epochs', /at least 1/],
+      ['setting-batch', '5000', 'problem-batchSize', /5000 samples, but the run has 1000 train images/],
+    ];
+    for (const [input, bad, problem, message] of cases) {
+      const field = page.getByTestId(input);
+      const good = await field.inputValue();
+      await field.fill(bad);
+      expect(await page.getByTestId(problem).textContent()).toMatch(message);
+      expect(await field.getAttribute('aria-invalid')).toBe('true');
+      expect(await train.isDisabled()).toBe(true);
+      expect(await page.getByTestId('settings-blocked').isVisible()).toBe(true);
+      if (input === 'setting-batch') {
+        mkdirSync('test-results', { recursive: true });
+        await page.getByTestId('training').screenshot({ path: 'test-results/settings-problems.png' });
+      }
+      await field.fill(good);
+      expect(await page.getByTestId(problem).count()).toBe(0);
+    }
+    expect(await train.isEnabled()).toBe(true);
+  });
+
   test('measuring 2 test images shows exact match equal to the answers shown', async () => {
     await page.getByTestId('evaluate-before-limit').fill('2');
     await page.getByTestId('evaluate-before-button').click();
@@ -181,6 +215,21 @@ describe('measure, train, reload and resume, download on the demo model', () => 
     expect(exact).toEqual(recounted.map(String));
     expect(recounted.filter(Boolean).length).toBe(matches);
     expect(expected.every((answer) => answer.startsWith('{'))).toBe(true); // the dataset's JSON counts
+  });
+
+  test('answers constrained to JSON counts all parse, and the page says they were constrained', async () => {
+    await page.getByTestId('decoding-mode').selectOption('counts');
+    await page.getByTestId('evaluate-before-button').click();
+    const evaluation = page.getByTestId('evaluation-before');
+    await page.waitForFunction(() => document.querySelector('[data-testid=evaluation-before] .headline')?.textContent?.includes('constrained'), null, { timeout: 120_000 });
+    expect(await evaluation.getByTestId('parseable').textContent()).toBe('100.0%');
+    const answers = await page.getByTestId('results-grid').getByTestId('card-before-answer').allTextContents();
+    expect(answers).toHaveLength(2);
+    for (const answer of answers) expect(Object.values(JSON.parse(answer)).every((count) => Number.isInteger(count))).toBe(true);
+    // Back to free answers for the rest of the flow.
+    await page.getByTestId('decoding-mode').selectOption('free');
+    await page.getByTestId('evaluate-before-button').click();
+    await page.waitForFunction(() => !document.querySelector('[data-testid=evaluation-before] .headline')?.textContent?.includes('constrained'), null, { timeout: 120_000 });
   });
 
   test('training shows a loss and an advancing step count, and pauses with a checkpoint', async () => {

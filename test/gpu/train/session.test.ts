@@ -7,6 +7,8 @@
 import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
 import { loadDataset } from '../../../src/dataset/load.ts';
+import { formatAnswer } from '../../../src/dataset/question.ts';
+import { parseCounts } from '../../../src/train/metrics.ts';
 import { IndexedDbCheckpointStore } from '../../../src/train/checkpoint-idb.ts';
 import { defaultTrainingSettings } from '../../../src/train/config.ts';
 import { TrainingSession } from '../../../src/train/session.ts';
@@ -62,6 +64,30 @@ describe('TrainingSession on the demo model', () => {
     expect(await second.resumeTraining()).toBe('finished');
     expect(await second.exportAdapter()).toEqual(adapter);
     await second.dispose();
+    store.close();
+  });
+
+  it('measures with answers constrained to the counting format: every answer is one the dataset could hold', { timeout: 300_000 }, async () => {
+    const engine = await testEngine();
+    const store = await IndexedDbCheckpointStore.open('session-gpu-test-constrained');
+    const tree = roboflowTree({ test: [{ file: 'a.png', boxes: [[1, 1, 1, 4, 4]] }, { file: 'b.png' }, { file: 'c.png', boxes: [[2, 2, 2, 5, 5]] }] });
+    const source = zipSource(tree);
+    const dataset = await loadDataset(source, { question: { noun: 'coin' } });
+    const session = new TrainingSession({ engine: async () => engine, checkpoints: async () => store });
+    session.setDataset(source, dataset);
+    await session.loadModelFiles(demoModelFiles(), { isDemo: true });
+    const classNames = dataset.classes.map((c) => c.name);
+    const constrained = await session.measure(undefined, 128, undefined, { constrain: 'counts' });
+    expect(constrained.decoding).toBe('counts');
+    expect(constrained.parseableFraction).toBe(1);
+    for (const row of constrained.results) {
+      // The format formatAnswer writes: its own counts, written back, give the same text.
+      const counts = parseCounts(row.answer)!;
+      expect([...counts.keys()].every((name) => classNames.includes(name))).toBe(true);
+      expect(row.answer).toBe(formatAnswer(classNames, classNames.map((name) => counts.get(name) ?? 0)));
+    }
+    expect((await session.measure(undefined, 128)).decoding).toBe('free');
+    await session.dispose();
     store.close();
   });
 });

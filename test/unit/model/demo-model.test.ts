@@ -74,7 +74,7 @@ describe('public/demo-model', () => {
     // (a 4-class JSON of ~60 bytes); byte tokens alone would be 4–6× longer.
     expect(longestQuestion).toBeLessThanOrEqual(40);
     expect(longestAnswer).toBeLessThanOrEqual(26);
-  });
+  }, 60_000); // tokenizes 1200 questions and answers: a few seconds, more on a loaded machine
 
   it('keeps the files small and the weights f32 in the HF naming', () => {
     const weights = new Uint8Array(demoFile('model.safetensors'));

@@ -52,7 +52,7 @@ describe('mergedModelStream', () => {
     ['bf16', fixtureBytes('model.bf16.safetensors'), 7],
     ['f16', f16Fixture(), 10],
   ] as const) {
-    it(`keeps a ${label} file's layout and adds scale·B·A to the adapted weights only`, async () => {
+    it(`keeps a ${label} file's layout and adds scale·B·A to the adapted weights only`, { timeout: 60_000 }, async () => {
       const base = new SafetensorsFile(bytes);
       const adapter = adapterFor(base, LAYERS);
       const merged = new SafetensorsFile(await collect(mergedModelStream(bytesToStream(bytes, 4096), adapter)));
