@@ -172,10 +172,10 @@ export function recordMatmul(engine: Engine, call: MatmulCall): void {
 }
 
 /**
- * Tiles sized to the product: a 128×64 tile wastes most of its work when N or M is a LoRA rank
+ * Tiles sized to the product: a 64×64 tile wastes most of its work when N or M is a LoRA rank
  * (8 or 16) — LoRA's products are [T, r] and [r, in] — so narrow products get a narrow tile
- * (measured on SwiftShader, 1312×128·128×8: 69 → 10 ms; 8×1312·1312×128 (Aᵀ): 61 → 12 ms),
- * and a shallow K (the B·h product of LoRA, K = r) a small one.
+ * (measured on SwiftShader with the former 128×64 default, 1312×128·128×8: 69 → 10 ms;
+ * 8×1312·1312×128 (Aᵀ): 61 → 12 ms), and a shallow K (the B·h product of LoRA, K = r) a small one.
  */
 function defaultTiling(M: number, N: number, K: number): MatmulTiling {
   if (M <= 4) return SMALL_M_MATMUL_TILING;

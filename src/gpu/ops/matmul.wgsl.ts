@@ -1,10 +1,11 @@
 // WGSL for the batched matmul C = op(A)·op(B) (+ bias) (+ C), op = identity or transpose.
 //
-// Tiling (MatmulTiling below; default 8×4 per invocation → 128×64 per workgroup): a workgroup
-// of 16×16 invocations (by default; see SMALL_M_MATMUL_TILING) computes a tile of C; each invocation owns a block of it held in
-// registers. The K dimension is walked in steps of tileK: both operands' slices are staged in
-// workgroup memory, laid out k-major as vec4s, so each k step loads (threadRows + threadCols)/4
-// vec4s and does threadRows·threadCols/4 vec4 FMAs. Global loads are arranged so that
+// Tiling (MatmulTiling below; by default 8×8 per invocation in 8×8 invocations → 64×64 per
+// workgroup; see SMALL_M_MATMUL_TILING and the others for narrow products): a workgroup computes
+// a tile of C; each invocation owns a block of it held in registers. The K dimension is walked
+// in steps of tileK: both operands' slices are staged in workgroup memory, laid out k-major as
+// vec4s, so each k step loads (threadRows + threadCols)/4 vec4s and does threadRows·threadCols/4
+// vec4 FMAs. Global loads are arranged so that
 // consecutive invocations read consecutive addresses whatever the transpose flags (coalesced on
 // GPUs; sequential on a CPU). Elements outside the matrix read as 0, so any M, N, K works (tiles
 // need not divide the sizes).
@@ -30,11 +31,13 @@ export interface MatmulTiling {
 }
 
 const DEFAULT_WORKGROUP_SIDE = 16;
-// 8×4 per invocation (128×64 per workgroup) measured fastest on SwiftShader among 4×4, 4×8,
-// 8×4, 8×8 with tileK 8/16/32 (512³ and 730×512·512×1536, same process, best of 3); it is also
-// a common register budget on GPUs (32 accumulators). 8×8 blocks in 8×8 workgroups were within
-// measurement noise of it on SwiftShader.
-export const DEFAULT_MATMUL_TILING: MatmulTiling = { threadRows: 8, threadCols: 4, tileK: 16 };
+// 8×8 per invocation in 8×8 workgroups (64×64 tiles), tileK 8: measured on SwiftShader (2-core
+// CPU, same process, mean of 3) against the former 8×4 in 16×16 (128×64, tileK 16) and eight other
+// blockings. The training shapes of the demo model have a short K (64, its width), where a
+// 256-invocation workgroup's fixed cost dominated: 1312×64·(256×64)ᵀ 137 → 57 ms, 1312×64·64×256
+// 123 → 81 ms, 1312×256·(64×256)ᵀ 76 → 51 ms; long K gained less (512³ 303 → 286 ms,
+// 730×512·(1536×512)ᵀ 1578 → 1240 ms). 64 accumulators fit a GPU's register budget as well.
+export const DEFAULT_MATMUL_TILING: MatmulTiling = { threadRows: 8, threadCols: 8, tileK: 8, workgroupRows: 8, workgroupCols: 8 };
 
 /**
  * For products with at most 4 rows (decoding one token: a matrix-vector product): a 4-row
@@ -43,12 +46,19 @@ export const DEFAULT_MATMUL_TILING: MatmulTiling = { threadRows: 8, threadCols: 
  */
 export const SMALL_M_MATMUL_TILING: MatmulTiling = { threadRows: 4, threadCols: 4, tileK: 16, workgroupRows: 1, workgroupCols: 64 };
 
-/** Products with at most 16 columns (LoRA's x·Aᵀ and g·B): 128×8 tiles. */
-export const NARROW_N_MATMUL_TILING: MatmulTiling = { threadRows: 8, threadCols: 4, tileK: 16, workgroupRows: 16, workgroupCols: 2 };
+/**
+ * Products with at most 16 columns (LoRA's x·Aᵀ and g·B): 64×8 tiles of 8 invocations (measured
+ * on SwiftShader against 128×8 tiles of 32: 1312×256·(8×256)ᵀ 13 → 9 ms, 1312×64·(8×64)ᵀ 4 → 3 ms).
+ */
+export const NARROW_N_MATMUL_TILING: MatmulTiling = { threadRows: 8, threadCols: 8, tileK: 8, workgroupRows: 8, workgroupCols: 1 };
 /** Products with at most 16 rows (LoRA's gradients dA = dHᵀ·x): 8×128 tiles. */
 export const NARROW_M_MATMUL_TILING: MatmulTiling = { threadRows: 4, threadCols: 4, tileK: 16, workgroupRows: 2, workgroupCols: 32 };
-/** Products over a short K (LoRA's h·Bᵀ, K = rank): 32×32 tiles, one K step. */
-export const SHALLOW_K_MATMUL_TILING: MatmulTiling = { threadRows: 4, threadCols: 4, tileK: 16, workgroupRows: 8, workgroupCols: 8 };
+/**
+ * Products over a short K (LoRA's h·Bᵀ, K = rank): 32×32 tiles of 16 invocations, 8-deep K steps
+ * (measured on SwiftShader against 4×4 blocks of 64 invocations: 1312×8·8×256 64 → 17 ms,
+ * 1312×8·(256×8)ᵀ 68 → 22 ms).
+ */
+export const SHALLOW_K_MATMUL_TILING: MatmulTiling = { threadRows: 8, threadCols: 8, tileK: 8, workgroupRows: 4, workgroupCols: 4 };
 
 export function matmulTileRows(tiling: MatmulTiling): number {
   return (tiling.workgroupRows ?? DEFAULT_WORKGROUP_SIDE) * tiling.threadRows;
