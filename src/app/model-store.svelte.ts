@@ -15,6 +15,7 @@ import type {
 } from '../../workers/session-api.ts';
 import { onWorkerCrash, trainerSession } from './session-client.ts';
 import { fileNamePart, saveFile } from './download.ts';
+import { learningRateForStep } from '../train/schedule.ts';
 
 export type ModelState = 'none' | 'loading' | 'ready' | 'failed';
 export type TrainingState = 'idle' | 'training' | 'pausing' | 'paused' | 'finished' | 'failed';
@@ -24,14 +25,20 @@ export type Measurement = 'before' | 'after';
 export const DEMO_MODEL_PATH = './demo-model/';
 export const DEFAULT_HUB_MODEL = 'vikhyatk/moondream2@2025-06-21';
 
-/** A point of the loss curve (steps whose samples were all skipped have none). */
+/** A point of the loss curve (steps whose samples were all skipped have none), with the step's learning rate. */
 export interface LossPoint {
   step: number;
   loss: number;
+  learningRate: number;
 }
 
-function lossPoints(points: { step: number; loss: number | null }[]): LossPoint[] {
+function lossPoints(points: { step: number; loss: number | null; learningRate: number }[]): LossPoint[] {
   return points.filter((point): point is LossPoint => point.loss !== null);
+}
+
+/** A stored run's curve: its checkpoint keeps the losses; the rates follow from its schedule. */
+function storedLossPoints(offer: ResumeOffer): LossPoint[] {
+  return lossPoints(offer.losses.map((point) => ({ ...point, learningRate: learningRateForStep(point.step - 1, offer.totalSteps, offer.settings.learningRate) })));
 }
 
 class ModelStore {
@@ -139,7 +146,7 @@ class ModelStore {
       const offer = await trainerSession().findCheckpoint();
       this.resumeOffer = offer ?? undefined;
       if (offer && this.losses.length === 0) {
-        this.losses = lossPoints(offer.losses);
+        this.losses = storedLossPoints(offer);
         this.training = offer.step >= offer.totalSteps ? 'finished' : 'paused';
         this.update = undefined;
       }
@@ -195,7 +202,7 @@ class ModelStore {
   private progressProxy() {
     return proxy((update: TrainingProgress) => {
       this.update = update;
-      this.losses = lossPoints([...this.losses.filter((point) => point.step < update.step), { step: update.step, loss: update.loss }]);
+      this.losses = lossPoints([...this.losses.filter((point) => point.step < update.step), { step: update.step, loss: update.loss, learningRate: update.learningRate }]);
     });
   }
 

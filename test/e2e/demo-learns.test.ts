@@ -63,6 +63,8 @@ describe('the demo model learns to count in the page', () => {
     await page.getByTestId('setting-train-limit').fill(String(TRAIN_IMAGES));
     await page.getByTestId('train-button').click();
     await page.waitForSelector('[data-testid=training][data-state=finished]', { timeout: 600_000 });
+    mkdirSync('test-results', { recursive: true });
+    await page.getByTestId('training').screenshot({ path: 'test-results/training-panel.png' });
     const after = await measure('after');
     console.log(`demo in the page: exact match ${before} → ${after} on ${TEST_IMAGES} test images after ${TRAIN_IMAGES} train images`);
     expect(after - before).toBeGreaterThanOrEqual(REQUIRED_GAIN);

@@ -251,6 +251,11 @@ describe('measure, train, reload and resume, download on the demo model', () => 
     expect(Number.isFinite(loss) && loss > 0).toBe(true);
     expect(await page.locator('[data-testid=loss-curve] circle').count()).toBe(pausedAt);
     expect(await numberOf(page, 'resume-offer-step')).toBe(pausedAt);
+    // The progress bar stands at the paused step of the run's total, the rate curve beside the loss.
+    const progress = page.getByTestId('train-progress');
+    expect(Number(await progress.getAttribute('value'))).toBe(pausedAt);
+    expect(Number(await progress.getAttribute('max'))).toBe(TRAIN_IMAGES);
+    expect(await page.getByTestId('lr-curve').getAttribute('d')).toMatch(/^M[\d.]+,[\d.]+/);
   });
 
   test('after a reload the checkpoint is found and resume continues at the saved step', async () => {
@@ -260,6 +265,7 @@ describe('measure, train, reload and resume, download on the demo model', () => 
     await page.getByTestId('resume-offer').waitFor({ timeout: 30_000 });
     expect(await numberOf(page, 'resume-offer-step')).toBe(pausedAt);
     expect(await page.locator('[data-testid=loss-curve] circle').count()).toBe(pausedAt); // the curve came back too
+    expect(await page.getByTestId('lr-curve').count()).toBe(1); // with its rates, from the run's schedule
     const steps: number[] = [];
     await page.exposeFunction('recordStep', (step: number) => steps.push(step));
     await page.evaluate(() => {
