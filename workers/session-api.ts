@@ -79,6 +79,10 @@ export interface TrainerSessionApi {
   pauseTraining(): Promise<void>;
   /** The trained LoRA adapters as a safetensors file. */
   exportAdapter(): Promise<Uint8Array>;
+  /** The trained adapter in PEFT's layout, zipped (adapter_config.json, adapter_model.safetensors). */
+  exportPeftAdapterZip(): Promise<Uint8Array>;
+  /** The loaded dataset as JSONL per split plus its images, zipped. */
+  exportDatasetZip(): Promise<Uint8Array>;
   /** Calls `listener` with a message when the GPU device is lost. */
   watchDevice(listener: (message: string) => void): Promise<void>;
 }

@@ -55,6 +55,8 @@ class ModelStore {
   evaluationProgress = $state<{ done: number; total: number } | undefined>();
   results = $state.raw<Partial<Record<Measurement, EvaluationResult>>>({});
   evaluationFailure = $state<string | undefined>();
+  /** Why the dataset export failed, if it did. */
+  exportFailure = $state<string | undefined>();
 
   training = $state<TrainingState>('idle');
   update = $state.raw<TrainingProgress | undefined>();
@@ -196,6 +198,25 @@ class ModelStore {
       saveFile(`moontune-adapter-${this.summary ? fileNamePart(this.summary.revision) : 'model'}.safetensors`, bytes, 'application/octet-stream');
     } catch (error) {
       this.trainingFailure = messageOf(error);
+    }
+  }
+
+  async downloadPeftAdapter(): Promise<void> {
+    try {
+      const bytes = await trainerSession().exportPeftAdapterZip();
+      saveFile(`moontune-peft-adapter-${this.summary ? fileNamePart(this.summary.revision) : 'model'}.zip`, bytes, 'application/zip');
+    } catch (error) {
+      this.trainingFailure = messageOf(error);
+    }
+  }
+
+  /** The converted dataset (JSONL per split and the images) for training elsewhere. */
+  async downloadDataset(name: string): Promise<void> {
+    this.exportFailure = undefined;
+    try {
+      saveFile(`${fileNamePart(name.replace(/\.zip$/i, ''))}-moontune-dataset.zip`, await trainerSession().exportDatasetZip(), 'application/zip');
+    } catch (error) {
+      this.exportFailure = messageOf(error);
     }
   }
 

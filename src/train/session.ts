@@ -7,6 +7,7 @@
 //
 // Method arguments stay structured-clone friendly (callbacks as their own arguments), so the
 // worker can expose the session through comlink unchanged.
+import { zipSync } from 'fflate';
 import { formatAnswer } from '../dataset/question.ts';
 import type { CountingDataset, DatasetSource } from '../dataset/types.ts';
 import type { Engine } from '../gpu/engine.ts';
@@ -20,10 +21,13 @@ import { samplesPerStep, settingsOf, totalOptimizerSteps, trainingConfig, traini
 import { MAX_COUNT_DIGITS, countAnswerConstraint } from './count-constraint.ts';
 import { datasetFingerprint } from './dataset-fingerprint.ts';
 import { datasetImageEmbeddings, splitSamples, usableImageLoader } from './dataset-samples.ts';
+import { datasetExportStream } from './dataset-export.ts';
 import { evaluateSamples } from './evaluate.ts';
 import { evaluationSplit } from './evaluation-split.ts';
 import { ImageFeatureCache } from './feature-cache.ts';
 import { TrainingInputError } from './input-error.ts';
+import { PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE, writePeftAdapter } from './peft-adapter.ts';
+import { readAdapterFile } from './adapter-export.ts';
 import type { EvaluationResult, ModelLoadProgress, ModelSummary, ResumeOffer, TrainingOutcome } from './session-types.ts';
 import { TrainingRun, type TrainingProgress, type TrainingSample } from './trainer.ts';
 
@@ -237,6 +241,23 @@ export class TrainingSession {
     if (!this.run) throw new TrainingInputError('Nothing has been trained yet: train (or resume) a run first.');
     if (this.training) throw new TrainingInputError('Training is running: pause it (or let it finish) before downloading the adapter.');
     return this.run.exportAdapterFile();
+  }
+
+  /**
+   * The trained adapter in PEFT's layout (adapter_config.json and adapter_model.safetensors with
+   * PEFT's names for the loaded revision), zipped: unzip it into a folder and
+   * `PeftModel.from_pretrained(model, folder)` loads it (docs/EXPORTS.md).
+   */
+  async exportPeftAdapterZip(): Promise<Uint8Array> {
+    const adapter = readAdapterFile(await this.exportAdapter());
+    const peft = writePeftAdapter(adapter, this.modelParts().revision);
+    return zipSync({ [PEFT_CONFIG_FILE]: peft.config, [PEFT_WEIGHTS_FILE]: peft.weights }, { level: 0 });
+  }
+
+  /** The loaded dataset converted: a JSONL of image, question and answer per split, and the images, zipped (dataset-export.ts). */
+  async exportDatasetZip(): Promise<Uint8Array> {
+    const { source, dataset } = this.requireDataset();
+    return new Uint8Array(await new Response(datasetExportStream(source, dataset)).arrayBuffer());
   }
 
   /** The current run (the CLI's report), if any. */

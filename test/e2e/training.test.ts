@@ -6,11 +6,14 @@
 // train images, as the page says before measuring. Kept short: 2 test images, 4 train images of
 // one step each.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { unzipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { DIST_DIR, launchChromium, openPage, serveDist, type ServedPage } from './browser.ts';
 import { waitForDataset } from './page-report.ts';
 import { roboflowZip } from './roboflow-zip.ts';
+import { readAdapterFile } from '../../src/train/adapter-export.ts';
+import { PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE, readPeftAdapter } from '../../src/train/peft-adapter.ts';
 
 const DEMO_DATASET = 'coins.coco.zip';
 const DEMO_MODEL_DIR = `${DIST_DIR}/demo-model`;
@@ -302,6 +305,31 @@ describe('measure, train, reload and resume, download on the demo model', () => 
       expect(tensor.data_offsets[1] - tensor.data_offsets[0], name).toBe(elements * (tensor.dtype === 'F32' ? 4 : 2));
       expect(8 + headerLength + tensor.data_offsets[1]).toBeLessThanOrEqual(bytes.length);
     }
+    expect(pageErrors).toEqual([]);
+  });
+
+  test('the PEFT adapter and the converted dataset download as zips that read back as what the page holds', async () => {
+    expect(adapterBytes, 'the download test must run first').toBeDefined();
+    const [peftDownload] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-peft').click()]);
+    const peft = unzipSync(new Uint8Array(readFileSync(await peftDownload.path())));
+    expect(Object.keys(peft).sort()).toEqual([PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE]);
+    const moontune = readAdapterFile(new Uint8Array(adapterBytes!));
+    const config = JSON.parse(new TextDecoder().decode(peft[PEFT_CONFIG_FILE]));
+    expect(config).toMatchObject({ peft_type: 'LORA', r: moontune.config.rank, lora_alpha: moontune.config.alpha });
+    // Read back through moontune's PEFT reader: the same layers and the same values as the moontune file.
+    const readBack = readPeftAdapter({ config: peft[PEFT_CONFIG_FILE], weights: peft[PEFT_WEIGHTS_FILE] });
+    expect([...readBack.adapters.keys()].sort()).toEqual([...moontune.adapters.keys()].sort());
+    for (const [layer, tensors] of moontune.adapters) {
+      expect(Array.from(readBack.adapters.get(layer)!.a)).toEqual(Array.from(tensors.a));
+      expect(Array.from(readBack.adapters.get(layer)!.b)).toEqual(Array.from(tensors.b));
+    }
+
+    const [datasetDownload] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-dataset').click()]);
+    const files = unzipSync(new Uint8Array(readFileSync(await datasetDownload.path())));
+    const lines = (split: string) => new TextDecoder().decode(files[`${split}.jsonl`]).trim().split('\n').map((line) => JSON.parse(line));
+    // The demo dataset: 1000 / 100 / 100 images, each line's image in the zip.
+    expect([lines('train').length, lines('val').length, lines('test').length]).toEqual([1000, 100, 100]);
+    for (const line of lines('test')) expect(files[line.image], line.image).toBeDefined();
     expect(pageErrors).toEqual([]);
   });
 
