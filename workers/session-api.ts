@@ -5,8 +5,10 @@
 import type { CountingDataset, LoadProgress, QuestionTemplate } from '../src/dataset/types.ts';
 import type { AnswerDecoding, EvaluationResult, ModelLoadProgress, ModelSummary, ResumeOffer, TrainingOutcome, TrainingSettings } from '../src/train/session-types.ts';
 import type { MeasureOptions } from '../src/train/session.ts';
+import type { AskAnswer, AskImage, AskOptions } from '../src/train/ask.ts';
 import type { TrainingProgress } from '../src/train/trainer.ts';
 
+export type { AskAnswer, AskImage, AskOptions };
 export type { AnswerDecoding, EvaluationResult, MeasureOptions, ModelLoadProgress, ModelSummary, ResumeOffer, TrainingOutcome, TrainingProgress, TrainingSettings };
 export type { SkippedImage } from '../src/train/session-types.ts';
 
@@ -81,6 +83,8 @@ export interface TrainerSessionApi {
   exportAdapter(): Promise<Uint8Array>;
   /** The trained adapter in PEFT's layout, zipped (adapter_config.json, adapter_model.safetensors). */
   exportPeftAdapterZip(): Promise<Uint8Array>;
+  /** Any question about a dataset image or an image file, greedy, with or without the trained adapter; `onText` hears the answer as it is written. */
+  ask(image: AskImage, question: string, options: AskOptions, onText?: (textSoFar: string) => void): Promise<AskAnswer>;
   /** The loaded dataset as JSONL per split plus its images, zipped. */
   exportDatasetZip(): Promise<Uint8Array>;
   /** Calls `listener` with a message when the GPU device is lost. */

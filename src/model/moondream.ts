@@ -39,6 +39,8 @@ export interface QuerySettings {
   readonly constraint?: TokenConstraint;
   /** LoRA adapters to answer with (a trained run's); default none. */
   readonly lora?: LoraAdapters;
+  /** Hears the answer so far after every generated token (for showing it as it is written). */
+  readonly onText?: (textSoFar: string) => void;
 }
 
 /** An image after the vision encoder and the prefill of BOS + its image tokens. */
@@ -149,6 +151,7 @@ export class Moondream {
     const maxTokens = Math.min(settings.maxTokens ?? sampling.maxTokens, room);
     const started = performance.now();
     let firstTokenAt: number | undefined;
+    const written: number[] = [];
     const { tokens, hitEos } = await generate(this.decoder, this.cache, prompt, {
       temperature: settings.temperature ?? sampling.temperature,
       topP: settings.topP ?? sampling.topP,
@@ -158,8 +161,12 @@ export class Moondream {
       random: settings.random ?? Math.random,
       constraint: settings.constraint,
       lora,
-      onToken: (_token, index) => {
+      onToken: (token, index) => {
         if (index === 0) firstTokenAt = performance.now();
+        if (settings.onText) {
+          written.push(token);
+          settings.onText(this.tokenizer.decode(written));
+        }
       },
     });
     const ended = performance.now();

@@ -21,6 +21,7 @@ import { samplesPerStep, settingsOf, totalOptimizerSteps, trainingConfig, traini
 import { MAX_COUNT_DIGITS, countAnswerConstraint } from './count-constraint.ts';
 import { datasetFingerprint } from './dataset-fingerprint.ts';
 import { datasetImageEmbeddings, splitSamples, usableImageLoader } from './dataset-samples.ts';
+import { askModel, type AskAnswer, type AskImage, type AskOptions } from './ask.ts';
 import { datasetExportStream } from './dataset-export.ts';
 import { evaluateSamples } from './evaluate.ts';
 import { evaluationSplit } from './evaluation-split.ts';
@@ -258,6 +259,14 @@ export class TrainingSession {
   async exportDatasetZip(): Promise<Uint8Array> {
     const { source, dataset } = this.requireDataset();
     return new Uint8Array(await new Response(datasetExportStream(source, dataset)).arrayBuffer());
+  }
+
+  /** Any question about any image (ask.ts), greedy, with or without the run's LoRA adapter. */
+  async ask(image: AskImage, question: string, options: AskOptions, onText?: (textSoFar: string) => void): Promise<AskAnswer> {
+    if (this.lostMessage) throw new Error(this.lostMessage);
+    if (!this.model) throw new TrainingInputError('No model is loaded yet: choose a model and load it first.');
+    if (this.training) throw new TrainingInputError('Training is running: pause it before asking the model.');
+    return askModel(this.model, this.data, this.run?.adapters, image, question, options, onText);
   }
 
   /** The current run (the CLI's report), if any. */

@@ -12,6 +12,7 @@ import type { Browser, Page } from 'playwright-core';
 import { DIST_DIR, launchChromium, openPage, serveDist, type ServedPage } from './browser.ts';
 import { waitForDataset } from './page-report.ts';
 import { roboflowZip } from './roboflow-zip.ts';
+import { noisyPng } from '../helpers/dataset-builders.ts';
 import { readAdapterFile } from '../../src/train/adapter-export.ts';
 import { PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE, readPeftAdapter } from '../../src/train/peft-adapter.ts';
 
@@ -233,6 +234,38 @@ describe('measure, train, reload and resume, download on the demo model', () => 
     await page.getByTestId('decoding-mode').selectOption('free');
     await page.getByTestId('evaluate-before-button').click();
     await page.waitForFunction(() => !document.querySelector('[data-testid=evaluation-before] .headline')?.textContent?.includes('constrained'), null, { timeout: 120_000 });
+  });
+
+  test('Ask answers any question about a dataset image or a dropped file, as it writes', async () => {
+    const ask = page.getByTestId('ask');
+    // The first test image with its counting question: the same greedy answer the measurement got.
+    const firstPath = await page.getByTestId('results-grid').getByTestId('result-card').first().getAttribute('data-path');
+    const measured = (await page.getByTestId('results-grid').getByTestId('card-before-answer').first().textContent())!;
+    await ask.getByTestId('ask-button').click();
+    await page.waitForSelector('[data-testid=ask-answer][data-done=true]', { timeout: 60_000 });
+    expect(await ask.textContent()).toContain(firstPath);
+    const answer = (await ask.getByTestId('ask-answer').textContent())!;
+    expect(answer.startsWith(measured === '(empty)' ? '' : measured)).toBe(true);
+    const stats = (await ask.getByTestId('ask-stats').textContent())!;
+    const tokens = Number(/^(\d+) tokens/.exec(stats)![1]);
+    expect(Number(await ask.getByTestId('ask-answer').getAttribute('data-updates'))).toBe(tokens); // one update per token
+    expect(await ask.getByTestId('ask-with-adapter').isDisabled()).toBe(true); // nothing trained yet
+
+    // A file of its own, with another question.
+    await ask.getByTestId('ask-file').setInputFiles({ name: 'mine.png', mimeType: 'image/png', buffer: Buffer.from(noisyPng(40, 30)) });
+    await ask.getByTestId('ask-question').fill('What is in the image?');
+    await ask.getByTestId('ask-button').click();
+    await page.waitForSelector('[data-testid=ask-answer][data-done=true]', { timeout: 60_000 });
+    expect(await ask.getByTestId('ask-stats').textContent()).toMatch(/without the adapter/);
+    // Bytes that are no image: said, and nothing else breaks.
+    await ask.getByTestId('ask-file').setInputFiles({ name: 'broken.png', mimeType: 'image/png', buffer: Buffer.from('not a png at all') });
+    await ask.getByTestId('ask-button').click();
+    await ask.getByTestId('ask-problem').waitFor({ timeout: 30_000 });
+    expect(await ask.getByTestId('ask-problem').textContent()).toMatch(/broken\.png cannot be read as an image/);
+    mkdirSync('test-results', { recursive: true });
+    await ask.screenshot({ path: 'test-results/ask.png' });
+    await ask.getByTestId('ask-from-dataset').check();
+    expect(pageErrors).toEqual([]);
   });
 
   test('training shows a loss and an advancing step count, and pauses with a checkpoint', async () => {
