@@ -17,6 +17,8 @@ export interface PoolStats {
   /** Buffers handed out and not yet released. */
   liveBuffers: number;
   liveBytes: number;
+  /** The most live bytes at any moment since the pool was made or resetPeak() (what a run needs). */
+  peakLiveBytes: number;
   /** Buffers kept for reuse. */
   freeBuffers: number;
   freeBytes: number;
@@ -28,6 +30,7 @@ export class BufferPool {
   private readonly free = new Map<string, GPUBuffer[]>();
   private readonly live = new Set<GPUBuffer>();
   private liveBytes = 0;
+  private peakLiveBytes = 0;
   private freeBytes = 0;
   private created = 0;
 
@@ -50,6 +53,7 @@ export class BufferPool {
     }
     this.live.add(buffer);
     this.liveBytes += size;
+    this.peakLiveBytes = Math.max(this.peakLiveBytes, this.liveBytes);
     return buffer;
   }
 
@@ -61,6 +65,11 @@ export class BufferPool {
     if (list) list.push(buffer);
     else this.free.set(key, [buffer]);
     this.freeBytes += buffer.size;
+  }
+
+  /** Starts measuring the peak again from the bytes live now. */
+  resetPeak(): void {
+    this.peakLiveBytes = this.liveBytes;
   }
 
   /** Destroys every buffer kept for reuse (live buffers are untouched). */
@@ -76,6 +85,7 @@ export class BufferPool {
     return {
       liveBuffers: this.live.size,
       liveBytes: this.liveBytes,
+      peakLiveBytes: this.peakLiveBytes,
       freeBuffers,
       freeBytes: this.freeBytes,
       created: this.created,

@@ -49,7 +49,7 @@ export interface PretrainingSettings {
 }
 
 export const DEFAULT_PRETRAINING: PretrainingSettings = {
-  steps: 600,
+  steps: 1000,
   batchSize: 16,
   learningRate: 3e-3,
   warmupFraction: 0.05,

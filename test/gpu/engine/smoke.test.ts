@@ -55,6 +55,21 @@ describe('WebGPU in Node', () => {
     expect(engine.poolStats().created).toBe(created);
   });
 
+  it('records the peak of live pool bytes, in size classes, until reset', async () => {
+    const engine = await testEngine();
+    engine.pool.resetPeak();
+    const base = engine.poolStats().liveBytes;
+    const a = engine.zeros([1000]); // 4000 bytes → a 4096-byte class
+    const b = engine.zeros([5000]); // 20000 bytes → 20480 (3 significant bits)
+    a.dispose();
+    const c = engine.zeros([100]); // 400 → 512, less than what a held
+    expect(engine.poolStats().peakLiveBytes).toBe(base + 4096 + 20480);
+    b.dispose();
+    c.dispose();
+    engine.pool.resetPeak();
+    expect(engine.poolStats().peakLiveBytes).toBe(base);
+  });
+
   it('clear() zeroes a tensor, NaN and infinities included, between dispatches', async () => {
     const engine = await testEngine();
     const x = engine.upload(Float32Array.from({ length: 64 }, (_, i) => i), [64]);
