@@ -202,8 +202,10 @@ export const DEMO_TRAINING_SETTINGS: Readonly<TrainingSettings> = Object.freeze(
   loraRank: 16,
   loraAlpha: 32,
   learningRate: 6e-3,
-  epochs: 1,
-  batchSize: 16,
+  // Optimizer steps matter more than samples per step here (measured, 100 test images: batch 16 ×
+  // 1 epoch 41%, × 3 epochs 54%; batch 8 × 1 epoch 50%, × 2 epochs 55% in 347 s, × 3 epochs 55%).
+  epochs: 2,
+  batchSize: 8,
   gradientAccumulation: 1,
   evalMaxTokens: DEFAULT_TRAINING_CONFIG.evalMaxTokens,
 });
