@@ -1,5 +1,6 @@
-// The merged model: the base checkpoint with every LoRA adapter folded into the weight it adapts,
-// W' = W + (alpha / r)·B·A, written with the base file's own tensor names, order, shapes and
+// The trained model as a file: the base checkpoint with every LoRA adapter folded into the weight
+// it adapts, W' = W + (alpha / r)·B·A (the merged model), and/or the weights a full fine-tune
+// trained written over the base ones, with the base file's own tensor names, order, shapes and
 // dtypes (bf16 stays bf16, f16 f16, f32 f32) and its metadata, so the file loads wherever the
 // base model's model.safetensors loads (transformers, moondream's own loader, moontune).
 //
@@ -13,6 +14,7 @@ import type { SafetensorsHeader, TensorInfo } from '../model/safetensors.ts';
 import { safetensorsHeader } from '../model/safetensors-writer.ts';
 import { canonicalWeightName } from '../model/weight-names.ts';
 import type { AdapterFile } from './adapter-export.ts';
+import type { CheckpointTensor } from './checkpoint-store.ts';
 
 export interface MergeOptions {
   /** Bytes read from the base file so far, with rate and ETA. */
@@ -27,6 +29,17 @@ export interface MergeOptions {
  * wrong is written past the header.
  */
 export function mergedModelStream(base: ReadableStream<Uint8Array>, adapter: AdapterFile, options: MergeOptions = {}): ReadableStream<Uint8Array> {
+  return trainedModelStream(base, { adapter }, options);
+}
+
+/** What training changed: LoRA adapters to fold in, and whole weights (canonical names, f32) to write over the base ones. */
+export interface TrainedChanges {
+  adapter?: AdapterFile;
+  weights?: readonly CheckpointTensor[];
+}
+
+/** The bytes of the base model.safetensors with `changes` applied, as a stream (errors as mergedModelStream's). */
+export function trainedModelStream(base: ReadableStream<Uint8Array>, changes: TrainedChanges, options: MergeOptions = {}): ReadableStream<Uint8Array> {
   // The readable side has no queue: each write waits until the consumer has taken the last one.
   const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>(undefined, { highWaterMark: 1 }, { highWaterMark: 0 });
   const writer = writable.getWriter();
@@ -34,26 +47,32 @@ export function mergedModelStream(base: ReadableStream<Uint8Array>, adapter: Ada
     await writer.ready;
     await writer.write(chunk);
   };
-  const scale = adapter.config.alpha / adapter.config.rank;
+  const { adapter, weights = [] } = changes;
+  const scale = adapter ? adapter.config.alpha / adapter.config.rank : 0;
   const adapterOfTensor = new Map<string, LoraAdapterData>();
+  const weightOfTensor = new Map<string, CheckpointTensor>();
 
   const merge = async () => {
     await readSafetensorsStream(base, {
       expectedByteLength: options.expectedByteLength,
       onProgress: options.onProgress,
       onHeader: async (header) => {
-        matchAdapters(header, adapter, adapterOfTensor);
+        if (adapter) matchAdapters(header, adapter, adapterOfTensor);
+        matchWeights(header, weights, weightOfTensor);
         const metadata = {
           ...header.metadata,
           // transformers refuses safetensors files whose metadata names no framework.
           format: header.metadata.format ?? 'pt',
-          moontune_merged_lora: `rank ${adapter.config.rank}, alpha ${adapter.config.alpha}, targets ${adapter.config.targets.join(',')}, revision ${adapter.revision}`,
+          ...(adapter ? { moontune_merged_lora: `rank ${adapter.config.rank}, alpha ${adapter.config.alpha}, targets ${adapter.config.targets.join(',')}, revision ${adapter.revision}` } : {}),
+          ...(weights.length > 0 ? { moontune_fine_tuned: `${weights.length} tensors trained in moontune` } : {}),
         };
         await write(safetensorsHeader(header.tensors, metadata));
       },
       onTensor: async ({ info, bytes }) => {
+        const trained = weightOfTensor.get(info.name);
+        if (trained) writeValues(info, bytes, trained.values);
         const data = adapterOfTensor.get(info.name);
-        if (data) addLowRankUpdate(info, bytes, data, adapter.config.rank, scale);
+        if (data) addLowRankUpdate(info, bytes, data, adapter!.config.rank, scale);
         await write(bytes);
       },
     });
@@ -79,6 +98,30 @@ function matchAdapters(header: SafetensorsHeader, adapter: AdapterFile, adapterO
     if (info.dtype !== 'F32' && info.dtype !== 'F16' && info.dtype !== 'BF16') throw new Error(`${info.name} is stored as ${info.dtype}; only F32, F16 and BF16 weights can take a merged adapter.`);
     adapterOfTensor.set(info.name, data);
   }
+}
+
+/** Maps each trained weight to its tensor in the file (any naming weight-names.ts knows), checking sizes and dtypes. */
+function matchWeights(header: SafetensorsHeader, weights: readonly CheckpointTensor[], weightOfTensor: Map<string, CheckpointTensor>): void {
+  const wanted = new Map(weights.map((tensor) => [tensor.name, tensor]));
+  for (const info of header.tensors) {
+    const canonical = canonicalWeightName(info.name)?.canonical;
+    const trained = canonical === undefined ? undefined : wanted.get(canonical);
+    if (!trained) continue;
+    const size = info.shape.reduce((product, dimension) => product * dimension, 1);
+    if (size !== trained.values.length) throw new Error(`${info.name} holds ${size} values but the trained ${trained.name} has ${trained.values.length}: it was trained on another model.`);
+    if (!(info.dtype in CODECS)) throw new Error(`${info.name} is stored as ${info.dtype}; only F32, F16 and BF16 weights can be written back.`);
+    weightOfTensor.set(info.name, trained);
+    wanted.delete(trained.name);
+  }
+  const missing = [...wanted.keys()];
+  if (missing.length > 0) throw new Error(`The base model file has no tensor for the trained ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ` and ${missing.length - 3} more` : ''}: it was trained on another model.`);
+}
+
+/** bytes (a tensor in the file's dtype) = values, each rounded to the file's dtype. */
+function writeValues(info: TensorInfo, bytes: Uint8Array, values: Float32Array): void {
+  const codec = CODECS[info.dtype as keyof typeof CODECS];
+  const target = codec.view(bytes);
+  for (let i = 0; i < values.length; i++) target[i] = codec.encode(values[i]);
 }
 
 /**

@@ -18,7 +18,7 @@ import type { TextDecoder } from '../model/text-decoder.ts';
 import { imageEmbeddings, type VisionModel } from '../model/vision-encoder.ts';
 import type { MoondreamTokenizer } from '../model/tokenizer.ts';
 import { writeAdapterFile } from './adapter-export.ts';
-import { CheckpointDatasetMismatchError, type Checkpoint, type CheckpointStore, type CheckpointSummary, type MetricPoint } from './checkpoint-store.ts';
+import { CheckpointDatasetMismatchError, type Checkpoint, type CheckpointStore, type CheckpointSummary, type CheckpointTensor, type MetricPoint } from './checkpoint-store.ts';
 import { samplesPerStep, totalOptimizerSteps, validateTrainingConfig, type TrainingConfig } from './config.ts';
 import { DataOrder } from './data-order.ts';
 import { UnusableImageError, type ImageFeatureCache, type SkippedImage } from './feature-cache.ts';
@@ -177,6 +177,17 @@ export class TrainingRun {
   /** The adapters being trained (LoRA runs). */
   get adapters() {
     return this.parameters.adapters;
+  }
+
+  /**
+   * The model's own weights this run trains in place (every text weight for full fine-tuning, the
+   * vision weights with trainVision), read back under their canonical names; none for LoRA alone.
+   */
+  async trainedWeights(): Promise<CheckpointTensor[]> {
+    const { names, tensors, adapters } = this.parameters;
+    // The LoRA A and B of each adapted layer come first (trainable-parameters.ts).
+    const adapterTensors = adapters ? 2 * adapters.names.length : 0;
+    return readTensors(this.options.model.engine, names.slice(adapterTensors), tensors.slice(adapterTensors));
   }
 
   /** Asks `run()` to stop after the step in progress (it then saves a checkpoint). */
