@@ -3,13 +3,14 @@
 // comlink-proxied callbacks. The training half is src/train/session.ts's TrainingSession itself
 // (the worker's session extends it), so its types are the session's own.
 import type { CountingDataset, LoadProgress, QuestionTemplate } from '../src/dataset/types.ts';
-import type { AnswerDecoding, EvaluationResult, ModelLoadProgress, ModelSummary, ResumeOffer, TrainingOutcome, TrainingSettings } from '../src/train/session-types.ts';
+import type { AnswerDecoding, EvaluationResult, ModelLoadProgress, ModelSummary, ResumeOffer, RunSummary, TrainingOutcome, TrainingSettings } from '../src/train/session-types.ts';
 import type { MeasureOptions } from '../src/train/session.ts';
 import type { AskAnswer, AskImage, AskOptions } from '../src/train/ask.ts';
 import type { TrainingProgress } from '../src/train/trainer.ts';
 
 export type { AskAnswer, AskImage, AskOptions };
-export type { AnswerDecoding, EvaluationResult, MeasureOptions, ModelLoadProgress, ModelSummary, ResumeOffer, TrainingOutcome, TrainingProgress, TrainingSettings };
+export type { AnswerDecoding, EvaluationResult, MeasureOptions, ModelLoadProgress, ModelSummary, ResumeOffer, RunSummary, TrainingOutcome, TrainingProgress, TrainingSettings };
+export type { RunMeasurement } from '../src/train/run-log.ts';
 export type { SkippedImage } from '../src/train/session-types.ts';
 
 /** One file of a folder or multi-file upload, as the page hands it over (File is a Blob). */
@@ -73,18 +74,24 @@ export interface TrainerSessionApi {
   measure(limit: number | undefined, maxTokens: number, onProgress?: (done: number, total: number) => void, options?: MeasureOptions): Promise<EvaluationResult>;
   /** The newest checkpoint for the loaded dataset and model, or null. */
   findCheckpoint(): Promise<ResumeOffer | null>;
-  /** Starts a new run (replacing any run of the same dataset and model) and trains until done or paused. */
+  /** Starts a new run (earlier runs stay stored) and trains until done or paused. */
   startTraining(settings: TrainingSettings, onProgress?: (progress: TrainingProgress) => void): Promise<TrainingOutcome>;
   /** Continues the paused run, or the stored checkpoint after a reload. */
   resumeTraining(onProgress?: (progress: TrainingProgress) => void): Promise<TrainingOutcome>;
   /** Stops after the step in progress; the training call then resolves 'paused' with a checkpoint saved. */
   pauseTraining(): Promise<void>;
+  /** Every stored run of any dataset and model, newest first, with its settings, curve, before/after and stored bytes. */
+  listRuns(): Promise<RunSummary[]>;
+  /** Deletes a run's checkpoints and record (the session's own run is set aside first); true when it was the session's run. */
+  deleteRun(runId: string): Promise<boolean>;
   /** The trained LoRA adapters as a safetensors file. */
   exportAdapter(): Promise<Uint8Array>;
   /** The trained adapter in PEFT's layout, zipped (adapter_config.json, adapter_model.safetensors). */
   exportPeftAdapterZip(): Promise<Uint8Array>;
   /** Any question about a dataset image or an image file, greedy, with or without the trained adapter; `onText` hears the answer as it is written. */
   ask(image: AskImage, question: string, options: AskOptions, onText?: (textSoFar: string) => void): Promise<AskAnswer>;
+  /** The trained model as one model.safetensors (LoRA merged in, or the fully fine-tuned weights) in the base file's names and dtypes. */
+  exportTrainedModel(onProgress?: (doneBytes: number, totalBytes: number | undefined) => void): Promise<Blob>;
   /** The loaded dataset as JSONL per split plus its images, zipped. */
   exportDatasetZip(): Promise<Uint8Array>;
   /** Calls `listener` with a message when the GPU device is lost. */

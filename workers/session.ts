@@ -13,6 +13,7 @@ import { parseHubLocation } from '../src/model/hub.ts';
 import type { ModelFiles } from '../src/model/model-source.ts';
 import { requestPersistentStorage } from '../src/model/weight-cache.ts';
 import { IndexedDbCheckpointStore } from '../src/train/checkpoint-idb.ts';
+import { IndexedDbRunLog } from '../src/train/run-log-idb.ts';
 import { TrainingSession } from '../src/train/session.ts';
 import { cachedHubModelFiles, pickedModelFiles, servedModelFiles } from './model-files.ts';
 import { throttled } from './progress-throttle.ts';
@@ -64,6 +65,18 @@ function modelFiles(source: ModelSource, onProgress: (progress: ModelLoadProgres
   }
 }
 
+/** How the runs table names a model. */
+function modelName(source: ModelSource): string {
+  switch (source.kind) {
+    case 'demo':
+      return 'demo model';
+    case 'hub':
+      return `${source.repo}@${source.revision}`;
+    case 'files':
+      return source.files.find((file) => file.path.endsWith('.safetensors'))?.path ?? 'model files';
+  }
+}
+
 /** One GPU device per worker, shared by the WebGPU report and the engine. */
 class WorkerGpu {
   private context: Promise<GpuContext> | undefined;
@@ -111,7 +124,8 @@ export class TrainerSession extends TrainingSession implements TrainerSessionApi
 
   constructor(private readonly gpu = new WorkerGpu()) {
     let store: Promise<IndexedDbCheckpointStore> | undefined;
-    super({ engine: () => gpu.engine(), checkpoints: () => (store ??= IndexedDbCheckpointStore.open()) });
+    let runLog: Promise<IndexedDbRunLog> | undefined;
+    super({ engine: () => gpu.engine(), checkpoints: () => (store ??= IndexedDbCheckpointStore.open()), runLog: () => (runLog ??= IndexedDbRunLog.open()) });
   }
 
   async loadDataset(upload: UploadSource, question?: Partial<QuestionTemplate>, onProgress?: (progress: LoadProgress) => void): Promise<CountingDataset> {
@@ -153,7 +167,7 @@ export class TrainerSession extends TrainingSession implements TrainerSessionApi
     // Ask before the first byte: a 4 GB cache the browser may evict is a download wasted.
     if (source.kind === 'hub') await requestPersistentStorage();
     const files = modelFiles(source, report, (message) => void onWarning?.(message));
-    return this.loadModelFiles(files, { isDemo: source.kind === 'demo', onProgress: report });
+    return this.loadModelFiles(files, { isDemo: source.kind === 'demo', name: modelName(source), onProgress: report });
   }
 
   override async exportAdapter(): Promise<Uint8Array> {

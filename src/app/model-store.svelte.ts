@@ -55,8 +55,10 @@ class ModelStore {
   evaluationProgress = $state<{ done: number; total: number } | undefined>();
   results = $state.raw<Partial<Record<Measurement, EvaluationResult>>>({});
   evaluationFailure = $state<string | undefined>();
-  /** Why the dataset export failed, if it did. */
+  /** Why an export (the trained model, the dataset) failed, if it did. */
   exportFailure = $state<string | undefined>();
+  /** Bytes of the base model read so far while the trained model file is written. */
+  modelExportProgress = $state.raw<{ doneBytes: number; totalBytes: number | undefined } | undefined>();
 
   training = $state<TrainingState>('idle');
   update = $state.raw<TrainingProgress | undefined>();
@@ -157,6 +159,20 @@ class ModelStore {
     }
   }
 
+  /**
+   * A stored run was deleted. When it is the run the page shows (on the model, or offered to
+   * resume), its curve and state go; another stored run of this dataset and model may be offered.
+   */
+  async runDeleted(runId: string, held: boolean): Promise<void> {
+    if (!held && this.resumeOffer?.runId !== runId) return;
+    this.resumeOffer = undefined;
+    this.losses = [];
+    this.update = undefined;
+    this.training = 'idle';
+    if (held) this.trainedWeightsLoaded = false;
+    await this.checkForCheckpoint();
+  }
+
   async measure(which: Measurement, limit: number | undefined, maxTokens: number, decoding: AnswerDecoding = 'free'): Promise<void> {
     this.evaluating = which;
     this.evaluationProgress = undefined;
@@ -207,6 +223,23 @@ class ModelStore {
       saveFile(`moontune-peft-adapter-${this.summary ? fileNamePart(this.summary.revision) : 'model'}.zip`, bytes, 'application/zip');
     } catch (error) {
       this.trainingFailure = messageOf(error);
+    }
+  }
+
+  /** The trained model as one model.safetensors, read again from the model's files with the training applied. */
+  async downloadTrainedModel(): Promise<void> {
+    this.exportFailure = undefined;
+    this.modelExportProgress = { doneBytes: 0, totalBytes: undefined };
+    const onProgress = proxy((doneBytes: number, totalBytes: number | undefined) => {
+      this.modelExportProgress = { doneBytes, totalBytes };
+    });
+    try {
+      const file = await trainerSession().exportTrainedModel(onProgress);
+      saveFile(`moontune-trained-${this.summary ? fileNamePart(this.summary.revision) : 'model'}.safetensors`, file, 'application/octet-stream');
+    } catch (error) {
+      this.exportFailure = messageOf(error);
+    } finally {
+      this.modelExportProgress = undefined;
     }
   }
 

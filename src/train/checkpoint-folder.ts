@@ -30,6 +30,7 @@ const REQUIRED_FIELDS = ['runId', 'step', 'savedAt', 'config', 'datasetFingerpri
 const START_AGAIN = 'start a new run in another folder';
 
 export class FolderCheckpointStore implements CheckpointStore {
+  readonly singleRun = true;
   constructor(readonly folder: string) {}
 
   async save(checkpoint: Checkpoint): Promise<CheckpointSummary> {
@@ -48,6 +49,12 @@ export class FolderCheckpointStore implements CheckpointStore {
     if (!json) return null;
     const { tensors: _index, ...summary } = json;
     return summary;
+  }
+
+  /** The folder holds one run: its checkpoint, if any. */
+  async runSummaries(): Promise<CheckpointSummary[]> {
+    const summary = await this.latestSummary();
+    return summary ? [summary] : [];
   }
 
   async latest(_runId: string, expectedDatasetFingerprint?: string): Promise<Checkpoint | null> {

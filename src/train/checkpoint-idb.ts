@@ -101,6 +101,13 @@ export class IndexedDbCheckpointStore implements CheckpointStore {
     return [...new Set((await this.list()).map((summary) => summary.runId))];
   }
 
+  async runSummaries(): Promise<CheckpointSummary[]> {
+    // Oldest first per run, so the last one seen of each is its newest.
+    const newest = new Map<string, CheckpointSummary>();
+    for (const summary of await this.list()) newest.set(summary.runId, summary);
+    return [...newest.values()];
+  }
+
   async latestSummary(runId: string): Promise<CheckpointSummary | null> {
     return (await this.list(runId)).at(-1) ?? null;
   }

@@ -55,6 +55,11 @@ export type TensorGroup = (typeof TENSOR_GROUPS)[number];
 
 /** Where a run's checkpoints are kept. */
 export interface CheckpointStore {
+  /**
+   * A store of one run (a folder): that run is the one a resume continues, whatever data or model
+   * it was trained on, so that a mismatch is reported rather than the run overlooked.
+   */
+  readonly singleRun?: boolean;
   /** Saves `checkpoint` atomically: until it is complete, the run's previous checkpoint stays. */
   save(checkpoint: Checkpoint): Promise<CheckpointSummary>;
   /** The newest checkpoint of a run without its tensors, or null when it has none. */
@@ -64,6 +69,8 @@ export interface CheckpointStore {
    * refuses one made on other data (CheckpointDatasetMismatchError).
    */
   latest(runId: string, expectedDatasetFingerprint?: string): Promise<Checkpoint | null>;
+  /** The newest checkpoint of every stored run, without tensors. */
+  runSummaries(): Promise<CheckpointSummary[]>;
   /** Deletes every checkpoint of a run. */
   deleteRun(runId: string): Promise<void>;
 }

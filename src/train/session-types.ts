@@ -4,6 +4,7 @@ import type { SplitName } from '../dataset/types.ts';
 import type { TrainingSettings } from './config.ts';
 import type { Evaluation } from './evaluate.ts';
 import type { SkippedImage } from './feature-cache.ts';
+import type { RunRecord } from './run-log.ts';
 
 export interface ModelLoadProgress {
   stage: 'download' | 'weights';
@@ -57,5 +58,21 @@ export interface ResumeOffer {
 }
 
 export type TrainingOutcome = 'finished' | 'paused';
+
+/** A stored run as the runs table shows it: its record joined with its newest checkpoint. */
+export interface RunSummary extends RunRecord {
+  /** Optimizer steps its checkpoint holds (0 before the first is saved). */
+  step: number;
+  /** When its newest checkpoint was saved, if it has one. */
+  savedAt?: number;
+  /** Bytes of its checkpoint's tensors. */
+  storedBytes: number;
+  /** Loss and learning rate per completed step. */
+  curve: { step: number; loss: number; learningRate: number }[];
+  /** A run of the loaded dataset and model. */
+  ofLoadedModel: boolean;
+  /** The run the session holds (training, paused or finished since the model loaded or resumed it). */
+  inSession: boolean;
+}
 
 export type { SkippedImage, TrainingSettings };

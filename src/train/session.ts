@@ -16,7 +16,7 @@ import { WEIGHTS_FILE, type ModelFiles } from '../model/model-source.ts';
 import { loadOpenedMoondream, openMoondream, type Moondream, type OpenedMoondream } from '../model/moondream.ts';
 import { answerTargetIds, expectedWeightsOf, queryPromptIds } from '../model/revisions.ts';
 import type { WeightPrecision } from '../model/weights.ts';
-import { CheckpointDatasetMismatchError, datasetMismatchMessage, type Checkpoint, type CheckpointStore, type CheckpointSummary } from './checkpoint-store.ts';
+import { CheckpointDatasetMismatchError, datasetMismatchMessage, type Checkpoint, type CheckpointStore, type CheckpointSummary, type CheckpointTensor } from './checkpoint-store.ts';
 import { samplesPerStep, settingsOf, totalOptimizerSteps, trainingConfig, trainingConfigProblems, type TrainingConfig, type TrainingSettings } from './config.ts';
 import { MAX_COUNT_DIGITS, countAnswerConstraint } from './count-constraint.ts';
 import { datasetFingerprint } from './dataset-fingerprint.ts';
@@ -29,14 +29,22 @@ import { ImageFeatureCache } from './feature-cache.ts';
 import { TrainingInputError } from './input-error.ts';
 import { PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE, writePeftAdapter } from './peft-adapter.ts';
 import { readAdapterFile } from './adapter-export.ts';
-import type { EvaluationResult, ModelLoadProgress, ModelSummary, ResumeOffer, TrainingOutcome } from './session-types.ts';
+import { trainedModelStream } from './merged-model.ts';
+import type { EvaluationResult, ModelLoadProgress, ModelSummary, ResumeOffer, RunSummary, TrainingOutcome } from './session-types.ts';
 import { TrainingRun, type TrainingProgress, type TrainingSample } from './trainer.ts';
+import { MemoryRunLog, runMeasurement, type RunLog, type RunMeasurement, type RunRecord } from './run-log.ts';
+import { readTensors, writeTensors } from './trainable-parameters.ts';
+import { namedTextParameters } from '../model/text-weights.ts';
+import { namedVisionParameters } from '../model/vision-weights.ts';
+import type { Tensor } from '../gpu/tensor.ts';
 
 export interface SessionHost {
   /** The engine, asked for when the first model's weights are loaded. */
   engine(): Promise<Engine>;
   /** Where checkpoints are kept, asked for when first needed. */
   checkpoints(): Promise<CheckpointStore>;
+  /** Where the record of every run is kept (run-log.ts); in memory when the host has no place. */
+  runLog?(): Promise<RunLog>;
 }
 
 export interface MeasureOptions {
@@ -54,7 +62,7 @@ const EVAL_SPARE_TOKENS = 8;
 
 export class TrainingSession {
   private data: { source: DatasetSource; dataset: CountingDataset } | undefined;
-  private opened: { model: OpenedMoondream; isDemo: boolean } | undefined;
+  private opened: { model: OpenedMoondream; files: ModelFiles; isDemo: boolean; name: string } | undefined;
   private model: Moondream | undefined;
   private features: ImageFeatureCache | undefined;
   private run: TrainingRun | undefined;
@@ -64,6 +72,15 @@ export class TrainingSession {
   private watchedEngine: Engine | undefined;
   private lostMessage: string | undefined;
   private readonly lostListeners = new Set<(message: string) => void>();
+  private log: Promise<RunLog> | undefined;
+  /** The latest measurement of the model without a run's training, for the next run's "before". */
+  private baseline: { key: string; measurement: RunMeasurement } | undefined;
+  /**
+   * The model's own values of the weights that full fine-tuning and vision training change in
+   * place, read before the first such run, written back when that run is set aside, so that every
+   * run starts from (and every measurement without a run sees) the model as it was loaded.
+   */
+  private baseWeights: { names: string[]; tensors: Tensor[]; values: CheckpointTensor[] } | undefined;
 
   constructor(private readonly host: SessionHost) {}
 
@@ -76,9 +93,10 @@ export class TrainingSession {
   }
 
   /** Opens a model's files (revision, tokenizer; the weights not read yet), replacing the loaded model. */
-  async openModel(files: ModelFiles, options: { isDemo?: boolean; revisionId?: string } = {}): Promise<void> {
+  async openModel(files: ModelFiles, options: { isDemo?: boolean; revisionId?: string; /** How runs name the model (default: its revision). */ name?: string } = {}): Promise<void> {
     await this.unloadModel();
-    this.opened = { model: await openMoondream(files, { revisionId: options.revisionId }), isDemo: options.isDemo ?? false };
+    const model = await openMoondream(files, { revisionId: options.revisionId });
+    this.opened = { model, files, isDemo: options.isDemo ?? false, name: options.name ?? model.revision.id };
   }
 
   /** Streams the opened model's weights onto the GPU. */
@@ -99,7 +117,7 @@ export class TrainingSession {
   }
 
   /** openModel, then loadWeights. */
-  async loadModelFiles(files: ModelFiles, options: { isDemo?: boolean; precision?: WeightPrecision; onProgress?: (progress: ModelLoadProgress) => void } = {}): Promise<ModelSummary> {
+  async loadModelFiles(files: ModelFiles, options: { isDemo?: boolean; name?: string; precision?: WeightPrecision; onProgress?: (progress: ModelLoadProgress) => void } = {}): Promise<ModelSummary> {
     await this.openModel(files, options);
     return this.loadWeights(options);
   }
@@ -136,8 +154,8 @@ export class TrainingSession {
 
   /** The stored run a resume continues, after checking it fits the loaded dataset. Throws TrainingInputError. */
   async checkResume(): Promise<CheckpointSummary> {
-    const { runId, fingerprint } = await this.identity();
-    const summary = await (await this.host.checkpoints()).latestSummary(runId);
+    const { key, fingerprint } = await this.identity();
+    const summary = await this.newestCheckpoint(key);
     if (!summary) throw new TrainingInputError('There is no saved run for this dataset and model to resume; start training instead.');
     if (summary.datasetFingerprint !== fingerprint) throw new CheckpointDatasetMismatchError(datasetMismatchMessage(summary.runId));
     this.checkFit(this.trainSamples(summary.dataOrder.sampleCount));
@@ -176,24 +194,26 @@ export class TrainingSession {
     const constraint = options.constrain === 'counts' ? countAnswerConstraint(model, classNames) : undefined;
     // A paused or finished LoRA run's adapters answer; without a run, the model as loaded.
     const evaluation = await evaluateSamples(model, features, samples, classNames, { maxTokens: answerTokens, onProgress, constraint, lora: this.run?.adapters });
-    return {
+    const result: EvaluationResult = {
       ...evaluation,
       split: target.split,
       ...(target.note ? { note: target.note } : {}),
       seconds: (performance.now() - started) / 1000,
       decoding: options.constrain === 'counts' ? 'counts' : 'free',
     };
+    await this.recordMeasurement(result);
+    return result;
   }
 
   // ---- training ----
 
-  /** The newest checkpoint for the loaded dataset and model, or null. */
+  /** The newest checkpoint for the loaded dataset and model (of the run trained last), or null. */
   async findCheckpoint(): Promise<ResumeOffer | null> {
-    const { runId, fingerprint } = await this.identity();
-    const summary = await (await this.host.checkpoints()).latestSummary(runId);
+    const { key, fingerprint } = await this.identity();
+    const summary = await this.newestCheckpoint(key);
     if (!summary || summary.datasetFingerprint !== fingerprint) return null;
     return {
-      runId,
+      runId: summary.runId,
       step: summary.step,
       totalSteps: totalOptimizerSteps(summary.config, summary.dataOrder.sampleCount),
       savedAt: summary.savedAt,
@@ -203,15 +223,33 @@ export class TrainingSession {
     };
   }
 
-  /** Starts a new run (replacing the stored run of this dataset and model) and trains until done or paused. */
+  /**
+   * Starts a new run from the model as loaded and trains until done or paused. Earlier runs stay
+   * stored (listRuns), each with its record and its newest checkpoint.
+   */
   async startTraining(settings: TrainingSettings, onProgress?: (progress: TrainingProgress) => void, onCheckpoint?: (summary: CheckpointSummary) => void): Promise<TrainingOutcome> {
     this.ready();
     const { config, samples } = this.checkStart(settings);
     if (this.training) throw new TrainingInputError('Training is already running.');
     await this.stopRun();
-    const { runId, fingerprint } = await this.identity();
+    const { key, fingerprint } = await this.identity();
     const store = await this.host.checkpoints();
-    await store.deleteRun(runId);
+    const startedAt = Date.now();
+    const runId = `${key}:${startedAt.toString(36)}`;
+    await this.keepBaseWeights(config);
+    const before = await this.latestBaseline(key);
+    const record: RunRecord = {
+      runId,
+      startedAt,
+      modelName: this.opened?.name ?? this.modelParts().revision.id,
+      revision: this.modelParts().revision.id,
+      datasetName: this.requireDataset().source.name,
+      datasetFingerprint: fingerprint,
+      settings: settingsOf(config, samples.length),
+      totalSteps: totalOptimizerSteps(config, samples.length),
+      ...(before ? { before } : {}),
+    };
+    await (await this.runLog()).put(record);
     this.run = TrainingRun.start(this.runOptions(runId, fingerprint, samples, store), config);
     return this.train(onProgress, onCheckpoint);
   }
@@ -220,21 +258,66 @@ export class TrainingSession {
   async resumeTraining(onProgress?: (progress: TrainingProgress) => void, onCheckpoint?: (summary: CheckpointSummary) => void): Promise<TrainingOutcome> {
     this.ready();
     // The run paused here continues as it is, unless the dataset changed since (it is another run).
-    if (this.run && !this.run.finished && !this.training && this.run.runId === (await this.identity()).runId) return this.train(onProgress, onCheckpoint);
+    if (this.run && !this.run.finished && !this.training && isRunOf(this.run.runId, (await this.identity()).key)) return this.train(onProgress, onCheckpoint);
     const summary = await this.checkResume();
     if (this.training) throw new TrainingInputError('Training is already running.');
     const store = await this.host.checkpoints();
     const checkpoint: Checkpoint | null = await store.latest(summary.runId, summary.datasetFingerprint);
     if (!checkpoint) throw new TrainingInputError('The saved run is gone; start training instead.');
     await this.stopRun();
-    const { runId, fingerprint } = await this.identity();
-    this.run = TrainingRun.resume(this.runOptions(runId, fingerprint, this.trainSamples(checkpoint.dataOrder.sampleCount), store), checkpoint);
+    await this.keepBaseWeights(checkpoint.config);
+    this.run = TrainingRun.resume(this.runOptions(summary.runId, summary.datasetFingerprint, this.trainSamples(checkpoint.dataOrder.sampleCount), store), checkpoint);
     return this.train(onProgress, onCheckpoint);
   }
 
   /** Stops after the step in progress; the training call then resolves 'paused' with a checkpoint saved. */
   async pauseTraining(): Promise<void> {
     this.run?.pause();
+  }
+
+  // ---- the runs kept ----
+
+  /**
+   * Every stored run, of any dataset and model, newest first: its record (settings, before and
+   * after), the step its checkpoint reached, its loss and learning-rate curve, and the bytes it
+   * keeps. A checkpoint without a record (stored before runs were logged) is listed from what the
+   * checkpoint itself says.
+   */
+  async listRuns(): Promise<RunSummary[]> {
+    const [records, checkpoints] = await Promise.all([(await this.runLog()).list(), (await this.host.checkpoints()).runSummaries()]);
+    const byRun = new Map(checkpoints.map((summary) => [summary.runId, summary]));
+    const logged = new Set(records.map((record) => record.runId));
+    const all = [...records, ...checkpoints.filter((summary) => !logged.has(summary.runId)).map(recordFromCheckpoint)];
+    const key = this.data && (this.model ?? this.opened) ? (await this.identity()).key : undefined;
+    return all
+      .map((record): RunSummary => {
+        const checkpoint = byRun.get(record.runId);
+        const losses = (checkpoint?.metricHistory ?? []).filter((point) => point.loss !== null);
+        return {
+          ...record,
+          step: checkpoint?.step ?? 0,
+          ...(checkpoint ? { savedAt: checkpoint.savedAt } : {}),
+          storedBytes: checkpoint?.tensorBytes ?? 0,
+          curve: losses.map(({ step, loss, learningRate }) => ({ step, loss: loss!, learningRate })),
+          ofLoadedModel: key !== undefined && isRunOf(record.runId, key),
+          inSession: this.run?.runId === record.runId,
+        };
+      })
+      .sort((a, b) => b.startedAt - a.startedAt);
+  }
+
+  /**
+   * Deletes a run: its checkpoints and its record. The run this session holds (paused or
+   * finished) is set aside first, its trained weights taken off the model; a run that is
+   * training must be paused first. Returns whether it was the session's run.
+   */
+  async deleteRun(runId: string): Promise<boolean> {
+    const held = this.run?.runId === runId;
+    if (held && this.training) throw new TrainingInputError('This run is training: pause it before deleting it.');
+    if (held) await this.stopRun();
+    await (await this.host.checkpoints()).deleteRun(runId);
+    await (await this.runLog()).delete(runId);
+    return held;
   }
 
   /** The trained LoRA adapters as a safetensors file. */
@@ -253,6 +336,27 @@ export class TrainingSession {
     const adapter = readAdapterFile(await this.exportAdapter());
     const peft = writePeftAdapter(adapter, this.modelParts().revision);
     return zipSync({ [PEFT_CONFIG_FILE]: peft.config, [PEFT_WEIGHTS_FILE]: peft.weights }, { level: 0 });
+  }
+
+  /**
+   * The trained model as one model.safetensors, read again from the model's own files: the base
+   * file with the run's LoRA adapters merged in, or with the weights a full fine-tune trained
+   * written over the base ones, in the base file's names and dtypes (merged-model.ts), so it
+   * loads wherever the base model loads. As a Blob: a browser keeps a large one on disk.
+   */
+  async exportTrainedModel(onProgress?: (doneBytes: number, totalBytes: number | undefined) => void): Promise<Blob> {
+    const run = this.run;
+    if (!run || run.step === 0) throw new TrainingInputError('Nothing has been trained yet: train (or load back) a run first.');
+    if (this.training) throw new TrainingInputError('Training is running: pause it (or let it finish) before downloading the trained model.');
+    const opened = this.opened!;
+    const base = await opened.files.open(WEIGHTS_FILE);
+    if (!base) throw new Error(`${opened.files.name} no longer has ${WEIGHTS_FILE}; load the model again to export it.`);
+    const changes = {
+      ...(run.adapters ? { adapter: readAdapterFile(await run.exportAdapterFile()) } : {}),
+      weights: await run.trainedWeights(),
+    };
+    const stream = trainedModelStream(base.stream, changes, { expectedByteLength: base.byteLength, onProgress: ({ doneBytes, totalBytes }) => onProgress?.(doneBytes, totalBytes) });
+    return new Response(stream).blob();
   }
 
   /** The loaded dataset converted: a JSONL of image, question and answer per split, and the images, zipped (dataset-export.ts). */
@@ -307,28 +411,93 @@ export class TrainingSession {
   }
 
   private async stopRun(): Promise<void> {
-    if (!this.run) return;
-    this.run.pause();
+    const run = this.run;
+    if (!run) return;
+    run.pause();
     await this.training?.catch(() => {});
-    this.run.dispose();
+    run.dispose();
     this.run = undefined;
+    if (run.config.fullFineTune || run.config.trainVision) this.restoreBaseWeights(run.config.trainVision);
+  }
+
+  /** Reads the model's own weights before the first run that changes them in place. */
+  private async keepBaseWeights(config: TrainingConfig): Promise<void> {
+    if (!(config.fullFineTune || config.trainVision) || this.baseWeights) return;
+    const model = this.model!;
+    const named = [...namedTextParameters(model.decoder.weights), ...namedVisionParameters(model.vision.weights)].filter(([, tensor]) => tensor.dtype === 'f32');
+    const names = named.map(([name]) => name);
+    const tensors = named.map(([, tensor]) => tensor);
+    this.baseWeights = { names, tensors, values: await readTensors(model.engine, names, tensors) };
+  }
+
+  private restoreBaseWeights(visionChanged: boolean): void {
+    if (!this.baseWeights || !this.model) return;
+    const { names, tensors, values } = this.baseWeights;
+    writeTensors(this.model.engine, names, tensors, values, 'weights of the model as loaded');
+    // Image features computed by trained vision weights are not the model's any more.
+    if (visionChanged) this.features = undefined;
+  }
+
+  /** A measurement without a run's weights is the next run's "before"; with them, the run's "after". */
+  private async recordMeasurement(result: EvaluationResult): Promise<void> {
+    const log = await this.runLog();
+    const { key } = await this.identity();
+    if (this.run && this.run.step > 0) {
+      const record = await log.get(this.run.runId);
+      if (record) await log.put({ ...record, after: runMeasurement(result, this.run.step) });
+      return;
+    }
+    const measurement = runMeasurement(result, 0);
+    this.baseline = { key, measurement };
+    // Runs of this dataset and model measured before none (e.g. started in an earlier visit).
+    for (const record of await log.list()) {
+      if (!record.before && isRunOf(record.runId, key)) await log.put({ ...record, before: measurement });
+    }
+  }
+
+  /**
+   * The model as loaded, measured on this dataset: this session's latest such measurement, else
+   * the newest one an earlier run of the same dataset and model recorded (an earlier visit's).
+   */
+  private async latestBaseline(key: string): Promise<RunMeasurement | undefined> {
+    if (this.baseline?.key === key) return this.baseline.measurement;
+    const earlier = (await (await this.runLog()).list()).filter((record) => record.before && isRunOf(record.runId, key));
+    return earlier.sort((a, b) => a.before!.measuredAt - b.before!.measuredAt).at(-1)?.before;
+  }
+
+  private runLog(): Promise<RunLog> {
+    this.log ??= this.host.runLog?.() ?? Promise.resolve(new MemoryRunLog());
+    return this.log;
+  }
+
+  /** The newest checkpoint (by when it was saved) among the runs of this dataset and model; a one-run store's run. */
+  private async newestCheckpoint(key: string): Promise<CheckpointSummary | null> {
+    const store = await this.host.checkpoints();
+    const summaries = await store.runSummaries();
+    if (store.singleRun) return summaries[0] ?? null;
+    return summaries.filter((summary) => isRunOf(summary.runId, key)).sort((a, b) => a.savedAt - b.savedAt).at(-1) ?? null;
   }
 
   private async unloadModel(): Promise<void> {
     if (this.training) throw new TrainingInputError('Training is running: pause it before loading another model.');
     await this.stopRun();
     this.features = undefined;
+    this.baseWeights = undefined;
+    this.baseline = undefined;
     this.model?.dispose();
     this.model = undefined;
     if (this.opened && !this.opened.model.weightsFile.stream.locked) await this.opened.model.weightsFile.stream.cancel();
     this.opened = undefined;
   }
 
-  /** A run is named by its data and its model, so a reloaded page finds its checkpoint again. */
-  private async identity(): Promise<{ runId: string; fingerprint: string }> {
+  /**
+   * The key of the loaded data and model: every run on them is named `<key>:<start time>`, so a
+   * reloaded page finds their runs again.
+   */
+  private async identity(): Promise<{ key: string; fingerprint: string }> {
     const { dataset } = this.requireDataset();
     const fingerprint = await datasetFingerprint(dataset);
-    return { runId: `${fingerprint.slice(0, 16)}:${this.modelParts().revision.id}`, fingerprint };
+    return { key: `${fingerprint.slice(0, 16)}:${this.modelParts().revision.id}`, fingerprint };
   }
 
   private trainSamples(limit: number | undefined): TrainingSample[] {
@@ -416,4 +585,24 @@ export class TrainingSession {
     }
     return engine;
   }
+}
+
+/** Whether a run id is one of the runs of a data-and-model key (runs stored before start times were added are named by the key alone). */
+function isRunOf(runId: string, key: string): boolean {
+  return runId === key || runId.startsWith(`${key}:`);
+}
+
+/** A record for a checkpoint stored without one: what its own fields say. */
+function recordFromCheckpoint(summary: CheckpointSummary): RunRecord {
+  const revision = summary.runId.split(':')[1] ?? '';
+  return {
+    runId: summary.runId,
+    startedAt: summary.savedAt,
+    modelName: revision,
+    revision,
+    datasetName: '',
+    datasetFingerprint: summary.datasetFingerprint,
+    settings: settingsOf(summary.config, summary.dataOrder.sampleCount),
+    totalSteps: totalOptimizerSteps(summary.config, summary.dataOrder.sampleCount),
+  };
 }

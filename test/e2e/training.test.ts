@@ -14,6 +14,7 @@ import { waitForDataset } from './page-report.ts';
 import { roboflowZip } from './roboflow-zip.ts';
 import { noisyPng } from '../helpers/dataset-builders.ts';
 import { readAdapterFile } from '../../src/train/adapter-export.ts';
+import { SafetensorsFile } from '../../src/model/safetensors.ts';
 import { PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE, readPeftAdapter } from '../../src/train/peft-adapter.ts';
 
 const DEMO_DATASET = 'coins.coco.zip';
@@ -380,6 +381,85 @@ describe('measure, train, reload and resume, download on the demo model', () => 
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-adapter').click()]);
     // The same weights, restored from the checkpoint: the file is identical byte for byte.
     expect(readFileSync(await download.path()).equals(adapterBytes!)).toBe(true);
+    expect(pageErrors).toEqual([]);
+  });
+
+  test('the trained model downloads as the base file with the adapter merged in: same names, shapes and dtypes, adapted weights changed', async () => {
+    const [download] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), page.getByTestId('download-trained-model').click()]);
+    expect(download.suggestedFilename()).toMatch(/^moontune-trained-.*\.safetensors$/);
+    const trained = new SafetensorsFile(new Uint8Array(readFileSync(await download.path())));
+    const base = new SafetensorsFile(new Uint8Array(readFileSync(`${DEMO_MODEL_DIR}/model.safetensors`)));
+    expect(trained.header.tensors.map(({ name, shape, dtype }) => ({ name, shape, dtype }))).toEqual(base.header.tensors.map(({ name, shape, dtype }) => ({ name, shape, dtype })));
+    const changed = base.header.tensors.filter(({ name }) => trained.float32(name).some((value, index) => value !== base.float32(name)[index])).map(({ name }) => name);
+    // LoRA on the default targets: only those weights of the text blocks moved.
+    expect(changed.length).toBeGreaterThan(0);
+    for (const name of changed) expect(name).toMatch(/^model\.text\.blocks\.\d+\.(attn\.qkv|attn\.proj|mlp\.fc1|mlp\.fc2)\.weight$/);
+    expect(pageErrors).toEqual([]);
+  });
+
+  test('every run is kept: a second run beside the first, the two compared, one deleted, the rest still there after a reload', async () => {
+    const runs = page.getByTestId('runs');
+    const rows = runs.getByTestId('run-row');
+    await rows.first().waitFor({ timeout: 30_000 });
+    expect(await rows.count()).toBe(1);
+    // The loaded run measured after its training: the row says what the measurement said.
+    await page.getByTestId('evaluate-after-limit').fill('2');
+    await page.getByTestId('evaluate-after-button').click();
+    await page.getByTestId('evaluation-after').waitFor({ timeout: 120_000 });
+    const afterMatches = await page.getByTestId('evaluation-after').getByTestId('exact-matches').textContent();
+    await page.waitForFunction((matches) => document.querySelector('[data-testid=run-row] [data-testid=run-after]')?.textContent?.includes(`(${matches}/2)`), afterMatches, { timeout: 30_000 });
+    // Its "before" is the measurement made before it started, in the first visit.
+    expect(await rows.first().getByTestId('run-before').textContent()).toMatch(/^\d+\.\d% \(\d+\/2\)$/);
+    const firstRunId = await rows.first().getAttribute('data-run-id');
+
+    // A second run with other settings: the first stays.
+    await page.getByTestId('setting-lr').fill('0.002');
+    await page.getByTestId('setting-train-limit').fill('2');
+    await page.getByTestId('train-button').click();
+    await page.waitForSelector('[data-testid=training][data-state=finished]', { timeout: STEP_TIMEOUT_MS });
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=run-row]').length === 2, null, { timeout: 30_000 });
+    expect(await rows.nth(1).getAttribute('data-run-id')).toBe(firstRunId); // newest first
+    expect(await rows.first().getByTestId('run-settings').textContent()).toMatch(/LR 2e-3 · batch 1 × 1 · 1 epoch · 2 images/);
+    await page.waitForFunction(() => document.querySelector('[data-testid=run-row] [data-testid=run-steps]')?.textContent === '2 of 2', null, { timeout: 30_000 });
+    expect(await rows.nth(1).getByTestId('run-steps').textContent()).toBe(`${TRAIN_IMAGES} of ${TRAIN_IMAGES}`);
+    expect(await rows.nth(1).getByTestId('run-after').textContent()).toContain(`(${afterMatches}/2)`);
+    expect(await runs.getByTestId('storage-use').textContent()).toMatch(/Stored runs keep [\d.]+ kB of checkpoints\. This page uses .* of the .* the browser allows/);
+
+    // Side by side: two loss curves on one chart, the settings in columns.
+    await rows.nth(0).getByTestId('run-compare-toggle').check();
+    await rows.nth(1).getByTestId('run-compare-toggle').check();
+    const compare = page.getByTestId('run-compare');
+    await compare.waitFor();
+    expect(await compare.getByTestId('loss-line').count()).toBe(2);
+    const value = async (label: string) => compare.locator(`[data-label="${label}"] td`).allTextContents();
+    expect(await value('learning rate')).toEqual(['2e-3', expect.not.stringMatching(/^2e-3$/)]);
+    expect(await value('steps')).toEqual(['2 of 2', `${TRAIN_IMAGES} of ${TRAIN_IMAGES}`]);
+    expect((await value('exact match after'))[1]).toContain(`(${afterMatches}/2)`);
+    mkdirSync('test-results', { recursive: true });
+    await runs.screenshot({ path: 'test-results/runs.png' });
+
+    // Deleting the older run, after a second click: the other run and the page's state stay.
+    await rows.nth(1).getByTestId('run-delete').click();
+    expect(await rows.count()).toBe(2);
+    await rows.nth(1).getByTestId('run-delete-confirm').click();
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=run-row]').length === 1, null, { timeout: 30_000 });
+    expect(await page.getByTestId('run-compare').count()).toBe(0);
+    expect(await page.getByTestId('training').getAttribute('data-state')).toBe('finished');
+
+    // Still so after a reload: one run, the one offered to load back.
+    await page.reload();
+    await waitForDataset(page, DEMO_DATASET);
+    await loadDemoModel(page);
+    await page.getByTestId('resume-offer').waitFor({ timeout: 30_000 });
+    expect(await numberOf(page, 'resume-offer-step')).toBe(2);
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=run-row]').length === 1, null, { timeout: 30_000 });
+    expect(await rows.first().getAttribute('data-run-id')).not.toBe(firstRunId);
+    // Deleting the run the page offers takes its curve and offer away.
+    await rows.first().getByTestId('run-delete').click();
+    await rows.first().getByTestId('run-delete-confirm').click();
+    await runs.getByTestId('runs-empty').waitFor({ timeout: 30_000 });
+    expect(await page.getByTestId('resume-offer').count()).toBe(0);
+    expect(await page.getByTestId('loss-curve').count()).toBe(0);
     expect(pageErrors).toEqual([]);
   });
 });

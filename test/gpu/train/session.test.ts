@@ -10,11 +10,12 @@ import { loadDataset } from '../../../src/dataset/load.ts';
 import { formatAnswer } from '../../../src/dataset/question.ts';
 import { parseCounts } from '../../../src/train/metrics.ts';
 import { IndexedDbCheckpointStore } from '../../../src/train/checkpoint-idb.ts';
+import { IndexedDbRunLog } from '../../../src/train/run-log-idb.ts';
 import { defaultTrainingSettings } from '../../../src/train/config.ts';
 import { TrainingSession } from '../../../src/train/session.ts';
 import type { TrainingProgress } from '../../../src/train/trainer.ts';
 import { noisyPng, roboflowTree, zipSource } from '../../helpers/dataset-builders.ts';
-import { demoModelFiles } from '../../helpers/demo-files.ts';
+import { demoModelContents, demoModelFiles } from '../../helpers/demo-files.ts';
 import { testEngine } from '../../helpers/gpu-context.ts';
 
 describe('TrainingSession on the demo model', () => {
@@ -87,6 +88,103 @@ describe('TrainingSession on the demo model', () => {
       expect(row.answer).toBe(formatAnswer(classNames, classNames.map((name) => counts.get(name) ?? 0)));
     }
     expect((await session.measure(undefined, 128)).decoding).toBe('free');
+    await session.dispose();
+    store.close();
+  });
+
+  it('keeps every run with its before and after, lists and deletes them, and starts each run from the model as loaded', { timeout: 300_000 }, async () => {
+    const engine = await testEngine();
+    const store = await IndexedDbCheckpointStore.open('session-gpu-test-runs');
+    const runLog = await IndexedDbRunLog.open('session-gpu-test-runs-log');
+    const tree = roboflowTree({
+      train: [{ file: 'a.png', boxes: [[1, 1, 1, 4, 4]] }, { file: 'b.png', boxes: [[2, 2, 2, 5, 5], [1, 8, 8, 4, 4]] }, { file: 'c.png' }],
+      test: [{ file: 't.png', boxes: [[1, 1, 1, 4, 4]] }, { file: 'u.png' }],
+    });
+    const source = zipSource(tree);
+    const dataset = await loadDataset(source, { question: { noun: 'coin' } });
+    const session = new TrainingSession({ engine: async () => engine, checkpoints: async () => store, runLog: async () => runLog });
+    session.setDataset(source, dataset);
+    await session.loadModelFiles(demoModelFiles(), { isDemo: true, name: 'demo model' });
+
+    const baseline = await session.measure(undefined, 24);
+    const base = { ...defaultTrainingSettings(), learningRate: 1e-2, epochs: 1, batchSize: 1, gradientAccumulation: 1 };
+    const lossesOf = async (settings: typeof base) => {
+      const progress: TrainingProgress[] = [];
+      expect(await session.startTraining(settings, (update) => progress.push(update))).toBe('finished');
+      return progress.map((update) => update.loss!);
+    };
+    // Full fine-tuning changes the model's own weights; the LoRA run after it must not start there.
+    const full = await lossesOf({ ...base, fullFineTune: true });
+    const afterFull = await session.measure(undefined, 24);
+    const lora = await lossesOf({ ...base, loraRank: 2, loraAlpha: 4 });
+    // Both runs' first step sees the loaded model on the same first sample (same seed, and LoRA's
+    // B starts at zero): equal losses only if the full run's weights were put back. f32 sums of
+    // the same order on the same device: equal to rounding.
+    expect(lora[0]).toBeCloseTo(full[0], 5);
+    expect(full.at(-1)).toBeLessThan(full[0]); // and full fine-tuning did change the weights
+
+    const runs = await session.listRuns();
+    expect(runs.map((run) => run.settings.fullFineTune)).toEqual([false, true]); // newest first
+    const [loraRun, fullRun] = runs;
+    expect(fullRun).toMatchObject({ modelName: 'demo model', datasetName: source.name, step: 3, totalSteps: 3, ofLoadedModel: true, inSession: false });
+    expect(fullRun.before).toMatchObject({ step: 0, exactMatches: baseline.exactMatches, samples: 2, decoding: 'free' });
+    expect(fullRun.after).toMatchObject({ step: 3, exactMatches: afterFull.exactMatches, parseableFraction: afterFull.parseableFraction });
+    expect(fullRun.curve.map((point) => point.loss)).toEqual(full.map((loss) => Math.fround(loss)).map((loss) => expect.closeTo(loss, 6)));
+    expect(fullRun.curve.every((point) => point.learningRate > 0)).toBe(true);
+    expect(fullRun.storedBytes).toBeGreaterThan(0);
+    expect(loraRun).toMatchObject({ inSession: true, before: { exactMatches: baseline.exactMatches }, step: 3 });
+    expect(loraRun.after).toBeUndefined();
+    expect(loraRun.storedBytes).toBeLessThan(fullRun.storedBytes); // rank-2 adapters against every weight
+
+    // The offer is the run trained last.
+    expect((await session.findCheckpoint())!.runId).toBe(loraRun.runId);
+    expect(await session.deleteRun(fullRun.runId)).toBe(false);
+    expect((await session.listRuns()).map((run) => run.runId)).toEqual([loraRun.runId]);
+    expect((await store.runSummaries()).map((summary) => summary.runId)).toEqual([loraRun.runId]);
+    // Deleting the session's own run takes its adapters off: the model answers as loaded.
+    expect(await session.deleteRun(loraRun.runId)).toBe(true);
+    expect(await session.listRuns()).toEqual([]);
+    expect(await session.findCheckpoint()).toBeNull();
+    expect((await session.measure(undefined, 24)).results.map((row) => row.answer)).toEqual(baseline.results.map((row) => row.answer));
+    await session.dispose();
+    store.close();
+    runLog.close();
+  });
+
+  it('exports the trained model: after a full fine-tune and after a LoRA run, the file loaded as a model of its own answers as the session does', { timeout: 300_000 }, async () => {
+    const engine = await testEngine();
+    const store = await IndexedDbCheckpointStore.open('session-gpu-test-export');
+    const tree = roboflowTree({
+      train: [{ file: 'a.png', boxes: [[1, 1, 1, 4, 4]] }, { file: 'b.png', boxes: [[2, 2, 2, 5, 5], [1, 8, 8, 4, 4]] }, { file: 'c.png' }],
+      test: [{ file: 't.png', boxes: [[1, 1, 1, 4, 4]] }, { file: 'u.png' }, { file: 'v.png', boxes: [[2, 3, 3, 5, 5]] }],
+    });
+    const source = zipSource(tree);
+    const dataset = await loadDataset(source, { question: { noun: 'coin' } });
+    const sessionOn = async (contents: Map<string, Uint8Array>) => {
+      const session = new TrainingSession({ engine: async () => engine, checkpoints: async () => store });
+      session.setDataset(source, dataset);
+      await session.loadModelFiles(demoModelFiles(contents), { isDemo: true });
+      return session;
+    };
+    const answers = async (session: TrainingSession) => (await session.measure(undefined, 24)).results.map((row) => row.answer);
+    const session = await sessionOn(demoModelContents());
+    await expect(session.exportTrainedModel()).rejects.toThrow(/Nothing has been trained yet/);
+    const baseline = await answers(session);
+    const base = { ...defaultTrainingSettings(), epochs: 1, batchSize: 1, gradientAccumulation: 1 };
+
+    for (const settings of [{ ...base, fullFineTune: true, learningRate: 1e-2 }, { ...base, loraRank: 4, loraAlpha: 8, learningRate: 5e-2 }]) {
+      expect(await session.startTraining(settings)).toBe('finished');
+      const trained = await answers(session);
+      expect(trained, 'training must change the answers for the comparison to mean something').not.toEqual(baseline);
+      const progress: number[] = [];
+      const file = new Uint8Array(await (await session.exportTrainedModel((done) => progress.push(done))).arrayBuffer());
+      expect(progress.at(-1)).toBe(demoModelContents().get('model.safetensors')!.byteLength);
+      const contents = demoModelContents();
+      contents.set('model.safetensors', file);
+      const reloaded = await sessionOn(contents);
+      expect(await answers(reloaded), settings.fullFineTune ? 'full fine-tune' : 'LoRA').toEqual(trained);
+      await reloaded.dispose();
+    }
     await session.dispose();
     store.close();
   });
