@@ -1,8 +1,11 @@
-// `npm run bench:demo [-- --test N] [--train N] [--epochs N] [--lr X] [--batch N] [--full] [--model DIR] [--answers FILE.csv]`: the demo flow of the page,
+// `npm run bench:demo [-- --test N] [--train N] [--epochs N] [--lr X] [--batch N] [--full] [--model DIR] [--answers FILE.csv] [--constrain]`: the demo flow of the page,
 // timed (src/train/bench/demo-bench.ts), on this machine's WebGPU adapter (MOONTUNE_SWIFTSHADER=1:
 // on the CPU). Ends with three lines: `baseline exact match: X%`, `after exact match: Y%`,
 // `total seconds: Z`. The options shrink the run for quick trials; without them it is the default.
 // --answers writes the answers after training as CSV, to see which images the model gets wrong.
+// --constrain also measures, before and after, with answers constrained to the counting format
+// (exact match, valid JSON, milliseconds per answer token against free answers one at a time);
+// those measurements are not part of the phase times or the total.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -11,7 +14,7 @@ import { acquireNodeDevice } from '../gpu/node-device.ts';
 import { benchDemo } from '../train/bench/demo-bench.ts';
 import type { TrainingSettings } from '../train/config.ts';
 
-const { values } = parseArgs({ options: { test: { type: 'string' }, train: { type: 'string' }, epochs: { type: 'string' }, lr: { type: 'string' }, model: { type: 'string' }, full: { type: 'boolean' }, batch: { type: 'string' }, answers: { type: 'string' } } });
+const { values } = parseArgs({ options: { test: { type: 'string' }, train: { type: 'string' }, epochs: { type: 'string' }, lr: { type: 'string' }, model: { type: 'string' }, full: { type: 'boolean' }, batch: { type: 'string' }, answers: { type: 'string' }, constrain: { type: 'boolean' } } });
 const whole = (name: string, text: string | undefined) => {
   if (text === undefined) return undefined;
   const value = Number(text);
@@ -29,9 +32,16 @@ const context = await acquireNodeDevice({ swiftShader: process.env.MOONTUNE_SWIF
 const info = context.adapterInfo;
 console.log(`adapter: ${[info.vendor, info.architecture, info.description || info.device].filter(Boolean).join(' / ') || 'unknown'} (Node)`);
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const result = await benchDemo(new Engine(context), { root, modelFolder: values.model, testLimit: whole('test', values.test), settings, answersCsv: values.answers, log: (line) => console.log(line) });
+const result = await benchDemo(new Engine(context), { root, modelFolder: values.model, testLimit: whole('test', values.test), settings, answersCsv: values.answers, constrained: values.constrain, log: (line) => console.log(line) });
 const percent = (value: number) => `${(100 * value).toFixed(1)}%`;
 console.log(`phases: load ${result.phases.load.toFixed(1)} s, baseline ${result.phases.baseline.toFixed(1)} s, train ${result.phases.train.toFixed(1)} s (${result.trainSteps} steps, final loss ${result.finalLoss?.toFixed(3) ?? '—'}), after ${result.phases.after.toFixed(1)} s`);
+if (result.constrained) {
+  for (const [label, figures] of Object.entries(result.constrained)) {
+    console.log(
+      `${label} constrained: exact match ${percent(figures.exactMatch)}, valid JSON ${percent(figures.parseable)}, ${figures.freeMsPerImage.toFixed(0)} → ${figures.constrainedMsPerImage.toFixed(0)} ms per image, mask ${figures.maskMsPerToken.toFixed(3)} ms per token`,
+    );
+  }
+}
 console.log(`baseline exact match: ${percent(result.baseline)}`);
 console.log(`after exact match: ${percent(result.after)}`);
 console.log(`total seconds: ${result.totalSeconds.toFixed(0)}`);

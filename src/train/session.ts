@@ -50,6 +50,8 @@ export interface SessionHost {
 export interface MeasureOptions {
   /** 'counts': answers constrained to the counting format over the dataset's classes (count-constraint.ts). */
   constrain?: 'counts';
+  /** Sequences decoded together (default: evaluate.ts's batch; 1 = one image at a time, as constrained answers are). */
+  batchSize?: number;
 }
 
 /** What the CLI's report needs of the run. */
@@ -193,7 +195,7 @@ export class TrainingSession {
     const answerTokens = Math.min(maxTokens, longestAnswer + EVAL_SPARE_TOKENS);
     const constraint = options.constrain === 'counts' ? countAnswerConstraint(model, classNames) : undefined;
     // A paused or finished LoRA run's adapters answer; without a run, the model as loaded.
-    const evaluation = await evaluateSamples(model, features, samples, classNames, { maxTokens: answerTokens, onProgress, constraint, lora: this.run?.adapters });
+    const evaluation = await evaluateSamples(model, features, samples, classNames, { maxTokens: answerTokens, onProgress, constraint, lora: this.run?.adapters, batchSize: options.batchSize });
     const result: EvaluationResult = {
       ...evaluation,
       split: target.split,

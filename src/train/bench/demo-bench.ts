@@ -14,6 +14,9 @@ import { FolderCheckpointStore } from '../checkpoint-folder.ts';
 import { DEMO_TRAINING_SETTINGS, type TrainingSettings } from '../config.ts';
 import { evaluationCsv } from '../evaluation-export.ts';
 import { TrainingSession } from '../session.ts';
+import type { EvaluationResult } from '../session-types.ts';
+import { openMoondream, type OpenedMoondream } from '../../model/moondream.ts';
+import { countAnswerConstraint } from '../count-constraint.ts';
 
 export interface DemoBenchOptions {
   /** Repository root (public/ lives there). */
@@ -25,12 +28,33 @@ export interface DemoBenchOptions {
   readonly settings?: Partial<TrainingSettings>;
   /** Where to write the answers after training as CSV (file, expected, answer, match, counts), if anywhere. */
   readonly answersCsv?: string;
+  /**
+   * Also measure, before and after training, with answers constrained to the counting format and,
+   * for its cost, free answers one image at a time as constrained ones are decoded (outside the
+   * phase times).
+   */
+  readonly constrained?: boolean;
   readonly log?: (line: string) => void;
+}
+
+/** The constrained measurement beside the free one, both decoded one image at a time. */
+export interface ConstrainedFigures {
+  readonly exactMatch: number;
+  readonly parseable: number;
+  /** Milliseconds per image (image features cached: prefill and decode), free and constrained. */
+  readonly freeMsPerImage: number;
+  readonly constrainedMsPerImage: number;
+  /** Answer tokens (with EOS) per image, free and constrained. */
+  readonly freeTokensPerImage: number;
+  readonly constrainedTokensPerImage: number;
+  /** CPU milliseconds per token to mask the logits and advance the automaton, over the constrained answers' tokens. */
+  readonly maskMsPerToken: number;
 }
 
 export interface DemoBenchResult {
   readonly baseline: number;
   readonly after: number;
+  readonly constrained?: { readonly baseline: ConstrainedFigures; readonly after: ConstrainedFigures };
   readonly phases: Record<'load' | 'baseline' | 'train' | 'after', number>;
   readonly totalSeconds: number;
   readonly trainSteps: number;
@@ -57,6 +81,32 @@ export async function benchDemo(engine: Engine, options: DemoBenchOptions): Prom
     const baseline = await session.measure(options.testLimit, settings.evalMaxTokens);
     const measured = clock();
     log(`baseline: ${baseline.exactMatches}/${baseline.samples} exact, ${(100 * baseline.parseableFraction).toFixed(0)}% parseable, in ${(measured - loaded).toFixed(1)} s`);
+    const opened = options.constrained ? await openMoondream(folderModelFiles(modelFolder)) : undefined;
+    await opened?.weightsFile.stream.cancel();
+    // Answer tokens and their EOS: what a measurement decoded.
+    const answerIds = (answer: string) => [...opened!.tokenizer.encode(answer), opened!.revision.eosId];
+    const tokensPerImage = (result: EvaluationResult) => result.results.reduce((sum, row) => sum + answerIds(row.answer).length, 0) / result.samples;
+    const constrainedFigures = async (label: string): Promise<ConstrainedFigures> => {
+      const free = await session.measure(options.testLimit, settings.evalMaxTokens, undefined, { batchSize: 1 });
+      const constrained = await session.measure(options.testLimit, settings.evalMaxTokens, undefined, { constrain: 'counts' });
+      const figures = {
+        exactMatch: constrained.exactMatchAccuracy,
+        parseable: constrained.parseableFraction,
+        freeMsPerImage: (1000 * free.seconds) / free.samples,
+        constrainedMsPerImage: (1000 * constrained.seconds) / constrained.samples,
+        freeTokensPerImage: tokensPerImage(free),
+        constrainedTokensPerImage: tokensPerImage(constrained),
+        maskMsPerToken: maskMillisecondsPerToken(opened!, dataset.classes.map((c) => c.name), constrained.results.map((row) => answerIds(row.answer))),
+      };
+      log(
+        `${label}, constrained to JSON counts: ${constrained.exactMatches}/${constrained.samples} exact, ${(100 * constrained.parseableFraction).toFixed(0)}% parseable; ` +
+          `one image at a time: free ${figures.freeMsPerImage.toFixed(0)} ms and ${figures.freeTokensPerImage.toFixed(1)} tokens per image, ` +
+          `constrained ${figures.constrainedMsPerImage.toFixed(0)} ms and ${figures.constrainedTokensPerImage.toFixed(1)} tokens; the mask ${figures.maskMsPerToken.toFixed(3)} ms per token on the CPU`,
+      );
+      return figures;
+    };
+    const constrainedBefore = options.constrained ? await constrainedFigures('baseline') : undefined;
+    const trainingStarts = clock();
 
     let lastLog = 0;
     const outcome = await session.startTraining(settings, (progress) => {
@@ -67,17 +117,21 @@ export async function benchDemo(engine: Engine, options: DemoBenchOptions): Prom
     const trained = clock();
     const run = session.currentRun!;
     const finalLoss = run.history.at(-1)?.loss ?? null;
-    log(`training: ${outcome}, ${run.step} steps in ${(trained - measured).toFixed(1)} s`);
+    log(`training: ${outcome}, ${run.step} steps in ${(trained - trainingStarts).toFixed(1)} s`);
 
     const after = await session.measure(options.testLimit, settings.evalMaxTokens);
     const done = clock();
     log(`after: ${after.exactMatches}/${after.samples} exact, ${(100 * after.parseableFraction).toFixed(0)}% parseable, in ${(done - trained).toFixed(1)} s`);
     if (options.answersCsv) writeFileSync(options.answersCsv, evaluationCsv(dataset.classes.map((c) => c.name), after.results));
+    const constrainedAfter = options.constrained ? await constrainedFigures('after') : undefined;
+    const phases = { load: loaded - started, baseline: measured - loaded, train: trained - trainingStarts, after: done - trained };
     return {
       baseline: baseline.exactMatchAccuracy,
       after: after.exactMatchAccuracy,
-      phases: { load: loaded - started, baseline: measured - loaded, train: trained - measured, after: done - trained },
-      totalSeconds: done - started,
+      ...(constrainedBefore && constrainedAfter ? { constrained: { baseline: constrainedBefore, after: constrainedAfter } } : {}),
+      phases,
+      // The demo flow itself, without the extra constrained measurements.
+      totalSeconds: phases.load + phases.baseline + phases.train + phases.after,
       trainSteps: run.step,
       finalLoss,
     };
@@ -86,3 +140,23 @@ export async function benchDemo(engine: Engine, options: DemoBenchOptions): Prom
     rmSync(folder, { recursive: true, force: true });
   }
 }
+
+/** CPU time per token of the counting constraint (masking a vocabulary of logits, advancing the automaton) over these token sequences. */
+function maskMillisecondsPerToken(model: OpenedMoondream, classNames: readonly string[], answers: readonly number[][]): number {
+  const constraint = countAnswerConstraint(model, classNames);
+  const logits = new Float32Array(model.revision.config.text.vocab_size).map((_, i) => Math.sin(i));
+  let masked: Float32Array = new Float32Array(logits.length);
+  let tokens = 0;
+  const started = performance.now();
+  for (const answer of answers) {
+    let state = constraint.start;
+    for (const token of answer) {
+      masked = constraint.maskLogits(state, logits, masked);
+      tokens++;
+      if (token === model.revision.eosId) break;
+      state = constraint.advance(state, token);
+    }
+  }
+  return tokens === 0 ? 0 : (performance.now() - started) / tokens;
+}
+
