@@ -1,6 +1,7 @@
 // Batched matrix multiply C = alpha·op(A)·op(B) (+ bias row) (+ C), op = identity or transpose.
 // The workhorse behind Linear layers (matmul-linear.ts), their backward passes, attention
-// products and LoRA's small A/B products. WGSL and tiling notes: matmul.wgsl.ts.
+// products and LoRA's small A/B products. WGSL and tiling notes: matmul.wgsl.ts; a few rows
+// against a Linear weight (decoding) go to the matrix-vector kernel, matvec.wgsl.ts.
 //
 // B may be packed f16 (frozen weights); A and C are f32 and all accumulation is f32.
 import type { Engine } from '../engine.ts';
@@ -18,6 +19,7 @@ import {
   type MatmulTiling,
   type MatmulWeightFormat,
 } from './matmul.wgsl.ts';
+import { MATVEC_COLUMNS, MATVEC_GROUPS, MATVEC_MAX_ROWS, MATVEC_THREADS, matvecWgsl } from './matvec.wgsl.ts';
 
 export interface MatmulOptions {
   /** A is stored [..., K, M] and used transposed. */
@@ -143,12 +145,15 @@ export function recordMatmul(engine: Engine, call: MatmulCall): void {
   checkBindingSize(engine, call.c);
   const weightFormat: MatmulWeightFormat = call.b.dtype === 'f16' ? 'f16' : 'f32';
   const tiling = call.tiling ?? defaultTiling(M, N, K);
-  const pipeline = engine.pipeline(matmulWgsl(weightFormat, tiling), 'main', {
-    TRANSPOSE_A: call.transposeA ? 1 : 0,
-    TRANSPOSE_B: call.transposeB ? 1 : 0,
-    HAS_BIAS: call.bias ? 1 : 0,
-    ACCUMULATE: call.accumulate ? 1 : 0,
-  });
+  const vector = call.tiling === undefined && fitsMatvec(call);
+  const pipeline = vector
+    ? engine.pipeline(matvecWgsl(weightFormat, M), 'main', { HAS_BIAS: call.bias ? 1 : 0, ACCUMULATE: call.accumulate ? 1 : 0 })
+    : engine.pipeline(matmulWgsl(weightFormat, tiling), 'main', {
+        TRANSPOSE_A: call.transposeA ? 1 : 0,
+        TRANSPOSE_B: call.transposeB ? 1 : 0,
+        HAS_BIAS: call.bias ? 1 : 0,
+        ACCUMULATE: call.accumulate ? 1 : 0,
+      });
   const params = new ArrayBuffer(MATMUL_PARAMS_BYTES);
   const words = new Uint32Array(params);
   words.set([
@@ -167,8 +172,25 @@ export function recordMatmul(engine: Engine, call: MatmulCall): void {
       placeholderBias.set(engine, bias);
     }
   }
-  const workgroups: [number, number, number] = [Math.ceil(N / matmulTileCols(tiling)), Math.ceil(M / matmulTileRows(tiling)), batch];
-  engine.dispatch(pipeline, [call.a, call.b, bias, call.c], workgroups, { params, label: `matmul ${M}x${K}x${N}${call.transposeA ? ' tA' : ''}${call.transposeB ? ' tB' : ''}` });
+  const workgroups: [number, number, number] = vector
+    ? [Math.ceil(N / (MATVEC_COLUMNS * MATVEC_GROUPS)), 1, batch]
+    : [Math.ceil(N / matmulTileCols(tiling)), Math.ceil(M / matmulTileRows(tiling)), batch];
+  engine.dispatch(pipeline, [call.a, call.b, bias, call.c], workgroups, { params, label: `${vector ? 'matvec' : 'matmul'} ${M}x${K}x${N}${call.transposeA ? ' tA' : ''}${call.transposeB ? ' tB' : ''}` });
+}
+
+/**
+ * A few rows against a Linear weight ([N, K], row-major), with K long enough to split among a
+ * workgroup and four-element aligned: the matrix-vector kernel (matvec.wgsl.ts) does it.
+ */
+function fitsMatvec(call: MatmulCall): boolean {
+  const aligned = (value: number | undefined) => (value ?? 0) % 4 === 0;
+  return (
+    call.M <= MATVEC_MAX_ROWS &&
+    call.transposeB &&
+    !call.transposeA &&
+    call.K >= 4 * MATVEC_THREADS &&
+    [call.K, call.ldb, call.offsetB, call.batchStrideB, call.lda, call.offsetA, call.batchStrideA].every(aligned)
+  );
 }
 
 /**

@@ -106,6 +106,52 @@ describe('matmul', () => {
     }
   });
 
+  // A few rows against a Linear weight with K a multiple of 4 take the matrix-vector kernel
+  // (matvec.wgsl.ts): every row count it handles, N not a multiple of its 64 columns per
+  // workgroup, K an odd or even number of fours (its loop takes two at a time), f32 and packed
+  // f16, bias, alpha, accumulation, and batches. Same tolerance: K ≤ 1028 terms of products < 1, summed in another order; the
+  // reduction tree keeps partial sums small, so errors stay ~1e-5.
+  it('multiplies a few rows by a Linear weight (the decode step) as the reference does', async () => {
+    const engine = await testEngine();
+    for (const [M, N, K] of [
+      [1, 5, 256],
+      [2, 300, 1028],
+      [3, 1, 260],
+      [4, 67, 512],
+      [2, 70, 20],
+    ]) {
+      for (const dtype of ['f32', 'f16'] as const) {
+        const aData = randomFloats(M * K, 41 + M);
+        const bData = dtype === 'f16' ? roundToF16(randomFloats(N * K, 42 + N)) : randomFloats(N * K, 42 + N);
+        const biasData = randomFloats(N, 43);
+        const startData = randomFloats(M * N, 44);
+        const a = engine.upload(aData, [M, K]);
+        const b = engine.upload(bData, [N, K], dtype);
+        const bias = engine.upload(biasData, [N]);
+        const plain = matmul(engine, a, b, { transposeB: true });
+        expectClose(await engine.readFloat(plain), matmulReference(aData, bData, M, N, K, { transposeB: true }), TOLERANCE);
+        const withBias = matmul(engine, a, b, { transposeB: true, bias, alpha: -0.5 });
+        expectClose(await engine.readFloat(withBias), matmulReference(aData, bData, M, N, K, { transposeB: true, bias: biasData, alpha: -0.5 }), TOLERANCE);
+        const target = engine.upload(startData, [M, N]);
+        matmul(engine, a, b, { transposeB: true, accumulateInto: target });
+        const product = matmulReference(aData, bData, M, N, K, { transposeB: true });
+        expectClose(await engine.readFloat(target), product.map((value, i) => value + startData[i]), TOLERANCE);
+        for (const tensor of [a, b, bias, plain, withBias, target]) tensor.dispose();
+      }
+    }
+    // Batches: each batch its own A and B.
+    const [batch, M, N, K] = [3, 1, 9, 256];
+    const aData = randomFloats(batch * M * K, 51);
+    const bData = randomFloats(batch * N * K, 52);
+    const a = engine.upload(aData, [batch, M, K]);
+    const b = engine.upload(bData, [batch, N, K]);
+    const c = matmul(engine, a, b, { transposeB: true });
+    const expected: number[] = [];
+    for (let i = 0; i < batch; i++) expected.push(...matmulReference(aData.subarray(i * M * K, (i + 1) * M * K), bData.subarray(i * N * K, (i + 1) * N * K), M, N, K, { transposeB: true }));
+    expectClose(await engine.readFloat(c), expected, TOLERANCE);
+    for (const tensor of [a, b, c]) tensor.dispose();
+  });
+
   it('rejects mismatched shapes with a clear message', async () => {
     const engine = await testEngine();
     const a = engine.zeros([4, 5]);
