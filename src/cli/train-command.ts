@@ -171,7 +171,7 @@ function seconds(value: number): string {
 /** One line per optimizer step; the epoch shown is the one the step's last sample came from. */
 export function progressLine(progress: TrainingProgress, epochs: number): string {
   const loss = progress.loss === null ? '—' : progress.loss.toFixed(4);
-  return `step ${progress.step}/${progress.totalSteps}  epoch ${Math.min(progress.epoch + 1, epochs)}/${epochs}  loss ${loss}  lr ${progress.learningRate.toExponential(2)}  ${progress.tokensPerSecond.toFixed(1)} tokens/s  ETA ${seconds(progress.etaSeconds)}`;
+  return `step ${progress.step}/${progress.totalSteps}  epoch ${Math.min(progress.epoch + 1, epochs)}/${epochs}  loss ${loss}  lr ${progress.learningRate.toExponential(2)}  ${progress.tokensPerSecond.toFixed(1)} tokens/s  ETA ${seconds(progress.etaSeconds)}${progress.recomputing ? '  (recomputing activations to fit memory)' : ''}`;
 }
 
 /** The before/after table: exact match first (the headline), then the count metrics. */

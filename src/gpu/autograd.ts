@@ -14,7 +14,7 @@
 // frees everything immediately and training keeps only what backward needs. dispose() frees what
 // the tape still holds (gradients, saved tensors if backward never ran).
 import type { Engine } from './engine.ts';
-import { accumulate } from './ops/elementwise.ts';
+import { accumulate, copy } from './ops/elementwise.ts';
 import type { Tensor } from './tensor.ts';
 
 interface TapeRecord {
@@ -145,6 +145,13 @@ export class Tape {
     return this.grads.get(tensor);
   }
 
+  /** Hands over dLoss/dTensor for a watched tensor: the caller owns it, the tape forgets it. */
+  takeGrad(tensor: Tensor): Tensor | undefined {
+    const grad = this.grad(tensor);
+    this.grads.delete(tensor);
+    return grad;
+  }
+
   /** Frees saved tensors and gradients (read or copy gradients you need first). */
   dispose(): void {
     this.freeSaved();
@@ -244,4 +251,39 @@ export function release(tape: Tape | null, ...tensors: (Tensor | undefined)[]): 
     if (tape) tape.release(tensor);
     else tensor.dispose();
   }
+}
+
+/**
+ * Recomputation (activation checkpointing): `run` goes forward without recording, so of what it
+ * computes only its output and `inputs` outlive it; the backward pass runs it again under a tape
+ * of its own, back-propagates the output's gradient through that copy and hands the gradients of
+ * `inputs` and `parameters` on to `tape`. The memory of everything `run` keeps for its backward
+ * is then held for one call at a time instead of for the whole forward pass, for the cost of a
+ * second forward. `run` must compute the same thing both times (no randomness) and must not
+ * release its inputs. `parameters`: every trainable tensor `run` reads (those `tape` watches).
+ */
+export function recomputed(
+  engine: Engine,
+  tape: Tape | null,
+  inputs: readonly Tensor[],
+  parameters: readonly Tensor[],
+  run: (tape: Tape | null, inputs: readonly Tensor[]) => Tensor,
+): Tensor {
+  const output = run(null, inputs);
+  if (!tape) return output;
+  const trained = [...new Set([...inputs, ...parameters])].filter((tensor) => tape.requiresGrad(tensor));
+  if (!tape.record(trained, [output], ([gradOutput]) => {
+    const inner = new Tape(engine);
+    inner.watch(...trained);
+    const again = run(inner, inputs);
+    inner.backward(again, copy(engine, gradOutput!));
+    for (const tensor of trained) {
+      const grad = inner.takeGrad(tensor);
+      if (grad) tape.accumulate(tensor, grad);
+    }
+    inner.dispose();
+    again.dispose();
+  })) return output;
+  for (const input of inputs) tape.save(input);
+  return output;
 }

@@ -6,14 +6,14 @@
 // residual adds ride on the output matmuls. Head (§6.3): logits = lm_head(post_ln(h)), at the
 // last position at inference and at the labelled positions in training. LoRA adapters, when a
 // run has them, come with each call (they are not part of the decoder).
-import { apply, release, type Tape } from '../gpu/autograd.ts';
+import { apply, recomputed, release, type Tape } from '../gpu/autograd.ts';
 import type { CachePlacement } from '../gpu/autograd-ops.ts';
 import type { Engine } from '../gpu/engine.ts';
 import type { LoraAdapters } from '../gpu/lora.ts';
 import type { AttentionMask } from '../gpu/ops/attention.ts';
 import { concatRowsOp } from '../gpu/ops/copy.ts';
 import { embeddingRowBlocks } from '../gpu/ops/embedding.ts';
-import type { Tensor } from '../gpu/tensor.ts';
+import { Tensor } from '../gpu/tensor.ts';
 import { deriveDimensions, type MoondreamConfig } from './config.ts';
 import type { KVCache } from './kv-cache.ts';
 import { attention, crossEntropy, gather, isSplit, layerNorm, linear, mlp } from './layers.ts';
@@ -41,6 +41,11 @@ export interface TextForwardOptions {
   lora?: LoraAdapters;
   /** Sees the residual stream after each block (tests, debugging). */
   onBlock?: (block: number, hidden: Tensor) => void;
+  /**
+   * Training: keep only each block's input and recompute the block on the backward pass
+   * (autograd.ts recomputed), for a sequence whose stored activations would not fit.
+   */
+  recompute?: boolean;
 }
 
 export class TextDecoder {
@@ -158,16 +163,24 @@ export class TextDecoder {
     this.weights.blocks.forEach((block, index) => {
       const name = `model.text.blocks.${index}`;
       const adapter = (layer: string) => lora?.get(`${name}.${layer}`);
-      const a = layerNorm(engine, tape, hidden, block.ln);
-      const withAttention = attention(engine, tape, a, block.attn, {
-        ...attentionOptions,
-        lora: { qkv: adapter('attn.qkv'), proj: adapter('attn.proj') },
-        residual: hidden,
-        cache: cache?.layers[index],
-        placement,
-      });
-      const next = mlp(engine, tape, a, block.mlp, { lora: { fc1: adapter('mlp.fc1'), fc2: adapter('mlp.fc2') }, residual: withAttention });
-      release(tape, a, withAttention);
+      const adapters = { qkv: adapter('attn.qkv'), proj: adapter('attn.proj'), fc1: adapter('mlp.fc1'), fc2: adapter('mlp.fc2') };
+      const runBlock = (blockTape: Tape | null, input: Tensor) => {
+        const a = layerNorm(engine, blockTape, input, block.ln);
+        const withAttention = attention(engine, blockTape, a, block.attn, {
+          ...attentionOptions,
+          lora: { qkv: adapters.qkv, proj: adapters.proj },
+          residual: input,
+          cache: cache?.layers[index],
+          placement,
+        });
+        const out = mlp(engine, blockTape, a, block.mlp, { lora: { fc1: adapters.fc1, fc2: adapters.fc2 }, residual: withAttention });
+        release(blockTape, a, withAttention);
+        return out;
+      };
+      const next =
+        options.recompute && tape
+          ? recomputed(engine, tape, [hidden], tensorsOf([block, adapters]), (blockTape, [input]) => runBlock(blockTape, input))
+          : runBlock(tape, hidden);
       if (hidden !== x) release(tape, hidden);
       hidden = next;
       onBlock?.(index, hidden);
@@ -219,7 +232,7 @@ export class TextDecoder {
    * over sequences of each sequence's mean over its labelled rows, so a batch of B gives the loss
    * and gradients of B single runs averaged. Only labelled rows go through post_ln and lm_head.
    */
-  loss(tape: Tape | null, x: Tensor, targets: Int32Array, options: { mask?: AttentionMask; lora?: LoraAdapters; sequences?: number } = {}): Tensor {
+  loss(tape: Tape | null, x: Tensor, targets: Int32Array, options: { mask?: AttentionMask; lora?: LoraAdapters; sequences?: number; recompute?: boolean } = {}): Tensor {
     if (targets.length !== x.shape[0]) throw new Error(`loss: ${targets.length} targets for ${x.shape[0]} positions`);
     const sequences = options.sequences ?? 1;
     const sequenceRows = targets.length / sequences;
@@ -243,4 +256,12 @@ export class TextDecoder {
     release(tape, hidden, rowIds, rows, logits, targetTensor, weightTensor);
     return loss;
   }
+}
+
+/** Every tensor in a structure of weights (objects, arrays, split weights' parts), once each. */
+function tensorsOf(value: unknown, found = new Set<Tensor>()): Tensor[] {
+  if (value instanceof Tensor) found.add(value);
+  else if (Array.isArray(value)) for (const item of value) tensorsOf(item, found);
+  else if (value && typeof value === 'object') for (const item of Object.values(value)) tensorsOf(item, found);
+  return [...found];
 }

@@ -25,6 +25,7 @@ import { UnusableImageError, type ImageFeatureCache, type SkippedImage } from '.
 import { Xoshiro128 } from './random.ts';
 import { learningRateForStep } from './schedule.ts';
 import { createTrainableParameters, readTensors, writeTensors, type TrainableParameters } from './trainable-parameters.ts';
+import { needsRecompute } from './training-budget.ts';
 import { paddedTargets, trainingSequence } from './training-sequence.ts';
 
 /** The parts of a loaded model the trainer uses (a `Moondream` has them all). */
@@ -62,6 +63,8 @@ export interface TrainingProgress {
   etaSeconds: number;
   /** Images left out so far because they cannot be decoded. */
   skippedImages: SkippedImage[];
+  /** The last step recomputed decoder blocks on the backward pass to stay within the memory budget. */
+  recomputing: boolean;
 }
 
 export interface TrainingRunOptions {
@@ -84,6 +87,14 @@ export interface TrainingRunOptions {
   store?: Pick<CheckpointStore, 'save'>;
   onProgress?: (progress: TrainingProgress) => void;
   onCheckpoint?: (summary: CheckpointSummary) => void;
+  /**
+   * GPU bytes a training step may take the model to (training-budget.ts); a micro-batch whose
+   * stored activations would pass it recomputes each decoder block on the backward pass
+   * instead. Default DEFAULT_TRAINING_MEMORY_BYTES (an 8 GB card with room for the browser).
+   */
+  memoryLimitBytes?: number;
+  /** Recompute always (true) or never (false), whatever the budget says. */
+  recompute?: boolean;
 }
 
 /** Stream numbers for Xoshiro128.fromSeed(seed, stream): LoRA initialisation draws apart from the data order. */
@@ -109,6 +120,7 @@ export class TrainingRun {
   private pauseRequested = false;
   private running = false;
   private timing = { seconds: 0, tokens: 0, steps: 0 };
+  private recomputing = false;
 
   private constructor(
     private readonly options: TrainingRunOptions,
@@ -263,8 +275,10 @@ export class TrainingRun {
           sequences.push({ ...sequence, image });
         }
         const { length, targets } = paddedTargets(sequences);
+        const recompute = this.recomputes(sequences.length, length, Math.max(...sequences.map(({ answerTokens }) => answerTokens)));
+        this.recomputing = recompute;
         const inputs = decoder.embedBatch(tape, sequences, length);
-        const loss = decoder.loss(tape, inputs, targets, { lora: this.parameters.adapters, sequences: sequences.length });
+        const loss = decoder.loss(tape, inputs, targets, { lora: this.parameters.adapters, sequences: sequences.length, recompute });
         tape.backward(loss);
         const share = group.length / samples.length;
         tensors.forEach((tensor, index) => {
@@ -291,6 +305,15 @@ export class TrainingRun {
     const [loss, norm] = await engine.readFloat(readout);
     for (const tensor of [readout, stepLoss, clipped?.norm, clipped?.scale]) tensor?.dispose();
     return this.record({ step: this.step, loss, learningRate, ...(clipped ? { gradientNorm: norm } : {}) }, tokens, started);
+  }
+
+  /** Whether a micro-batch of this shape recomputes its blocks (options.recompute, else the memory budget). */
+  private recomputes(batchSize: number, sequenceLength: number, answerTokens: number): boolean {
+    const { recompute, memoryLimitBytes, model } = this.options;
+    if (recompute !== undefined) return recompute;
+    const training = this.config.fullFineTune ? ({ fullFineTune: true } as const) : { lora: { rank: this.config.loraRank, targets: this.config.loraTargets } };
+    const precision = model.decoder.weights.blocks[0]?.attn.qkv.weight.dtype === 'f16' ? 'f16' : 'f32';
+    return needsRecompute(model.revision, { batchSize, sequenceLength, answerTokens, training, precision }, memoryLimitBytes);
   }
 
   /** Everything needed to continue this run exactly, read back from the GPU. */
@@ -393,6 +416,7 @@ export class TrainingRun {
       elapsedSeconds: this.timing.seconds,
       etaSeconds: secondsPerStep * (this.totalSteps - this.step),
       skippedImages: [...this.skippedImages.values()],
+      recomputing: this.recomputing,
     });
   }
 }

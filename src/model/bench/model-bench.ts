@@ -2,7 +2,8 @@
 // prefill (~60 tokens after the image prefix) and decode tokens/s, on random weights of the
 // model's real shapes. The tiny configuration (the golden fixture's) runs everywhere; `full`
 // adds full-size Moondream2 (2025-06-21 shapes, f16 matrices) for machines with a real GPU.
-// Also prints what the model holds on the GPU and the 8 GB inference budget.
+// Also prints what the model holds on the GPU, the 8 GB inference budget and the training budget
+// (train/training-budget.ts) of both full-size revisions.
 import type { BenchRow } from '../../gpu/bench/bench-row.ts';
 import type { Engine } from '../../gpu/engine.ts';
 import { DEFAULT_CONFIG, parseConfig, type MoondreamConfig } from '../config.ts';
@@ -12,6 +13,7 @@ import { rgbImage, type RgbImage } from '../rgb-image.ts';
 import { IdTokenizer } from '../tokenizer.ts';
 import { storageDtype, type WeightPrecision } from '../weights.ts';
 import { randomWeights } from '../weights-random.ts';
+import { formatTrainingBudget, trainingBudget } from '../../train/training-budget.ts';
 
 /** The golden fixture's configuration (test/fixtures/moondream-tiny/config.json). */
 export const TINY_CONFIG: MoondreamConfig = parseConfig({
@@ -73,6 +75,24 @@ export function formatBudget(name: string, budget: MemoryBudget): string {
   );
 }
 
+/**
+ * The training budget of both full-size revisions for a LoRA step (rank 16 on every layer) on a
+ * counting sample (729 image tokens + BOS + ~60 prompt tokens + a 30-token answer), at batch 1
+ * and 4, with stored and recomputed activations.
+ */
+function trainingBudgetLines(): string[] {
+  const lines: string[] = [];
+  for (const id of ['2025-06-21', '2024-04-02'] as const) {
+    for (const batchSize of [1, 4]) {
+      for (const recompute of [false, true]) {
+        const budget = trainingBudget(getRevision(id), { batchSize, sequenceLength: 820, answerTokens: 30, training: { lora: { rank: 16 } }, precision: 'f16', recompute });
+        lines.push(formatTrainingBudget(`${id}, LoRA r16, batch ${batchSize} × 820 positions, ${recompute ? 'recomputed' : 'stored'} activations,`, budget));
+      }
+    }
+  }
+  return lines;
+}
+
 /** Multiply–adds of the text decoder's matrices per token (qkv, proj, fc1, fc2 per layer, lm_head). */
 function textFlopsPerToken(config: MoondreamConfig): number {
   const { dim, ff_dim: ff, n_layers: layers } = config.text;
@@ -129,6 +149,7 @@ export async function benchModel(engine: Engine, options: ModelBenchOptions): Pr
   const log = options.log ?? ((line: string) => console.log(line));
   const full = getRevision('2025-06-21');
   log(formatBudget('full-size Moondream2 (f16 weights, 2048-position KV cache)', inferenceBudget(full, 'f16')));
+  for (const line of trainingBudgetLines()) log(line);
   const rows = await benchOne(engine, 'model tiny', revisionFromConfig(TINY_CONFIG, { id: 'tiny' }), 'f32', syntheticImage(150, 100), 8, log);
   if (options.full) rows.push(...(await benchOne(engine, 'model full', full, 'f16', syntheticImage(640, 480), 32, log)));
   return rows;

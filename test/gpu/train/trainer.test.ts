@@ -23,6 +23,7 @@ import { trainingSequence } from '../../../src/train/training-sequence.ts';
 import { fixtureBytes, fixtureImage, goldenFile } from '../../helpers/fixture-files.ts';
 import { rgbImage } from '../../../src/model/rgb-image.ts';
 import { namedVisionParameters } from '../../../src/model/vision-weights.ts';
+import { maxAbsDifference } from '../../helpers/compare.ts';
 import { testEngine } from '../../helpers/gpu-context.ts';
 
 const IMAGE_TOKENS = 16;
@@ -119,6 +120,28 @@ describe('TrainingRun on the tiny model', () => {
     run.dispose();
     expect(run.adapters!.names).toEqual([]); // freed with the run
     expect(await meanLoss()).toBeCloseTo(before, 5);
+  });
+
+  it('recomputes decoder blocks when the memory budget says so, ending with the adapters of a run that stores them', { timeout: 400_000 }, async () => {
+    const config = trainingConfig({ ...CONFIG, batchSize: 2 });
+    const trained = async (runId: string, overrides: Partial<TrainingRunOptions>) => {
+      const progress: TrainingProgress[] = [];
+      const run = TrainingRun.start(options({ runId, store: undefined, onProgress: (p) => progress.push(p), ...overrides }), config);
+      await run.run();
+      const values = await adapterValues(run);
+      run.dispose();
+      return { values, progress };
+    };
+    // The default budget (an 8 GB card) holds the tiny model's activations many times over;
+    // a limit of one byte cannot hold any, so every step recomputes.
+    const stored = await trained('stored', {});
+    const recomputed = await trained('recomputed', { memoryLimitBytes: 1 });
+    expect(stored.progress.map((p) => p.recomputing)).toEqual([false, false]);
+    expect(recomputed.progress.map((p) => p.recomputing)).toEqual([true, true]);
+    // Same kernels on the same inputs; gradients differ at most in the order two terms are added
+    // (text-recompute.test.ts), and two AdamW steps of LR 3e-2 carry that to ~1e-7: 1e-6.
+    recomputed.values.forEach((values, i) => expect(maxAbsDifference(values, stored.values[i]), `tensor ${i}`).toBeLessThan(1e-6));
+    expect(recomputed.progress.map((p) => p.loss)).toEqual(stored.progress.map((p) => p.loss));
   });
 
   it('paused, checkpointed and resumed in a new run, ends with bit-identical adapters', { timeout: 400_000 }, async () => {
