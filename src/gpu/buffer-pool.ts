@@ -34,13 +34,15 @@ export class BufferPool {
   private freeBytes = 0;
   private created = 0;
 
-  constructor(private readonly device: GPUDevice) {}
+  constructor(private readonly device: GPUDevice, private readonly maxBufferSize = device.limits.maxBufferSize) {}
 
   acquire(byteLength: number, usage: GPUBufferUsageFlags): GPUBuffer {
-    const size = sizeClass(byteLength);
-    if (size > this.device.limits.maxBufferSize) {
+    // Near the limit, the size class may pass it where the request itself does not: use the request.
+    const exact = Math.ceil(byteLength / ALIGNMENT) * ALIGNMENT;
+    const size = sizeClass(byteLength) > this.maxBufferSize && exact <= this.maxBufferSize ? exact : sizeClass(byteLength);
+    if (size > this.maxBufferSize) {
       throw new Error(
-        `A ${byteLength}-byte buffer exceeds this GPU's maxBufferSize (${this.device.limits.maxBufferSize} bytes).`,
+        `A ${byteLength}-byte buffer exceeds this GPU's maxBufferSize (${this.maxBufferSize} bytes).`,
       );
     }
     const key = `${usage}:${size}`;

@@ -16,6 +16,11 @@ export interface AcquireOptions {
   /** Ask for shader-f16 when the adapter has it (default true). */
   wantF16?: boolean;
   powerPreference?: GPUPowerPreference;
+  /**
+   * Take WebGPU's default limits (maxStorageBufferBindingSize 128 MiB, maxBufferSize 256 MiB),
+   * as a browser may grant no more, instead of asking for the adapter's.
+   */
+  defaultLimits?: boolean;
 }
 
 export class WebGpuUnavailableError extends Error {
@@ -63,7 +68,7 @@ export async function acquireDeviceFrom(gpu: GPU | undefined, options: AcquireOp
   if (hasSubgroups) features.push('subgroups' as GPUFeatureName);
   if (adapter.features.has('timestamp-query')) features.push('timestamp-query');
 
-  const device = await adapter.requestDevice({ requiredFeatures: features, requiredLimits: limitsToRequest(adapter) });
+  const device = await adapter.requestDevice({ requiredFeatures: features, ...(options.defaultLimits ? {} : { requiredLimits: limitsToRequest(adapter) }) });
   const info = adapter.info ?? ({} as GPUAdapterInfo);
   const lost = device.lost.then(
     (why) =>

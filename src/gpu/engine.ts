@@ -39,6 +39,12 @@ export class GpuValidationError extends Error {
   }
 }
 
+/** The buffer limits the engine keeps to (a subset of GPUSupportedLimits). */
+export interface EngineLimits {
+  maxStorageBufferBindingSize: number;
+  maxBufferSize: number;
+}
+
 export class Engine implements TensorOwner {
   readonly device: GPUDevice;
   readonly pool: BufferPool;
@@ -64,9 +70,20 @@ export class Engine implements TensorOwner {
   readonly counters: EngineCounters = { dispatches: 0, submits: 0, readbacks: 0 };
   private profiler: Profiler | undefined;
 
-  constructor(readonly context: GpuContext) {
+  /**
+   * The buffer limits every op plans for (weights split, batches chunked) and every dispatch is
+   * checked against: the device's, or smaller ones given to the constructor — what a browser
+   * granting only WebGPU's defaults would give, scaled to a tiny model in tests.
+   */
+  readonly limits: EngineLimits;
+
+  constructor(readonly context: GpuContext, limits: Partial<EngineLimits> = {}) {
     this.device = context.device;
-    this.pool = new BufferPool(this.device);
+    this.limits = {
+      maxStorageBufferBindingSize: Math.min(limits.maxStorageBufferBindingSize ?? Infinity, this.device.limits.maxStorageBufferBindingSize),
+      maxBufferSize: Math.min(limits.maxBufferSize ?? Infinity, this.device.limits.maxBufferSize),
+    };
+    this.pool = new BufferPool(this.device, this.limits.maxBufferSize);
     this.uniformBuffer = this.device.createBuffer({
       size: this.uniformStaging.byteLength,
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
@@ -131,6 +148,7 @@ export class Engine implements TensorOwner {
   /** A tensor with its own exactly-sized buffer (not pooled): for weights that live long. */
   uploadWeight(data: TypedData, shape: readonly number[], dtype: DType, label = ''): Tensor {
     const bytes = Math.max(4, elementCount(shape) * BYTES_PER_ELEMENT[dtype]);
+    if (bytes > this.limits.maxBufferSize) throw new Error(`${label || 'A weight'} [${shape.join(', ')}] of ${bytes} bytes exceeds this GPU's maxBufferSize (${this.limits.maxBufferSize} bytes).`);
     const buffer = this.device.createBuffer({ size: Math.ceil(bytes / 4) * 4, usage: tensorUsage(), label });
     const tensor = new Tensor(buffer, shape, dtype, this, label);
     this.unpooled.add(tensor);
@@ -262,6 +280,10 @@ export class Engine implements TensorOwner {
   ): void {
     for (const binding of bindings) {
       if (binding instanceof Tensor && binding.isDisposed) throw new Error(`${binding} used after dispose`);
+      // The device would reject a larger binding too, but later and without naming the tensor.
+      if (binding instanceof Tensor && binding.byteLength > this.limits.maxStorageBufferBindingSize) {
+        throw new Error(`${options.label ?? 'A dispatch'} binds ${binding} (${binding.byteLength} bytes), over this GPU's maxStorageBufferBindingSize of ${this.limits.maxStorageBufferBindingSize} bytes.`);
+      }
     }
     const entries: GPUBindGroupEntry[] = bindings.map((binding, index) => ({
       binding: index,

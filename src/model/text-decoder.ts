@@ -129,6 +129,23 @@ export class TextDecoder {
       : gather(this.engine, null, wte, ids);
   }
 
+  /**
+   * Sequences of `length` rows one forward may stack under the engine's binding limit: its
+   * largest activation per row is qkv's or fc1's output (max(3·dim, ff_dim) f32); `labelled`
+   * rows per sequence go through the head (vocab logits each, training); `cachePositions` rows
+   * of K and V per sequence in a batch cache (evaluation). At least 1: a single sequence that
+   * does not fit is the caller's to refuse.
+   */
+  sequencesPerPass(length: number, options: { labelled?: number; cachePositions?: number } = {}): number {
+    const limit = this.engine.limits.maxStorageBufferBindingSize;
+    const perSequence = Math.max(
+      length * Math.max(3 * this.dim, this.config.text.ff_dim) * 4,
+      (options.labelled ?? 0) * this.vocab * 4,
+      (options.cachePositions ?? 0) * this.dim * 4,
+    );
+    return Math.max(1, Math.floor(limit / perSequence));
+  }
+
   /** The attention mask of this revision (spec §7). */
   mask(withImage = true): AttentionMask {
     return this.maskMode === 'prefix' && withImage ? { prefix: this.prefixLength } : 'causal';

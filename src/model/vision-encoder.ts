@@ -74,16 +74,29 @@ function encodeCrops(engine: Engine, tape: Tape | null, model: VisionModel, patc
  */
 export function cropsPerPass(engine: Engine, revision: Revision): number {
   const { vision } = revision.config;
-  const { imageTokens } = deriveDimensions(revision.config);
-  const rowBytes = imageTokens * Math.max(3 * vision.enc_dim, vision.enc_ff_dim) * 4;
-  return Math.max(1, Math.floor(engine.device.limits.maxStorageBufferBindingSize / rowBytes));
+  const { imageTokens, patchDim } = deriveDimensions(revision.config);
+  // The patches too: narrower than fc1 at full size, wider in a tiny model.
+  const rowBytes = imageTokens * Math.max(3 * vision.enc_dim, vision.enc_ff_dim, patchDim) * 4;
+  return Math.max(1, Math.floor(engine.limits.maxStorageBufferBindingSize / rowBytes));
 }
 
 /**
  * ViT over patches [crops·tokens, patchDim] (or [crops, tokens, patchDim]) → features
- * [crops·tokens, enc_dim] after post_ln.
+ * [crops·tokens, enc_dim] after post_ln. The patches may come as groups of at most
+ * cropsPerPass crops each (an image whose patches would pass one binding, imageEmbeddings).
  */
-export function visionEncoder(engine: Engine, tape: Tape | null, model: VisionModel, patches: Tensor, trace?: VisionTrace): Tensor {
+export function visionEncoder(engine: Engine, tape: Tape | null, model: VisionModel, patches: Tensor | readonly Tensor[], trace?: VisionTrace): Tensor {
+  if (Array.isArray(patches)) {
+    if (patches.length === 1) return visionEncoder(engine, tape, model, patches[0], trace);
+    const parts = patches.map((group) => visionEncoder(engine, tape, model, group));
+    const features = apply(engine, tape, concatRowsOp, parts);
+    release(tape, ...parts);
+    return features;
+  }
+  return encodePatches(engine, tape, model, patches as Tensor, trace);
+}
+
+function encodePatches(engine: Engine, tape: Tape | null, model: VisionModel, patches: Tensor, trace?: VisionTrace): Tensor {
   const { imageTokens: tokens, patchDim } = deriveDimensions(model.revision.config);
   const crops = patches.size / (tokens * patchDim);
   if (patches.dtype !== 'f32' || !Number.isInteger(crops) || crops < 1 || patches.shape.at(-1) !== patchDim) {
@@ -111,7 +124,7 @@ export function visionEncoder(engine: Engine, tape: Tape | null, model: VisionMo
  * encoder, [global ‖ stitched-and-pooled local] (or global alone for single-crop revisions),
  * projection MLP.
  */
-export function embedPatches(engine: Engine, tape: Tape | null, model: VisionModel, patches: Tensor, tiling: Tiling, trace?: VisionTrace): Tensor {
+export function embedPatches(engine: Engine, tape: Tape | null, model: VisionModel, patches: Tensor | readonly Tensor[], tiling: Tiling, trace?: VisionTrace): Tensor {
   const features = visionEncoder(engine, tape, model, patches, trace);
   const { imageTokens } = deriveDimensions(model.revision.config);
   traceAs(engine, trace, 'vision_crop_features', features, [features.shape[0] / imageTokens, imageTokens, features.shape[1]]);
@@ -141,8 +154,15 @@ export function imagePatches(revision: Revision, image: RgbImage): { patches: Fl
 export function imageEmbeddings(engine: Engine, model: VisionModel, image: RgbImage, tape: Tape | null = null, trace?: VisionTrace): ImageEmbeddingsResult {
   const { imageTokens, patchDim } = deriveDimensions(model.revision.config);
   const { patches, tiling, crops } = imagePatches(model.revision, image);
-  const upload = engine.upload(patches, [crops * imageTokens, patchDim], 'f32', 'vision.patches');
-  const embeddings = embedPatches(engine, tape, model, upload, tiling, trace);
-  release(tape, upload);
+  // Uploaded in groups the encoder takes at once, so no upload passes a binding either.
+  const perPass = cropsPerPass(engine, model.revision);
+  const cropValues = imageTokens * patchDim;
+  const uploads: Tensor[] = [];
+  for (let first = 0; first < crops; first += perPass) {
+    const count = Math.min(perPass, crops - first);
+    uploads.push(engine.upload(patches.subarray(first * cropValues, (first + count) * cropValues), [count * imageTokens, patchDim], 'f32', 'vision.patches'));
+  }
+  const embeddings = embedPatches(engine, tape, model, uploads, tiling, trace);
+  release(tape, ...uploads);
   return { embeddings, tiling, crops };
 }

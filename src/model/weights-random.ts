@@ -20,7 +20,7 @@ export interface RandomWeightsOptions {
 
 export function randomWeights(engine: Engine, revision: Revision, options: RandomWeightsOptions = {}): ModelWeights {
   const precision = options.precision ?? 'auto';
-  const maxBindingBytes = options.maxBindingBytes ?? engine.device.limits.maxStorageBufferBindingSize;
+  const maxBindingBytes = options.maxBindingBytes ?? engine.limits.maxStorageBufferBindingSize;
   let state = (options.seed ?? 1) >>> 0;
   const next = () => {
     // xorshift32: cheap and good enough to scatter pool offsets.

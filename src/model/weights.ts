@@ -138,7 +138,7 @@ export async function loadWeights(
   options: LoadWeightsOptions = {},
 ): Promise<ModelWeights> {
   const precision = options.precision ?? 'auto';
-  const maxBindingBytes = options.maxBindingBytes ?? engine.device.limits.maxStorageBufferBindingSize;
+  const maxBindingBytes = options.maxBindingBytes ?? engine.limits.maxStorageBufferBindingSize;
   const weights = new ModelWeights(revision);
   try {
     await streamWeights(stream, {

@@ -125,8 +125,12 @@ async function evaluateInBatches(
   const { imageTokens } = deriveDimensions(revision.config);
   const evaluated: EvaluatedSample[] = [];
   const skippedImages: SkippedImage[] = [];
-  for (let first = 0; first < samples.length; first += options.batchSize) {
-    const chunk = samples.slice(first, first + options.batchSize).map((sample, i) => ({ index: first + i, sample }));
+  // As many images at once as asked, fewer where the batch would pass the binding limit (its
+  // activations, its KV cache, a row of logits per image).
+  const longest = 1 + imageTokens + Math.max(...prompts.map((prompt) => prompt.length));
+  const batchSize = Math.min(options.batchSize, decoder.sequencesPerPass(longest, { labelled: 1, cachePositions: options.positions }));
+  for (let first = 0; first < samples.length; first += batchSize) {
+    const chunk = samples.slice(first, first + batchSize).map((sample, i) => ({ index: first + i, sample }));
     const usable = await usableImages(features, chunk, skippedImages);
     if (usable.length > 0) {
       // [BOS, image…, prompt…] per image, right-padded to the longest.
@@ -156,7 +160,7 @@ async function evaluateInBatches(
         cache.dispose();
       }
     }
-    options.onProgress?.(Math.min(first + options.batchSize, samples.length), samples.length);
+    options.onProgress?.(Math.min(first + batchSize, samples.length), samples.length);
   }
   return { ...evaluatePredictions(classNames, evaluated), skippedImages };
 }

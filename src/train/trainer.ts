@@ -26,7 +26,7 @@ import { Xoshiro128 } from './random.ts';
 import { learningRateForStep } from './schedule.ts';
 import { createTrainableParameters, readTensors, writeTensors, type TrainableParameters } from './trainable-parameters.ts';
 import { needsRecompute } from './training-budget.ts';
-import { paddedTargets, trainingSequence } from './training-sequence.ts';
+import { paddedTargets, trainingSequence, type TrainingSequence } from './training-sequence.ts';
 
 /** The parts of a loaded model the trainer uses (a `Moondream` has them all). */
 export interface TrainerModel {
@@ -262,13 +262,11 @@ export class TrainingRun {
       // A clear, not a multiply by zero: a NaN or infinity left by a failed step must not survive.
       for (const gradient of this.gradients) engine.clear(gradient);
       stepLoss = engine.zeros([1], 'f32', 'step loss');
-      for (let first = 0; first < samples.length; first += this.config.batchSize) {
-        const group = samples.slice(first, first + this.config.batchSize);
+      for (const group of this.forwardGroups(samples)) {
         const tape = new Tape(engine);
         tape.watch(...tensors);
         const sequences = [];
-        for (const { sample, pixels } of group) {
-          const sequence = trainingSequence(revision, tokenizer, this.imageTokens, sample.question, sample.answer);
+        for (const { sample, pixels, sequence } of group) {
           tokens += sequence.ids.length;
           // A trained vision tower encodes the image on the tape; a frozen one's features are cached.
           const image = pixels ? imageEmbeddings(engine, this.options.model.vision, pixels, tape).embeddings : await this.options.features.get(sample.imagePath);
@@ -305,6 +303,25 @@ export class TrainingRun {
     const [loss, norm] = await engine.readFloat(readout);
     for (const tensor of [readout, stepLoss, clipped?.norm, clipped?.scale]) tensor?.dispose();
     return this.record({ step: this.step, loss, learningRate, ...(clipped ? { gradientNorm: norm } : {}) }, tokens, started);
+  }
+
+  /**
+   * The step's samples as forwards of batchSize sequences, each cut smaller where its padded
+   * batch would pass the engine's binding limit (TextDecoder.sequencesPerPass): the loss and
+   * gradients are the same, since every forward is weighted by its share of the step.
+   */
+  private forwardGroups<T extends { sample: TrainingSample }>(samples: readonly T[]): (T & { sequence: TrainingSequence })[][] {
+    const { decoder, revision, tokenizer } = this.options.model;
+    const withSequences = samples.map((item) => ({ ...item, sequence: trainingSequence(revision, tokenizer, this.imageTokens, item.sample.question, item.sample.answer) }));
+    const groups: (T & { sequence: TrainingSequence })[][] = [];
+    for (let first = 0; first < withSequences.length; first += this.config.batchSize) {
+      const batch = withSequences.slice(first, first + this.config.batchSize);
+      const length = Math.max(...batch.map(({ sequence }) => sequence.ids.length));
+      const labelled = Math.max(...batch.map(({ sequence }) => sequence.answerTokens));
+      const perPass = decoder.sequencesPerPass(length, { labelled });
+      for (let start = 0; start < batch.length; start += perPass) groups.push(batch.slice(start, start + perPass));
+    }
+    return groups;
   }
 
   /** Whether a micro-batch of this shape recomputes its blocks (options.recompute, else the memory budget). */

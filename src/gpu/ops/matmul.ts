@@ -215,11 +215,11 @@ function defaultTiling(M: number, N: number, K: number): MatmulTiling {
 export function maxRowsPerBinding(engine: Engine, columns: number, dtype: 'f32' | 'f16'): number {
   const rowBytes = columns * (dtype === 'f16' ? 2 : 4);
   // Round down to an even row count so f16 chunks start on a word boundary.
-  return Math.floor(engine.device.limits.maxStorageBufferBindingSize / rowBytes / 2) * 2;
+  return Math.floor(engine.limits.maxStorageBufferBindingSize / rowBytes / 2) * 2;
 }
 
 function checkBindingSize(engine: Engine, tensor: Tensor): void {
-  const limit = engine.device.limits.maxStorageBufferBindingSize;
+  const limit = engine.limits.maxStorageBufferBindingSize;
   if (tensor.byteLength > limit) {
     throw new Error(
       `${tensor} is ${tensor.byteLength} bytes, over this GPU's per-binding limit of ${limit} bytes ` +
