@@ -71,7 +71,16 @@ export function matmulTileCols(tiling: MatmulTiling): number {
 /** The B operand's storage: plain f32, or packed f16 (two halves per u32, low half first). */
 export type MatmulWeightFormat = 'f32' | 'f16';
 
-/** Bytes of the uniform block `MatmulParams` below. */
+
+/** The uniform block of every matmul kernel (the tiled one here, matvec.wgsl.ts): recordMatmul fills it. */
+export const MATMUL_PARAMS_WGSL = /* wgsl */ `struct MatmulParams {
+  M: u32, N: u32, K: u32, alpha: f32,
+  lda: u32, ldb: u32, ldc: u32, biasOffset: u32,
+  offsetA: u32, offsetB: u32, offsetC: u32, _pad0: u32,
+  batchStrideA: u32, batchStrideB: u32, batchStrideC: u32, _pad1: u32,
+}`;
+
+/** Bytes of the uniform block MatmulParams (MATMUL_PARAMS_WGSL). */
 export const MATMUL_PARAMS_BYTES = 64;
 
 export function matmulWgsl(weightFormat: MatmulWeightFormat, tiling: MatmulTiling = DEFAULT_MATMUL_TILING): string {
@@ -103,12 +112,7 @@ export function matmulWgsl(weightFormat: MatmulWeightFormat, tiling: MatmulTilin
 //   4: params uniform MatmulParams
 // Offsets and strides count elements, so a call can address a sub-block of a larger matrix
 // (a row chunk of a weight, a column slice of an output).
-struct MatmulParams {
-  M: u32, N: u32, K: u32, alpha: f32,
-  lda: u32, ldb: u32, ldc: u32, biasOffset: u32,
-  offsetA: u32, offsetB: u32, offsetC: u32, _pad0: u32,
-  batchStrideA: u32, batchStrideB: u32, batchStrideC: u32, _pad1: u32,
-}
+${MATMUL_PARAMS_WGSL}
 
 override TRANSPOSE_A: bool = false;
 override TRANSPOSE_B: bool = false;

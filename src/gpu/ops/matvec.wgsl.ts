@@ -17,7 +17,7 @@
 // there (14 ms), half of it unpack2x16float, which SwiftShader runs lane by lane; bit tricks in
 // its place were slower. On a GPU, short K splits and many teams per workgroup keep each team's
 // reads sequential within a row, and every value of B is still read once.
-import type { MatmulWeightFormat } from './matmul.wgsl.ts';
+import { MATMUL_PARAMS_WGSL, type MatmulWeightFormat } from './matmul.wgsl.ts';
 
 /** Rows of A (tokens) one dispatch handles at most. */
 export const MATVEC_MAX_ROWS = 4;
@@ -45,12 +45,7 @@ export function matvecWgsl(weightFormat: MatmulWeightFormat, rows: number, threa
 //   2: bias   storage read        f32 [biasOffset + N] (read only when HAS_BIAS)
 //   3: c      storage read_write  f32, M×N per batch, rows ldc apart (read first when ACCUMULATE)
 //   4: params uniform MatmulParams
-struct MatmulParams {
-  M: u32, N: u32, K: u32, alpha: f32,
-  lda: u32, ldb: u32, ldc: u32, biasOffset: u32,
-  offsetA: u32, offsetB: u32, offsetC: u32, _pad0: u32,
-  batchStrideA: u32, batchStrideB: u32, batchStrideC: u32, _pad1: u32,
-}
+${MATMUL_PARAMS_WGSL}
 
 override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false;
