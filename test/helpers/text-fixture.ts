@@ -8,6 +8,8 @@ import type { Tensor } from '../../src/gpu/tensor.ts';
 import { parseConfig, type MoondreamConfig } from '../../src/model/config.ts';
 import { SafetensorsFile } from '../../src/model/safetensors.ts';
 import { toFloat32 } from '../../src/model/weight-conversion.ts';
+import { IGNORE_INDEX } from '../../src/gpu/ops/cross-entropy.ts';
+import { randomFloats } from './random.ts';
 
 const FIXTURE = new URL('../fixtures/moondream-tiny/', import.meta.url);
 
@@ -32,4 +34,19 @@ export function uploadTextWeights(engine: Engine, file: 'model.safetensors' | 'm
     map.set(name, engine.uploadWeight(values, info.shape, dtype, name));
   }
   return map;
+}
+
+/** Image rows of the tiny model (a 4×4 grid of patches). */
+export const TINY_IMAGE_TOKENS = 16;
+
+/** BOS, 16 image rows, a prompt and an answer of the given lengths; labels on the answer (shifted). */
+export function trainingIds(promptLength: number, answerLength: number, seed: number): { ids: Int32Array; targets: Int32Array } {
+  const length = 1 + TINY_IMAGE_TOKENS + promptLength + answerLength;
+  const ids = new Int32Array(length).fill(-1);
+  ids[0] = 0;
+  const tokens = randomFloats(promptLength + answerLength, seed, 10, 500);
+  tokens.forEach((token, i) => (ids[1 + TINY_IMAGE_TOKENS + i] = Math.floor(token)));
+  const targets = new Int32Array(length).fill(IGNORE_INDEX);
+  for (let t = length - answerLength; t < length; t++) targets[t - 1] = ids[t];
+  return { ids, targets };
 }

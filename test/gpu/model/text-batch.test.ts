@@ -12,22 +12,10 @@ import { namedTextParameters, textWeightsFrom } from '../../../src/model/text-we
 import { maxAbsDifference } from '../../helpers/compare.ts';
 import { testEngine } from '../../helpers/gpu-context.ts';
 import { randomFloats } from '../../helpers/random.ts';
-import { tinyConfig, uploadTextWeights } from '../../helpers/text-fixture.ts';
+import { tinyConfig, trainingIds, uploadTextWeights } from '../../helpers/text-fixture.ts';
 
 const IMAGE_TOKENS = 16;
 const DIM = 64;
-
-/** BOS, 16 image rows, a prompt and an answer of the given lengths; labels on the answer (shifted). */
-function sequence(promptLength: number, answerLength: number, seed: number): { ids: Int32Array; targets: Int32Array } {
-  const length = 1 + IMAGE_TOKENS + promptLength + answerLength;
-  const ids = new Int32Array(length).fill(-1);
-  ids[0] = 0;
-  const tokens = randomFloats(promptLength + answerLength, seed, 10, 500);
-  tokens.forEach((token, i) => (ids[1 + IMAGE_TOKENS + i] = Math.floor(token)));
-  const targets = new Int32Array(length).fill(IGNORE_INDEX);
-  for (let t = length - answerLength; t < length; t++) targets[t - 1] = ids[t];
-  return { ids, targets };
-}
 
 describe('a padded batch of sequences', () => {
   for (const maskMode of ['prefix', 'causal'] as const) {
@@ -45,7 +33,7 @@ describe('a padded batch of sequences', () => {
       );
       const lora = LoraAdapters.fromData(engine, { rank: 2, alpha: 4, targets: LORA_TARGETS }, data);
       const parameters = [...namedTextParameters(weights).map(([, tensor]) => tensor), ...lora.parameters()];
-      const samples = [sequence(5, 3, 1), sequence(9, 6, 2), sequence(2, 1, 3)];
+      const samples = [trainingIds(5, 3, 1), trainingIds(9, 6, 2), trainingIds(2, 1, 3)];
       const images = samples.map((_, i) => engine.upload(randomFloats(IMAGE_TOKENS * DIM, 70 + i), [IMAGE_TOKENS, DIM]));
 
       const run = async (batch: number[]) => {

@@ -13,22 +13,10 @@ import { namedTextParameters, textWeightsFrom } from '../../../src/model/text-we
 import { maxAbsDifference } from '../../helpers/compare.ts';
 import { testEngine } from '../../helpers/gpu-context.ts';
 import { randomFloats } from '../../helpers/random.ts';
-import { tinyConfig, uploadTextWeights } from '../../helpers/text-fixture.ts';
+import { tinyConfig, trainingIds, uploadTextWeights } from '../../helpers/text-fixture.ts';
 
 const IMAGE_TOKENS = 16;
 const DIM = 64;
-
-/** BOS, 16 image rows, a prompt and an answer of the given lengths; labels on the answer (shifted). */
-function sequence(promptLength: number, answerLength: number, seed: number): { ids: Int32Array; targets: Int32Array } {
-  const length = 1 + IMAGE_TOKENS + promptLength + answerLength;
-  const ids = new Int32Array(length).fill(-1);
-  ids[0] = 0;
-  const tokens = randomFloats(promptLength + answerLength, seed, 10, 500);
-  tokens.forEach((token, i) => (ids[1 + IMAGE_TOKENS + i] = Math.floor(token)));
-  const targets = new Int32Array(length).fill(IGNORE_INDEX);
-  for (let t = length - answerLength; t < length; t++) targets[t - 1] = ids[t];
-  return { ids, targets };
-}
 
 describe('recomputing decoder blocks on the backward pass', () => {
   for (const what of ['full fine-tune and LoRA, image embeddings trained', 'LoRA only'] as const) {
@@ -45,7 +33,7 @@ describe('recomputing decoder blocks on the backward pass', () => {
         }),
       );
       const lora = LoraAdapters.fromData(engine, { rank: 2, alpha: 4, targets: LORA_TARGETS }, data);
-      const samples = [sequence(30, 8, 1), sequence(41, 12, 2), sequence(20, 4, 3)];
+      const samples = [trainingIds(30, 8, 1), trainingIds(41, 12, 2), trainingIds(20, 4, 3)];
       const images = samples.map((_, i) => engine.upload(randomFloats(IMAGE_TOKENS * DIM, 70 + i), [IMAGE_TOKENS, DIM]));
       const full = what !== 'LoRA only';
       const parameters = [...(full ? [...namedTextParameters(weights).map(([, tensor]) => tensor), ...images] : []), ...lora.parameters()];
