@@ -1,4 +1,5 @@
-// IEEE half-precision conversions on the host (uploading f16 weights, reading f16 results).
+// IEEE half-precision and bfloat16 conversions on the host (uploading f16 weights, reading f16
+// results, writing bf16 files).
 
 const floatView = new Float32Array(1);
 const bitsView = new Uint32Array(floatView.buffer);
@@ -41,3 +42,17 @@ export function float16BitsToFloat32(half: number): number {
 
 /** Largest finite float16 value. */
 export const FLOAT16_MAX = 65504;
+
+/** A float32 value as bfloat16 bits (the top half of its float32 bits), rounded to nearest even; NaN stays NaN. */
+export function float32ToBfloat16Bits(value: number): number {
+  floatView[0] = value;
+  const bits = bitsView[0];
+  if ((bits & 0x7fffffff) > 0x7f800000) return (bits >>> 16) | 0x40;
+  return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+/** bfloat16 bits as the float32 value they are (exact). */
+export function bfloat16BitsToFloat32(bits: number): number {
+  bitsView[0] = bits << 16;
+  return floatView[0];
+}

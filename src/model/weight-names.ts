@@ -98,6 +98,45 @@ const LEGACY_RULES: readonly [RegExp, string, boolean?][] = [
   [/^region_model\.size_decoder\.(fc1|fc2)\.(weight|bias)$/, 'region.size_decoder.$1.$2'],
 ];
 
+// The other way (canonical → the 2024 release's names), for files written in that layout: the
+// random checkpoints of the full-size smoke run. Kept beside LEGACY_RULES; a test checks that
+// every name of every revision goes there and back.
+const V = 'vision_encoder.encoder.model.visual';
+const LEGACY_FILE_NAMES: readonly [RegExp, string][] = [
+  [/^model\.vision\.patch_emb\.(weight|bias)$/, `${V}.patch_embed.linear.$1`],
+  [/^model\.vision\.pos_emb$/, `${V}.pos_embed`],
+  [/^model\.vision\.blocks\.(\d+)\.ln1\.(weight|bias)$/, `${V}.blocks.$1.norm1.$2`],
+  [/^model\.vision\.blocks\.(\d+)\.ln2\.(weight|bias)$/, `${V}.blocks.$1.norm2.$2`],
+  [/^model\.vision\.blocks\.(\d+)\.(attn\.qkv|attn\.proj|mlp\.fc1|mlp\.fc2)\.(weight|bias)$/, `${V}.blocks.$1.$2.$3`],
+  [/^model\.vision\.post_ln\.(weight|bias)$/, `${V}.norm.$1`],
+  [/^model\.vision\.proj_mlp\.(fc1|fc2)\.(weight|bias)$/, 'vision_encoder.projection.mlp.$1.$2'],
+  [/^model\.text\.wte$/, 'text_model.transformer.embd.wte.weight'],
+  [/^model\.text\.blocks\.(\d+)\.ln\.(weight|bias)$/, 'text_model.transformer.h.$1.ln.$2'],
+  [/^model\.text\.blocks\.(\d+)\.attn\.qkv\.(weight|bias)$/, 'text_model.transformer.h.$1.mixer.Wqkv.$2'],
+  [/^model\.text\.blocks\.(\d+)\.attn\.proj\.(weight|bias)$/, 'text_model.transformer.h.$1.mixer.out_proj.$2'],
+  [/^model\.text\.blocks\.(\d+)\.mlp\.(fc1|fc2)\.(weight|bias)$/, 'text_model.transformer.h.$1.mlp.$2.$3'],
+  [/^model\.text\.post_ln\.(weight|bias)$/, 'text_model.lm_head.ln.$1'],
+  [/^model\.text\.lm_head\.(weight|bias)$/, 'text_model.lm_head.linear.$1'],
+  [/^model\.region\.coord_features$/, 'region_model.coordinate_features.weight'],
+  [/^model\.region\.size_features$/, 'region_model.size_features.weight'],
+  [/^model\.region\.coord_encoder\.(weight|bias)$/, 'region_model.coordinate_encoder.$1'],
+  [/^model\.region\.size_encoder\.(weight|bias)$/, 'region_model.size_encoder.$1'],
+  [/^model\.region\.coord_decoder\.(fc1|fc2)\.(weight|bias)$/, 'region_model.coordinate_decoder.$1.$2'],
+  [/^model\.region\.size_decoder\.(fc1|fc2)\.(weight|bias)$/, 'region_model.size_decoder.$1.$2'],
+];
+
+/**
+ * The name a canonical tensor has in a release's file: HF 2025 files use the canonical names;
+ * 2024 files the legacy names of spec §3.2, with the Fourier feature tables stored transposed.
+ */
+export function fileWeightName(canonical: string, naming: 'hf-2025' | 'legacy-2024'): CanonicalName & { readonly name: string } {
+  if (naming === 'hf-2025') return { name: canonical, canonical, transposed: false };
+  for (const [pattern, replacement] of LEGACY_FILE_NAMES) {
+    if (pattern.test(canonical)) return { name: canonical.replace(pattern, replacement), canonical, transposed: canonical.endsWith('_features') };
+  }
+  throw new Error(`${canonical} has no name in the 2024 file layout.`);
+}
+
 /**
  * Maps a tensor name from any supported layout to its canonical name: HF 2025 names as they are,
  * module-tree names (`vision.*`, as the fine-tuning script saves them) with `model.` added, and

@@ -7,7 +7,7 @@
 // It streams: the base file is read tensor by tensor (safetensors-stream.ts) and each tensor is
 // written out as soon as it is merged, in its own buffer, with backpressure from the consumer. A
 // 3.7 GB model passes through in about the memory of its largest tensor.
-import { float16BitsToFloat32, float32ToFloat16Bits, FLOAT16_MAX } from '../gpu/f16.ts';
+import { bfloat16BitsToFloat32, float16BitsToFloat32, float32ToBfloat16Bits, float32ToFloat16Bits, FLOAT16_MAX } from '../gpu/f16.ts';
 import type { LoraAdapterData } from '../gpu/lora.ts';
 import { readSafetensorsStream, type StreamProgress } from '../model/safetensors-stream.ts';
 import type { SafetensorsHeader, TensorInfo } from '../model/safetensors.ts';
@@ -148,17 +148,6 @@ function addLowRankUpdate(info: TensorInfo, bytes: Uint8Array, { a, b }: LoraAda
   }
 }
 
-const f32Bits = new Uint32Array(1);
-const f32Value = new Float32Array(f32Bits.buffer);
-
-/** A float32 value as bfloat16 bits, rounded to nearest even; NaN stays NaN. */
-function bfloat16Bits(value: number): number {
-  f32Value[0] = value;
-  const bits = f32Bits[0];
-  if ((bits & 0x7fffffff) > 0x7f800000) return (bits >>> 16) | 0x40;
-  return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
-}
-
 // Element access per file dtype: a typed view over the tensor's bytes, element → number, number → element.
 const CODECS = {
   F32: { view: (bytes: Uint8Array) => new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4), decode: (value: number) => value, encode: (value: number) => value },
@@ -170,10 +159,7 @@ const CODECS = {
   },
   BF16: {
     view: (bytes: Uint8Array) => new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2),
-    decode: (bits: number) => {
-      f32Bits[0] = bits << 16;
-      return f32Value[0];
-    },
-    encode: bfloat16Bits,
+    decode: bfloat16BitsToFloat32,
+    encode: float32ToBfloat16Bits,
   },
 } as const;

@@ -3,7 +3,7 @@ import { parseConfig } from '../../../src/model/config.ts';
 import { hubFileUrl } from '../../../src/model/hub.ts';
 import { parseHeader, type SafetensorsHeader } from '../../../src/model/safetensors.ts';
 import { REVISIONS, answerTargetIds, expectedWeightsOf, getRevision, queryPromptIds, revisionFromConfig } from '../../../src/model/revisions.ts';
-import { assertWeightsResolved, canonicalWeightName, resolveWeights } from '../../../src/model/weight-names.ts';
+import { assertWeightsResolved, canonicalWeightName, fileWeightName, resolveWeights } from '../../../src/model/weight-names.ts';
 import { IdTokenizer } from '../../../src/model/tokenizer.ts';
 import { fixtureJson, goldenFile, weightsFile } from '../../helpers/fixture-files.ts';
 
@@ -155,6 +155,24 @@ describe('weight resolution against revisions', () => {
     const resolution = resolveWeights(header, expected);
     expect(resolution.ok).toBe(true);
     expect(resolution.weights.get('model.region.size_features')).toMatchObject({ shape: [2, 256], transposed: true });
+  });
+
+  it('names every canonical tensor as the release files do, and back (both layouts)', () => {
+    // spec §3.2's table, by hand: the 2024 names of a text block, the head and the vision tower.
+    expect(fileWeightName('model.text.blocks.3.attn.qkv.weight', 'legacy-2024').name).toBe('text_model.transformer.h.3.mixer.Wqkv.weight');
+    expect(fileWeightName('model.text.post_ln.bias', 'legacy-2024').name).toBe('text_model.lm_head.ln.bias');
+    expect(fileWeightName('model.vision.blocks.26.ln2.weight', 'legacy-2024').name).toBe('vision_encoder.encoder.model.visual.blocks.26.norm2.weight');
+    expect(fileWeightName('model.region.size_features', 'legacy-2024')).toMatchObject({ name: 'region_model.size_features.weight', transposed: true });
+    expect(fileWeightName('model.text.wte', 'hf-2025').name).toBe('model.text.wte');
+    for (const revision of Object.values(REVISIONS)) {
+      for (const naming of ['hf-2025', 'legacy-2024'] as const) {
+        for (const canonical of expectedWeightsOf(revision).keys()) {
+          const file = fileWeightName(canonical, naming);
+          expect(canonicalWeightName(file.name)).toEqual({ canonical, transposed: file.transposed });
+        }
+      }
+    }
+    expect(() => fileWeightName('model.text.extra', 'legacy-2024')).toThrow(/no name in the 2024 file layout/);
   });
 
   it('resolves the 96 tensors of the tiny fixture (f32 and bf16) with its JSON config', () => {
