@@ -54,6 +54,7 @@ export function cachedHubModelFiles(location: HubLocation, onProgress: (progress
   return {
     name: `${location.repo}@${location.revision}`,
     revisionHint: location.revision,
+    hubOrigin: location.origin,
     async open(file) {
       try {
         const { stream, totalBytes } = await cachedDownload(hubFileUrl(location, file), {

@@ -40,6 +40,11 @@ export interface ModelFiles {
    * resolveModelSource checks that the model's files are all there before any weight loads.
    */
   readonly local?: boolean;
+  /**
+   * The hub origin the files come from, when not the Hugging Face hub (a mirror): a revision
+   * preset's tokenizer is downloaded from its repository on the same origin.
+   */
+  readonly hubOrigin?: string;
 }
 
 export const WEIGHTS_FILE = 'model.safetensors';
@@ -167,7 +172,7 @@ export async function loadSourceTokenizer(source: ResolvedModelSource, options: 
     return new HubTokenizer(tokenizerJson, tokenizerConfig);
   }
   try {
-    return await loadTokenizer(source.revision.tokenizer, { vocabSize: source.revision.config.text.vocab_size, fetch: options.fetch });
+    return await loadTokenizer(source.revision.tokenizer, { vocabSize: source.revision.config.text.vocab_size, fetch: options.fetch, baseUrl: source.files.hubOrigin });
   } catch (error) {
     if (!source.files.local || source.revision.tokenizer.kind !== 'hub') throw error;
     // The folder lacks the file; say so before the download's own reason.
@@ -181,6 +186,7 @@ export function hubModelFiles(location: HubLocation, options: { fetch?: FetchLik
   return {
     name: `${location.repo}@${location.revision}`,
     revisionHint: location.revision,
+    hubOrigin: location.origin,
     async open(file) {
       try {
         const download = await openDownload(hubFileUrl(location, file), { fetch: options.fetch });

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { loadSourceTokenizer, memoryModelFiles, resolveModelSource, WEIGHTS_FILE, type ModelFiles } from '../../../src/model/model-source.ts';
+import { hubModelFiles, loadSourceTokenizer, memoryModelFiles, resolveModelSource, WEIGHTS_FILE, type ModelFiles } from '../../../src/model/model-source.ts';
 import { fixtureBytes } from '../../helpers/fixture-files.ts';
 import { gitLfsPointer } from '../../helpers/dataset-builders.ts';
 
@@ -98,6 +98,21 @@ describe('local model folders are checked before any weight is read', () => {
     await expect(loadSourceTokenizer(source, { fetch: offline })).rejects.toThrow(
       /^tokenizer\.json is missing from snapshots\/abc, and the tokenizer of revision 2025-06-21 could not be downloaded in its place \(.*fetch failed.*\); put moondream\/starmie-v1's tokenizer\.json beside model\.safetensors\.$/,
     );
+  });
+
+  it("a hub mirror's preset revision takes its tokenizer from the mirror too, not from the Hugging Face hub", async () => {
+    const asked: string[] = [];
+    const mirror = (async (url: string) => {
+      asked.push(url);
+      if (url.endsWith('/tokenizer.json')) return new Response(demoFile('tokenizer.json'));
+      return new Response('Entry not found', { status: 404 });
+    }) as unknown as typeof fetch;
+    const files = hubModelFiles({ repo: 'vikhyatk/moondream2', revision: '2025-06-21', origin: 'http://mirror.test' }, { fetch: mirror });
+    const source = await resolveModelSource(files);
+    expect(source.tokenizerFromFiles).toBe(false);
+    await loadSourceTokenizer(source, { fetch: mirror });
+    expect(asked.filter((url) => url.includes('starmie'))).toEqual(['http://mirror.test/moondream/starmie-v1/resolve/main/tokenizer.json', 'http://mirror.test/moondream/starmie-v1/resolve/main/tokenizer_config.json']);
+    expect(asked.every((url) => url.startsWith('http://mirror.test/'))).toBe(true);
   });
 
   it('sources that are not folders (tests, the hub) are not held to it', async () => {
