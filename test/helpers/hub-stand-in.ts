@@ -59,10 +59,16 @@ const PIECE_BYTES = 16 * 1024;
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
-export async function startHubStandIn(repository: StandInRepository): Promise<HubStandIn> {
+/** Serves one repository at one revision, or several (a model and the tokenizer repository its revision names). */
+export async function startHubStandIn(served: StandInRepository | readonly StandInRepository[]): Promise<HubStandIn> {
   const requests: LoggedRequest[] = [];
-  const commit = createHash('sha1').update(`${repository.repo}@${repository.revision}`).digest('hex');
-  const byHash = new Map([...repository.files].map(([file, bytes]) => [sha256(bytes), { file, bytes }]));
+  const repositories = new Map(
+    (Array.isArray(served) ? served : [served as StandInRepository]).map((repository) => [
+      `${repository.repo}@${repository.revision}`,
+      { ...repository, commit: createHash('sha1').update(`${repository.repo}@${repository.revision}`).digest('hex') },
+    ]),
+  );
+  const byHash = new Map([...repositories.values()].flatMap(({ files }) => [...files].map(([file, bytes]) => [sha256(bytes), { file, bytes }] as const)));
   const signatures = new Set<string>();
   const drops = new Map<string, number>();
   let bytesPerSecond: number | undefined;
@@ -82,10 +88,11 @@ export async function startHubStandIn(repository: StandInRepository): Promise<Hu
     const cached = /^\/api\/resolve-cache\/models\/([^/]+\/[^/]+)\/([0-9a-f]+)\/(.+)$/.exec(url.pathname);
     if (cached) {
       const file = decodeURIComponent(cached[3]);
-      const bytes = cached[1] === repository.repo && cached[2] === commit ? repository.files.get(file) : undefined;
+      const repository = [...repositories.values()].find(({ repo, commit }) => repo === cached[1] && commit === cached[2]);
+      const bytes = repository?.files.get(file);
       log('hub', request, file, bytes ? 200 : 404);
       if (!bytes) return void response.writeHead(404, { ...cors, 'X-Error-Code': 'EntryNotFound' }).end('Entry not found');
-      response.writeHead(200, { ...cors, 'Content-Type': 'application/octet-stream', 'Content-Length': bytes.byteLength, ETag: `"${sha256(bytes).slice(0, 40)}"`, 'X-Repo-Commit': commit });
+      response.writeHead(200, { ...cors, 'Content-Type': 'application/octet-stream', 'Content-Length': bytes.byteLength, ETag: `"${sha256(bytes).slice(0, 40)}"`, 'X-Repo-Commit': repository!.commit });
       response.end(request.method === 'HEAD' ? undefined : bytes);
       return;
     }
@@ -95,7 +102,8 @@ export async function startHubStandIn(repository: StandInRepository): Promise<Hu
       return void response.writeHead(404, cors).end('Not found');
     }
     const [repo, revision, file] = [resolve[1], decodeURIComponent(resolve[2]), decodeURIComponent(resolve[3])];
-    if (repo !== repository.repo || revision !== repository.revision) {
+    const repository = repositories.get(`${repo}@${revision}`);
+    if (!repository) {
       log('hub', request, file, 401);
       return void response.writeHead(401, { ...cors, 'X-Error-Code': 'RepoNotFound', 'X-Error-Message': 'Repository not found' }).end('Repository not found');
     }
@@ -120,13 +128,13 @@ export async function startHubStandIn(repository: StandInRepository): Promise<Hu
         ETag: `"${hash}"`,
         'X-Linked-Size': bytes.byteLength,
         'X-Linked-ETag': `"${hash}"`,
-        'X-Repo-Commit': commit,
+        'X-Repo-Commit': repository.commit,
       });
       response.end(body);
       return;
     }
     log('hub', request, file, 307);
-    response.writeHead(307, { ...cors, Location: `/api/resolve-cache/models/${repo}/${commit}/${encodeURIComponent(file)}?etag=%22${hash.slice(0, 40)}%22`, 'X-Repo-Commit': commit });
+    response.writeHead(307, { ...cors, Location: `/api/resolve-cache/models/${repo}/${repository.commit}/${encodeURIComponent(file)}?etag=%22${hash.slice(0, 40)}%22`, 'X-Repo-Commit': repository.commit });
     response.end();
   }
 
