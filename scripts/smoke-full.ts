@@ -134,6 +134,7 @@ class Phases {
 }
 
 const gib = (bytes: number) => `${(bytes / GIB).toFixed(2)} GiB`;
+const mib = (bytes: number) => `${(bytes / MIB).toFixed(1)} MiB`;
 
 async function writeFile(path: string, stream: ReadableStream<Uint8Array>): Promise<void> {
   const handle = await open(path, 'w');
@@ -235,10 +236,14 @@ async function smoke(engine: Engine, id: string, options: Options): Promise<stri
     const store = new FolderCheckpointStore(join(folder, 'checkpoint'));
     const config = trainingConfig({ ...LORA, batchSize: 1, gradientAccumulation: 1, epochs: 1, checkpointInterval: 0, learningRate: 1e-4 });
     const runOptions = { runId: `smoke-${id}`, model, samples: [sample], features, datasetFingerprint: 'smoke', store, recompute };
-    const poolBefore = engine.poolStats().liveBytes;
-    engine.pool.resetPeak();
+    const liveBeforeRun = engine.poolStats().liveBytes;
     let progress: TrainingProgress | undefined;
     run = TrainingRun.start({ ...runOptions, onProgress: (p) => (progress = p) }, config);
+    await engine.sync();
+    // The run's adapters, gradient sums and moments are allocated now; the step's own buffers come on top.
+    const poolBefore = engine.poolStats().liveBytes;
+    const optimizerBytes = poolBefore - liveBeforeRun;
+    engine.pool.resetPeak();
     const training = run;
     await phases.run(
       `LoRA r${LORA.loraRank} step + AdamW update (batch 1 × ${sequence.ids.length} positions, ${recompute ? 'recomputed' : 'stored'} activations) + checkpoint`,
@@ -275,7 +280,8 @@ async function smoke(engine: Engine, id: string, options: Options): Promise<stri
       `${id} (${depth}${reduced ? ', reduced depth' : ''}):`,
       ...phases.rows.map((row) => `  ${row.name.padEnd(100)} ${row.seconds.toFixed(1).padStart(8)} s  ${row.note}`),
       `  inference GPU memory: weights ${gib(weightBytes)} + pool peak ${gib(inferencePeak)} = ${gib(weightBytes + inferencePeak)}; budget ${gib(inference.totalBytes)} (weights ${gib(inference.weightBytes)} + KV ${gib(inference.kvCacheBytes)} + activations ${gib(inference.activationBytes)})`,
-      `  training step: pool peak ${gib(trainingPeak - poolBefore)} above the ${gib(poolBefore)} live before it (the model's KV cache and encoded image); budget's step bytes ${gib(budget.stepBytes)} (ratio ${((trainingPeak - poolBefore) / budget.stepBytes).toFixed(3)})`,
+      `  trained tensors, gradient sums and AdamW moments: ${mib(optimizerBytes)}; budget ${mib(budget.optimizerBytes)} (ratio ${(optimizerBytes / budget.optimizerBytes).toFixed(3)})`,
+      `  training step: pool peak ${mib(trainingPeak - poolBefore)} above the ${mib(poolBefore)} live before it (KV cache, encoded image, optimizer state); budget's step bytes ${mib(budget.stepBytes)} (ratio ${((trainingPeak - poolBefore) / budget.stepBytes).toFixed(3)})`,
       `  training GPU memory: weights ${gib(weightBytes)} + pool peak ${gib(trainingPeak)} = ${gib(weightBytes + trainingPeak)}; budget total ${gib(budget.totalBytes)}`,
       `  ${formatTrainingBudget('full depth, this sample,', fullBudget)}`,
     ];
