@@ -21,6 +21,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Engine } from '../src/gpu/engine.ts';
 import { acquireNodeDevice } from '../src/gpu/node-device.ts';
 import { buildQuestion, formatAnswer } from '../src/dataset/question.ts';
@@ -49,7 +50,29 @@ const DEFAULT_LIMITS = { maxStorageBufferBindingSize: 128 * MIB, maxBufferSize: 
 const CLASSES = ['penny', 'nickel', 'dime', 'quarter', 'one dollar bill', 'five dollar bill', 'ten dollar bill', 'twenty dollar bill'];
 const LORA = { loraRank: 16, loraAlpha: 32 };
 
-interface Options {
+export interface SmokeOptions {
+  /** Blocks kept per tower (undefined: all of them). */
+  textBlocks: number | undefined;
+  visionBlocks: number | undefined;
+  imageSize: number;
+  /** Where the weights file, the checkpoint and the adapter are written. */
+  out: string;
+  decodeTokens: number;
+  /** Narrow widths too (a test of this script itself: the same path in seconds). */
+  narrow?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface SmokeResult {
+  /** The report: phase times and memory against the budget. */
+  lines: string[];
+  /** The training step's loss. */
+  loss: number;
+  /** The step's measured pool peak over the budget's step bytes. */
+  stepRatio: number;
+}
+
+interface Options extends SmokeOptions {
   revisions: string[];
   textBlocks: number | undefined;
   visionBlocks: number | undefined;
@@ -121,14 +144,16 @@ function coinsImage(size: number): RgbImage {
 class Phases {
   readonly rows: { name: string; seconds: number; note: string }[] = [];
 
+  constructor(private readonly log: (line: string) => void) {}
+
   async run<T>(name: string, work: () => Promise<T>, note: (result: T, seconds: number) => string = () => ''): Promise<T> {
-    console.log(`… ${name}`);
+    this.log(`… ${name}`);
     const started = performance.now();
     const result = await work();
     const seconds = (performance.now() - started) / 1000;
     const row = { name, seconds, note: note(result, seconds) };
     this.rows.push(row);
-    console.log(`  ${name}: ${seconds.toFixed(1)} s${row.note ? `  (${row.note})` : ''}`);
+    this.log(`  ${name}: ${seconds.toFixed(1)} s${row.note ? `  (${row.note})` : ''}`);
     return result;
   }
 }
@@ -146,17 +171,39 @@ async function writeFile(path: string, stream: ReadableStream<Uint8Array>): Prom
   }
 }
 
-async function smoke(engine: Engine, id: string, options: Options): Promise<string[]> {
+/**
+ * Narrow widths with the same vocabulary, context, image grid and prompt ids: the script's own
+ * test runs every phase of it in seconds. Not a shape any release has.
+ */
+function narrowed(revision: Revision): Revision {
+  const { config } = revision;
+  const dim = 64;
+  const encDim = 32;
+  return {
+    ...revision,
+    config: {
+      ...config,
+      text: { ...config.text, dim, ff_dim: 128, n_heads: 4, n_kv_heads: 4 },
+      vision: { ...config.vision, enc_dim: encDim, enc_ff_dim: 64, enc_n_heads: 2, proj_inner_dim: 64, proj_out_dim: dim },
+      region: { ...config.region, dim, inner_dim: 64 },
+    },
+    projectionInputDim: revision.projectionInputDim === 2 * config.vision.enc_dim ? 2 * encDim : encDim,
+  };
+}
+
+/** Every phase of the full-size path for one revision (see the file's header). */
+export async function smokeRun(engine: Engine, id: string, options: SmokeOptions): Promise<SmokeResult> {
+  const log = options.log ?? ((line: string) => console.log(line));
   const preset = getRevision(id);
-  const revision = withBlocks(preset, options.textBlocks, options.visionBlocks);
+  const revision = withBlocks(options.narrow ? narrowed(preset) : preset, options.textBlocks, options.visionBlocks);
   const { text, vision } = revision.config;
   const reduced = text.n_layers < preset.config.text.n_layers || vision.enc_n_layers < preset.config.vision.enc_n_layers;
   const depth = `${text.n_layers}/${preset.config.text.n_layers} text blocks, ${vision.enc_n_layers}/${preset.config.vision.enc_n_layers} vision blocks`;
-  console.log(`\n=== ${id}: ${depth}, full widths (text ${text.dim}, vision ${vision.enc_dim}, vocabulary ${text.vocab_size}, context ${text.max_context}) ===`);
+  log(`\n=== ${id}: ${depth}, ${options.narrow ? 'NARROW' : 'full'} widths (text ${text.dim}, vision ${vision.enc_dim}, vocabulary ${text.vocab_size}, context ${text.max_context}) ===`);
   const folder = join(options.out, id);
   rmSync(folder, { recursive: true, force: true });
   mkdirSync(folder, { recursive: true });
-  const phases = new Phases();
+  const phases = new Phases(log);
 
   // 1. The release's file, as the hub would hold it.
   const checkpoint = randomCheckpoint(revision);
@@ -193,7 +240,7 @@ async function smoke(engine: Engine, id: string, options: Options): Promise<stri
           onProgress: ({ doneBytes, totalBytes }) => {
             if (totalBytes && doneBytes - lastShown >= totalBytes / 5) {
               lastShown = doneBytes;
-              console.log(`  ${((100 * doneBytes) / totalBytes).toFixed(0)}% of ${(totalBytes / MIB).toFixed(0)} MiB`);
+              log(`  ${((100 * doneBytes) / totalBytes).toFixed(0)}% of ${(totalBytes / MIB).toFixed(0)} MiB`);
             }
           },
         });
@@ -205,7 +252,7 @@ async function smoke(engine: Engine, id: string, options: Options): Promise<stri
     );
     const weightBytes = model.weights.gpuBytes;
     const storage = hub.requests.filter((request) => request.host === 'storage' && request.file === 'model.safetensors');
-    console.log(`  hub requests: ${hub.requests.map((r) => `${r.host} ${r.file ?? '-'} ${r.status}`).join(', ')}`);
+    log(`  hub requests: ${hub.requests.map((r) => `${r.host} ${r.file ?? '-'} ${r.status}`).join(', ')}`);
     if (storage.length !== 1) throw new Error(`Expected one download of the weights from the storage host, saw ${storage.length}.`);
 
     // 3. Encode, prefill, decode.
@@ -221,7 +268,7 @@ async function smoke(engine: Engine, id: string, options: Options): Promise<stri
     );
     const inferencePeak = engine.poolStats().peakLiveBytes;
     const inference = inferenceBudget(revision, 'auto');
-    console.log(`  answer (random weights): ${JSON.stringify(answer.answer)}`);
+    log(`  answer (random weights): ${JSON.stringify(answer.answer)}`);
 
     // 4. One LoRA step with its AdamW update, on the counting sample at its real length.
     const counts = [2, 1, 0, 1, 0, 0, 0, 0];
@@ -285,7 +332,7 @@ async function smoke(engine: Engine, id: string, options: Options): Promise<stri
       `  training GPU memory: weights ${gib(weightBytes)} + pool peak ${gib(trainingPeak)} = ${gib(weightBytes + trainingPeak)}; budget total ${gib(budget.totalBytes)}`,
       `  ${formatTrainingBudget('full depth, this sample,', fullBudget)}`,
     ];
-    return lines;
+    return { lines, loss: progress?.loss ?? Number.NaN, stepRatio: (trainingPeak - poolBefore) / budget.stepBytes };
   } finally {
     run?.dispose();
     model?.dispose();
@@ -305,9 +352,10 @@ async function main(args: string[]): Promise<number> {
   if (engine.limits.maxStorageBufferBindingSize > DEFAULT_LIMITS.maxStorageBufferBindingSize) throw new Error('The device was granted more than the default limits; the smoke run is meant to run under them.');
   const started = performance.now();
   const report: string[] = [];
-  for (const id of options.revisions) report.push(...(await smoke(engine, id, options)));
+  for (const id of options.revisions) report.push(...(await smokeRun(engine, id, options)).lines);
   console.log(`\n${report.join('\n')}\ntotal ${((performance.now() - started) / 1000).toFixed(0)} s`);
   return 0;
 }
 
-process.exitCode = await main(process.argv.slice(2));
+// Run as a script (npm run smoke:full), not when a test imports smokeRun.
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) process.exitCode = await main(process.argv.slice(2));
