@@ -1,5 +1,5 @@
 // The two composite differentiable ops, whose backward spans several kernels: a Linear layer
-// with its optional LoRA update and residual, and multi-head self-attention on a fused qkv
+// with its optional LoRA update, residual and GELU, and multi-head self-attention on a fused qkv
 // (partial rotary, masks, a batch of sequences). Single-kernel ops declare their backward in
 // their own file (ops/*.ts); model code reaches all of them through model/layers.ts.
 import { apply, type DifferentiableOp, type Tape } from './autograd.ts';
@@ -8,29 +8,44 @@ import type { LoraAdapter } from './lora.ts';
 import { attention, attentionBackward, type AttentionMask } from './ops/attention.ts';
 import { copyColumns } from './ops/copy.ts';
 import { copy, sumToRow } from './ops/elementwise.ts';
+import { geluBackward } from './ops/gelu.ts';
 import { matmul } from './ops/matmul.ts';
 import { linear as linearForward, linearBackward, type LinearWeight } from './ops/matmul-linear.ts';
 import { rotary, rotaryBackward } from './ops/rotary.ts';
 import type { Tensor } from './tensor.ts';
 
+/** linearOp's arguments: LoRA's scale, and whether GELU follows (an MLP's fc1) and its input is kept for the backward. */
+export interface LinearArgs {
+  loraScale: number;
+  gelu?: { keepPreActivation: boolean };
+}
+
 /**
- * y = residual + x·Wᵀ + b + scale·(x·Aᵀ)·Bᵀ. Inputs [x, residual, bias, loraA, loraB, ...W's
- * row chunks] (absent ones undefined), args { loraScale }. The backward reads x and the LoRA
- * hidden h = x·Aᵀ (an intermediate); the weights are alive anyway (frozen or trained).
+ * y = residual + x·Wᵀ + b + scale·(x·Aᵀ)·Bᵀ, or gelu of it (applied by the last matmul as it
+ * stores, so no elementwise pass). Inputs [x, residual, bias, loraA, loraB, ...W's row chunks]
+ * (absent ones undefined). The backward reads x, the LoRA hidden h = x·Aᵀ and, with GELU, the
+ * value before it (intermediates); the weights are alive anyway (frozen or trained).
  */
-export const linearOp: DifferentiableOp<{ loraScale: number }> = {
+export const linearOp: DifferentiableOp<LinearArgs> = {
   name: 'linear',
   saves: { inputs: [0] },
-  forward(engine, [x, residual, bias, loraA, loraB, ...chunks], { loraScale }) {
-    const y = linearForward(engine, x!, chunks as Tensor[], bias, residual);
-    if (!loraA || !loraB) return { output: y };
+  forward(engine, [x, residual, bias, loraA, loraB, ...chunks], { loraScale, gelu }) {
+    const preActivation = gelu?.keepPreActivation ? engine.empty([...x!.shape.slice(0, -1), sumRows(chunks as Tensor[])], 'f32', 'linear.preActivation') : undefined;
+    const epilogue = gelu ? { preActivation } : undefined;
+    const lora = loraA && loraB;
+    const y = linearForward(engine, x!, chunks as Tensor[], bias, residual, lora ? undefined : epilogue);
+    const kept = preActivation ? [preActivation] : [];
+    if (!lora) return { output: y, intermediates: kept };
     const hidden = matmul(engine, x!, loraA, { transposeB: true });
-    matmul(engine, hidden, loraB, { transposeB: true, alpha: loraScale, accumulateInto: y });
-    return { output: y, intermediates: [hidden] };
+    matmul(engine, hidden, loraB, { transposeB: true, alpha: loraScale, accumulateInto: y, gelu: epilogue });
+    return { output: y, intermediates: [hidden, ...kept] };
   },
-  backward(engine, gradY, { inputs: [x, , bias, loraA, loraB, ...chunks], intermediates: [hidden], args: { loraScale }, needsGradient }) {
+  backward(engine, gradOutput, { inputs: [x, , bias, loraA, loraB, ...chunks], intermediates, args: { loraScale, gelu }, needsGradient }) {
     const [needX, needResidual, needBias, needA, needB] = needsGradient;
     const needWeights = needsGradient.slice(5).some(Boolean);
+    const hidden = loraA ? intermediates[0] : undefined;
+    // Through GELU first: g = gradOutput · gelu'(pre-activation).
+    const gradY = gelu ? geluBackward(engine, gradOutput, intermediates.at(-1)!) : gradOutput;
     // dH = scale·g·B [T, r], shared by dX and dA.
     const gradHidden = loraA && (needX || needA) ? matmul(engine, gradY, loraB!, { alpha: loraScale }) : undefined;
     let gradX: Tensor | undefined;
@@ -52,26 +67,34 @@ export const linearOp: DifferentiableOp<{ loraScale: number }> = {
       bias && needBias ? sumToRow(engine, gradY) : undefined,
       // dA = dHᵀ·x [r, in]; dB = scale·gᵀ·h [out, r].
       needA ? matmul(engine, gradHidden!, x!, { transposeA: true }) : undefined,
-      needB ? matmul(engine, gradY, hidden, { transposeA: true, alpha: loraScale }) : undefined,
+      needB ? matmul(engine, gradY, hidden!, { transposeA: true, alpha: loraScale }) : undefined,
       ...gradWeights,
     ];
     gradHidden?.dispose();
+    if (gradY !== gradOutput) gradY.dispose();
     return grads;
   },
 };
 
-/** Linear through linearOp: y = x·Wᵀ + b (+ residual) (+ LoRA). */
+function sumRows(chunks: readonly Tensor[]): number {
+  return chunks.reduce((rows, chunk) => rows + chunk.shape[0], 0);
+}
+
+/** Linear through linearOp: y = x·Wᵀ + b (+ residual) (+ LoRA), or gelu of it with `gelu`. */
 export function linear(
   engine: Engine,
   tape: Tape | null,
   x: Tensor,
   weight: LinearWeight,
   bias?: Tensor,
-  options: { lora?: LoraAdapter; residual?: Tensor } = {},
+  options: { lora?: LoraAdapter; residual?: Tensor; gelu?: boolean } = {},
 ): Tensor {
   const { lora, residual } = options;
   const chunks: readonly Tensor[] = Array.isArray(weight) ? weight : [weight as Tensor];
-  return apply(engine, tape, linearOp, [x, residual, bias, lora?.a, lora?.b, ...chunks], { loraScale: lora?.scale ?? 0 });
+  const inputs = [x, residual, bias, lora?.a, lora?.b, ...chunks];
+  // The value before GELU is kept only when the tape will run this op's backward.
+  const gelu = options.gelu ? { keepPreActivation: tape !== null && inputs.some((input) => tape.requiresGrad(input)) } : undefined;
+  return apply(engine, tape, linearOp, inputs, { loraScale: lora?.scale ?? 0, ...(gelu ? { gelu } : {}) });
 }
 
 export interface SelfAttentionOptions {

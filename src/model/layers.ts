@@ -11,7 +11,6 @@ import type { LoraAdapter } from '../gpu/lora.ts';
 import { crossEntropyOp } from '../gpu/ops/cross-entropy.ts';
 import { addOp } from '../gpu/ops/elementwise.ts';
 import { embeddingOp } from '../gpu/ops/embedding.ts';
-import { geluOp } from '../gpu/ops/gelu.ts';
 import { layerNormOp } from '../gpu/ops/layer-norm.ts';
 import type { LinearWeight } from '../gpu/ops/matmul-linear.ts';
 import type { Tensor } from '../gpu/tensor.ts';
@@ -53,19 +52,14 @@ export interface MlpWeights {
   fc2: LinearWeights;
 }
 
-/** x·Wᵀ + b, plus the residual (added in the matmul) and the LoRA update when given. */
-export function linear(engine: Engine, tape: Tape | null, x: Tensor, layer: LinearWeights, options: { lora?: LoraAdapter; residual?: Tensor } = {}): Tensor {
+/** x·Wᵀ + b, plus the residual (added in the matmul) and the LoRA update when given; gelu of it with `gelu`. */
+export function linear(engine: Engine, tape: Tape | null, x: Tensor, layer: LinearWeights, options: { lora?: LoraAdapter; residual?: Tensor; gelu?: boolean } = {}): Tensor {
   return linearLayer(engine, tape, x, linearWeightOf(layer.weight), layer.bias, options);
 }
 
 /** LayerNorm over the last dimension (eps 1e-5, spec §5–§6). */
 export function layerNorm(engine: Engine, tape: Tape | null, x: Tensor, norm: LayerNormWeights, eps = 1e-5): Tensor {
   return apply(engine, tape, layerNormOp, [x, norm.weight, norm.bias], { eps });
-}
-
-/** GELU, tanh approximation (spec §6.1). */
-export function gelu(engine: Engine, tape: Tape | null, x: Tensor): Tensor {
-  return apply(engine, tape, geluOp, [x]);
 }
 
 /** a + b (b of a's shape, or broadcast over a's rows). */
@@ -94,10 +88,10 @@ export function mlp(
   weights: MlpWeights,
   options: { lora?: { fc1?: LoraAdapter; fc2?: LoraAdapter }; residual?: Tensor } = {},
 ): Tensor {
-  const up = linear(engine, tape, x, weights.fc1, { lora: options.lora?.fc1 });
-  const activated = gelu(engine, tape, up);
+  // GELU rides on fc1's matmul (its epilogue): no elementwise pass, no buffer for fc1's raw output at inference.
+  const activated = linear(engine, tape, x, weights.fc1, { lora: options.lora?.fc1, gelu: true });
   const out = linear(engine, tape, activated, weights.fc2, { lora: options.lora?.fc2, residual: options.residual });
-  release(tape, up, activated);
+  release(tape, activated);
   return out;
 }
 

@@ -6,11 +6,13 @@ import { INDEX_WGSL, elementGrid } from '../dispatch.ts';
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
 
-const GELU_COMMON = /* wgsl */ `
-struct Params { count: u32 }
-${INDEX_WGSL}
+/**
+ * gelu(v) and its helpers as WGSL functions, shared by the elementwise kernels below and the
+ * matmul epilogue that applies GELU to a product as it is stored (matmul.wgsl.ts).
+ */
+export const GELU_FUNCTIONS_WGSL = /* wgsl */ `
 const SQRT_2_OVER_PI = 0.7978845608028654;
-const COEFFICIENT = 0.044715;
+const GELU_COEFFICIENT = 0.044715;
 
 // tanh(u) = 1 − 2/(e^{2u} + 1), with u clamped: |u| > 15 already gives ±1 in f32, and the clamp
 // keeps exp() finite (WGSL's tanh may overflow to NaN on some drivers for large |u|).
@@ -18,6 +20,16 @@ fn stableTanh(u: f32) -> f32 {
   let clamped = clamp(u, -15.0, 15.0);
   return 1.0 - 2.0 / (exp(2.0 * clamped) + 1.0);
 }
+
+fn geluTanh(v: f32) -> f32 {
+  return 0.5 * v * (1.0 + stableTanh(SQRT_2_OVER_PI * (v + GELU_COEFFICIENT * v * v * v)));
+}
+`;
+
+const GELU_COMMON = /* wgsl */ `
+struct Params { count: u32 }
+${INDEX_WGSL}
+${GELU_FUNCTIONS_WGSL}
 `;
 
 export const GELU_FORWARD_WGSL = /* wgsl */ `
@@ -31,8 +43,7 @@ ${GELU_COMMON}
 fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
   let i = elementIndex(group, groups, local);
   if (i >= params.count) { return; }
-  let v = x[i];
-  y[i] = 0.5 * v * (1.0 + stableTanh(SQRT_2_OVER_PI * (v + COEFFICIENT * v * v * v)));
+  y[i] = geluTanh(x[i]);
 }
 `;
 
@@ -49,8 +60,8 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: ve
   let i = elementIndex(group, groups, local);
   if (i >= params.count) { return; }
   let v = x[i];
-  let t = stableTanh(SQRT_2_OVER_PI * (v + COEFFICIENT * v * v * v));
-  let du = SQRT_2_OVER_PI * (1.0 + 3.0 * COEFFICIENT * v * v);
+  let t = stableTanh(SQRT_2_OVER_PI * (v + GELU_COEFFICIENT * v * v * v));
+  let du = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_COEFFICIENT * v * v);
   gradX[i] = gradOut[i] * (0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * du);
 }
 `;

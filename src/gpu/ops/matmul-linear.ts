@@ -9,7 +9,7 @@
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
 import { sumToRow } from './elementwise.ts';
-import { matmulReference, recordMatmul } from './matmul.ts';
+import { matmulReference, recordMatmul, type GeluEpilogue } from './matmul.ts';
 
 /** A Linear weight: one tensor [out, in] or its row chunks, in order. */
 export type LinearWeight = Tensor | readonly Tensor[];
@@ -38,10 +38,11 @@ function linearShapes(op: string, x: Tensor, weight: LinearWeight) {
 }
 
 /**
- * y [..., out] = x [..., in]·Wᵀ (+ bias [out]) (+ residual [..., out]). W may be f32 or packed
+ * y [..., out] = x [..., in]·Wᵀ (+ bias [out]) (+ residual [..., out]), or gelu of that with
+ * `gelu` (its preActivation, when given, receives the value before GELU). W may be f32 or packed
  * f16, whole or in row chunks.
  */
-export function linear(engine: Engine, x: Tensor, weight: LinearWeight, bias?: Tensor, residual?: Tensor): Tensor {
+export function linear(engine: Engine, x: Tensor, weight: LinearWeight, bias?: Tensor, residual?: Tensor, gelu?: GeluEpilogue): Tensor {
   const { chunks, rows, inFeatures, outFeatures, rowOffsets } = linearShapes('linear', x, weight);
   if (bias && (bias.dtype !== 'f32' || bias.size !== outFeatures)) {
     throw new Error(`linear: bias must be f32 [${outFeatures}], got ${bias}`);
@@ -65,6 +66,7 @@ export function linear(engine: Engine, x: Tensor, weight: LinearWeight, bias?: T
       transposeA: false,
       transposeB: true,
       accumulate: residual !== undefined,
+      gelu,
       alpha: 1,
       lda: inFeatures,
       ldb: inFeatures,
@@ -153,7 +155,7 @@ export function linearBackward(
 
 type Floats = Float64Array | Float32Array | number[];
 
-/** y [rows, out] = x [rows, in]·Wᵀ + bias, W [out, in]. */
+/** y [rows, out] = x [rows, in]·Wᵀ + bias, W [out, in] (gelu of it for an MLP's fc1: geluReference). */
 export function linearReference(x: Floats, weight: Floats, rows: number, inFeatures: number, outFeatures: number, bias?: Floats): Float64Array {
   return matmulReference(x, weight, rows, outFeatures, inFeatures, { transposeB: true, bias });
 }

@@ -16,6 +16,7 @@ import {
   matmulWgsl,
   matmulTileCols,
   matmulTileRows,
+  type MatmulEpilogue,
   type MatmulTiling,
   type MatmulWeightFormat,
 } from './matmul.wgsl.ts';
@@ -32,6 +33,13 @@ export interface MatmulOptions {
   alpha?: number;
   /** Adds the result into this existing tensor (of the output's shape) and returns it. */
   accumulateInto?: Tensor;
+  /** Stores gelu(value) instead of the value (after bias and accumulation); see MatmulCall.gelu. */
+  gelu?: GeluEpilogue;
+}
+
+/** GELU applied as the product is stored; preActivation (C's shape) receives the value before it. */
+export interface GeluEpilogue {
+  preActivation?: Tensor;
 }
 
 /**
@@ -61,6 +69,8 @@ export interface MatmulCall {
   batchStrideA?: number;
   batchStrideB?: number;
   batchStrideC?: number;
+  /** GELU on each stored value (alpha·product + bias + C): an MLP's fc1 without an elementwise pass. */
+  gelu?: GeluEpilogue;
   /** Register/workgroup blocking; default: SMALL_M_MATMUL_TILING for M ≤ 4, else DEFAULT_MATMUL_TILING. */
   tiling?: MatmulTiling;
 }
@@ -123,6 +133,7 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, options: MatmulOpti
     transposeA,
     transposeB,
     accumulate: options.accumulateInto !== undefined,
+    gelu: options.gelu,
     alpha: options.alpha ?? 1,
     lda: aCols,
     ldb: bCols,
@@ -134,7 +145,19 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, options: MatmulOpti
   return c;
 }
 
-const placeholderBias = new WeakMap<Engine, Tensor>();
+const placeholders = new WeakMap<Engine, Map<string, Tensor>>();
+
+/** A 4-byte buffer for a binding the kernel declares but this call never touches (one per role: one may be written). */
+function placeholder(engine: Engine, role: 'bias' | 'preActivation'): Tensor {
+  let byRole = placeholders.get(engine);
+  if (!byRole) placeholders.set(engine, (byRole = new Map()));
+  let tensor = byRole.get(role);
+  if (!tensor) {
+    tensor = engine.uploadWeight(new Float32Array(1), [1], 'f32', `matmul placeholder ${role}`);
+    byRole.set(role, tensor);
+  }
+  return tensor;
+}
 
 /** Records one matmul dispatch (no allocation). Exposed for ops that address sub-blocks. */
 export function recordMatmul(engine: Engine, call: MatmulCall): void {
@@ -146,14 +169,24 @@ export function recordMatmul(engine: Engine, call: MatmulCall): void {
   const weightFormat: MatmulWeightFormat = call.b.dtype === 'f16' ? 'f16' : 'f32';
   const tiling = call.tiling ?? defaultTiling(M, N, K);
   const vector = call.tiling === undefined && fitsMatvec(call);
+  const epilogue: MatmulEpilogue = call.gelu ? 'gelu' : 'none';
+  const flags = {
+    HAS_BIAS: call.bias ? 1 : 0,
+    ACCUMULATE: call.accumulate ? 1 : 0,
+    ...(call.gelu ? { SAVE_PRE_ACTIVATION: call.gelu.preActivation ? 1 : 0 } : {}),
+  };
   const pipeline = vector
-    ? engine.pipeline(matvecWgsl(weightFormat, M), 'main', { HAS_BIAS: call.bias ? 1 : 0, ACCUMULATE: call.accumulate ? 1 : 0 })
-    : engine.pipeline(matmulWgsl(weightFormat, tiling), 'main', {
+    ? engine.pipeline(matvecWgsl(weightFormat, M, epilogue), 'main', flags)
+    : engine.pipeline(matmulWgsl(weightFormat, tiling, epilogue), 'main', {
         TRANSPOSE_A: call.transposeA ? 1 : 0,
         TRANSPOSE_B: call.transposeB ? 1 : 0,
-        HAS_BIAS: call.bias ? 1 : 0,
-        ACCUMULATE: call.accumulate ? 1 : 0,
+        ...flags,
       });
+  const preActivation = call.gelu?.preActivation;
+  if (preActivation) {
+    checkBindingSize(engine, preActivation);
+    if (preActivation.dtype !== 'f32' || preActivation.size !== call.c.size) throw new Error(`matmul: the pre-activation ${preActivation} must be f32 of C's size (${call.c})`);
+  }
   const params = new ArrayBuffer(MATMUL_PARAMS_BYTES);
   const words = new Uint32Array(params);
   words.set([
@@ -163,19 +196,16 @@ export function recordMatmul(engine: Engine, call: MatmulCall): void {
     call.batchStrideA ?? 0, call.batchStrideB ?? 0, call.batchStrideC ?? 0, 0,
   ]);
   new Float32Array(params, 12, 1)[0] = call.alpha;
-  let bias = call.bias;
-  if (!bias) {
-    // The shader always declares the bias binding; HAS_BIAS = false never reads it.
-    bias = placeholderBias.get(engine);
-    if (!bias) {
-      bias = engine.uploadWeight(new Float32Array(1), [1], 'f32', 'matmul placeholder bias');
-      placeholderBias.set(engine, bias);
-    }
-  }
+  // The shader always declares the bias binding (and the GELU epilogue its pre-activation);
+  // HAS_BIAS = false (SAVE_PRE_ACTIVATION = false) never touches it.
+  const bias = call.bias ?? placeholder(engine, 'bias');
+  const buffers = [call.a, call.b, bias, call.c];
+  if (call.gelu) buffers.push(preActivation ?? placeholder(engine, 'preActivation'));
   const workgroups: [number, number, number] = vector
     ? [Math.ceil(N / (MATVEC_COLUMNS * MATVEC_GROUPS)), 1, batch]
     : [Math.ceil(N / matmulTileCols(tiling)), Math.ceil(M / matmulTileRows(tiling)), batch];
-  engine.dispatch(pipeline, [call.a, call.b, bias, call.c], workgroups, { params, label: `${vector ? 'matvec' : 'matmul'} ${M}x${K}x${N}${call.transposeA ? ' tA' : ''}${call.transposeB ? ' tB' : ''}` });
+  const label = `${vector ? 'matvec' : 'matmul'} ${M}x${K}x${N}${call.transposeA ? ' tA' : ''}${call.transposeB ? ' tB' : ''}${call.gelu ? ' gelu' : ''}`;
+  engine.dispatch(pipeline, buffers, workgroups, { params, label });
 }
 
 /**

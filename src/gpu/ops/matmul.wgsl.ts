@@ -1,4 +1,5 @@
-// WGSL for the batched matmul C = op(A)·op(B) (+ bias) (+ C), op = identity or transpose.
+// WGSL for the batched matmul C = op(A)·op(B) (+ bias) (+ C), op = identity or transpose, with
+// an optional GELU applied to each value as it is stored (an MLP's fc1: no elementwise pass).
 //
 // Tiling (MatmulTiling below; by default 8×8 per invocation in 8×8 invocations → 64×64 per
 // workgroup; see SMALL_M_MATMUL_TILING and the others for narrow products): a workgroup computes
@@ -10,8 +11,10 @@
 // GPUs; sequential on a CPU). Elements outside the matrix read as 0, so any M, N, K works (tiles
 // need not divide the sizes).
 //
-// The transpose/bias/accumulate flags are override constants; the weight format and the tiling
-// are template arguments (they change declarations). Each combination is one cached pipeline.
+// The transpose/bias/accumulate flags are override constants; the weight format, the tiling and
+// the epilogue are template arguments (they change declarations). Each combination is one
+// cached pipeline.
+import { GELU_FUNCTIONS_WGSL } from './gelu.ts';
 
 /**
  * How the output is tiled: each invocation of a workgroupRows × workgroupCols workgroup
@@ -72,6 +75,36 @@ export function matmulTileCols(tiling: MatmulTiling): number {
 export type MatmulWeightFormat = 'f32' | 'f16';
 
 
+/**
+ * What a kernel does to a finished value (alpha·product + bias + C) before storing it: nothing,
+ * or GELU (tanh form), optionally keeping the value before GELU for the backward pass.
+ */
+export type MatmulEpilogue = 'none' | 'gelu';
+
+/**
+ * The epilogue as WGSL, shared by the tiled kernel and the matrix-vector kernel (matvec.wgsl.ts):
+ * `finish(index, value)` is what is stored at c[index]. GELU adds binding 4, the pre-activation
+ * buffer, indexed as C and written only when SAVE_PRE_ACTIVATION (training keeps it; inference
+ * binds a placeholder); the uniform block then moves to binding 5 (matmulParamsBinding), as the
+ * engine binds the uniform after the buffers.
+ */
+export function matmulEpilogueWgsl(epilogue: MatmulEpilogue): string {
+  if (epilogue === 'none') return 'fn finish(index: u32, value: f32) -> f32 { return value; }';
+  return /* wgsl */ `
+override SAVE_PRE_ACTIVATION: bool = false;
+@group(0) @binding(4) var<storage, read_write> preActivation: array<f32>;
+${GELU_FUNCTIONS_WGSL}
+fn finish(index: u32, value: f32) -> f32 {
+  if (SAVE_PRE_ACTIVATION) { preActivation[index] = value; }
+  return geluTanh(value);
+}`;
+}
+
+/** The binding of the uniform block: after the four buffers, and after the pre-activation with GELU. */
+export function matmulParamsBinding(epilogue: MatmulEpilogue): number {
+  return epilogue === 'gelu' ? 5 : 4;
+}
+
 /** The uniform block of every matmul kernel (the tiled one here, matvec.wgsl.ts): recordMatmul fills it. */
 export const MATMUL_PARAMS_WGSL = /* wgsl */ `struct MatmulParams {
   M: u32, N: u32, K: u32, alpha: f32,
@@ -83,7 +116,7 @@ export const MATMUL_PARAMS_WGSL = /* wgsl */ `struct MatmulParams {
 /** Bytes of the uniform block MatmulParams (MATMUL_PARAMS_WGSL). */
 export const MATMUL_PARAMS_BYTES = 64;
 
-export function matmulWgsl(weightFormat: MatmulWeightFormat, tiling: MatmulTiling = DEFAULT_MATMUL_TILING): string {
+export function matmulWgsl(weightFormat: MatmulWeightFormat, tiling: MatmulTiling = DEFAULT_MATMUL_TILING, epilogue: MatmulEpilogue = 'none'): string {
   const tileM = matmulTileRows(tiling);
   const tileN = matmulTileCols(tiling);
   const workgroupRows = tiling.workgroupRows ?? DEFAULT_WORKGROUP_SIDE;
@@ -109,7 +142,7 @@ export function matmulWgsl(weightFormat: MatmulWeightFormat, tiling: MatmulTilin
 //   1: b      storage read        ${weightFormat === 'f16' ? 'packed f16 (u32 words)' : 'f32'}, K×N (N×K when TRANSPOSE_B) per batch, rows ldb apart
 //   2: bias   storage read        f32 [biasOffset + N] (read only when HAS_BIAS; else any 4-byte buffer)
 //   3: c      storage read_write  f32, M×N per batch, rows ldc apart (read first when ACCUMULATE)
-//   4: params uniform MatmulParams
+//   4: params uniform MatmulParams (binding 5 with the GELU epilogue, whose pre-activation is binding 4; see matmulEpilogueWgsl)
 // Offsets and strides count elements, so a call can address a sub-block of a larger matrix
 // (a row chunk of a weight, a column slice of an output).
 ${MATMUL_PARAMS_WGSL}
@@ -133,7 +166,8 @@ const B_LOADS = ${(tileN * tiling.tileK) / threads}u;
 ${bDeclaration}
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
-@group(0) @binding(4) var<uniform> params: MatmulParams;
+@group(0) @binding(${matmulParamsBinding(epilogue)}) var<uniform> params: MatmulParams;
+${matmulEpilogueWgsl(epilogue)}
 
 // k-major tiles: aTile[k][m / 4] holds rows m..m+3 of column k.
 var<workgroup> aTile: array<vec4<f32>, ${(tiling.tileK * tileM) / 4}>;
@@ -156,7 +190,7 @@ fn loadB(base: u32, k: u32, col: u32) -> f32 {
 }
 
 // Writes 4 consecutive elements of C (skipping those outside the matrix), applying alpha,
-// bias and accumulation.
+// bias, accumulation and the epilogue.
 fn storeFour(baseC: u32, row: u32, col: u32, values: vec4<f32>) {
   if (row >= params.M) { return; }
   for (var j = 0u; j < 4u; j++) {
@@ -165,7 +199,7 @@ fn storeFour(baseC: u32, row: u32, col: u32, values: vec4<f32>) {
     if (HAS_BIAS) { value += bias[params.biasOffset + col + j]; }
     let index = baseC + row * params.ldc + col + j;
     if (ACCUMULATE) { value += c[index]; }
-    c[index] = value;
+    c[index] = finish(index, value);
   }
 }
 

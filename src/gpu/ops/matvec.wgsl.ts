@@ -17,7 +17,7 @@
 // there (14 ms), half of it unpack2x16float, which SwiftShader runs lane by lane; bit tricks in
 // its place were slower. On a GPU, short K splits and many teams per workgroup keep each team's
 // reads sequential within a row, and every value of B is still read once.
-import { MATMUL_PARAMS_WGSL, type MatmulWeightFormat } from './matmul.wgsl.ts';
+import { MATMUL_PARAMS_WGSL, matmulEpilogueWgsl, matmulParamsBinding, type MatmulEpilogue, type MatmulWeightFormat } from './matmul.wgsl.ts';
 
 /** Rows of A (tokens) one dispatch handles at most. */
 export const MATVEC_MAX_ROWS = 4;
@@ -32,7 +32,7 @@ export const MATVEC_GROUPS = 16;
  * `rows` is M (1..MATVEC_MAX_ROWS), a template argument: the per-row sums are written out as
  * straight-line code, since SwiftShader keeps dynamically indexed private arrays in memory.
  */
-export function matvecWgsl(weightFormat: MatmulWeightFormat, rows: number, threads = MATVEC_THREADS, groups = MATVEC_GROUPS): string {
+export function matvecWgsl(weightFormat: MatmulWeightFormat, rows: number, epilogue: MatmulEpilogue = 'none', threads = MATVEC_THREADS, groups = MATVEC_GROUPS): string {
   if (!Number.isInteger(rows) || rows < 1 || rows > MATVEC_MAX_ROWS) throw new Error(`matvec handles 1 to ${MATVEC_MAX_ROWS} rows, got ${rows}`);
   const each = (line: (row: number) => string) => Array.from({ length: rows }, (_, row) => line(row)).join('\n');
   const eachColumn = (line: (column: number) => string) => Array.from({ length: MATVEC_COLUMNS }, (_, column) => line(column)).join('\n');
@@ -44,7 +44,7 @@ export function matvecWgsl(weightFormat: MatmulWeightFormat, rows: number, threa
 //   1: b      storage read        ${weightFormat === 'f16' ? 'packed f16 (u32 words)' : 'f32'}, N×K per batch, rows ldb apart
 //   2: bias   storage read        f32 [biasOffset + N] (read only when HAS_BIAS)
 //   3: c      storage read_write  f32, M×N per batch, rows ldc apart (read first when ACCUMULATE)
-//   4: params uniform MatmulParams
+//   4: params uniform MatmulParams (binding 5 with the GELU epilogue, whose pre-activation is binding 4)
 ${MATMUL_PARAMS_WGSL}
 
 override HAS_BIAS: bool = false;
@@ -60,7 +60,8 @@ const GROUPS = ${groups}u;
 @group(0) @binding(1) var<storage, read> b: array<${weightFormat === 'f16' ? 'vec2<u32>' : 'vec4<f32>'}>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
-@group(0) @binding(4) var<uniform> params: MatmulParams;
+@group(0) @binding(${matmulParamsBinding(epilogue)}) var<uniform> params: MatmulParams;
+${matmulEpilogueWgsl(epilogue)}
 
 // Four f16 values packed in two words, as f32.
 fn unpackFour(words: vec2<u32>) -> vec4<f32> {
@@ -122,7 +123,7 @@ ${each((row) => `      partial[${row}u * GROUPS * THREADS + slot] += partial[${r
       if (HAS_BIAS) { value += bias[params.biasOffset + col]; }
       let index = params.offsetC + batch * params.batchStrideC + row * params.ldc + col;
       if (ACCUMULATE) { value += c[index]; }
-      c[index] = value;
+      c[index] = finish(index, value);
     }
   }
 }
