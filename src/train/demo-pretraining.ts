@@ -13,7 +13,7 @@
 import { apply, release, Tape } from '../gpu/autograd.ts';
 import type { Engine } from '../gpu/engine.ts';
 import { adamwStep, createAdamWState, type AdamWState } from '../gpu/ops/adamw.ts';
-import { clipGradNorm } from '../gpu/ops/clip.ts';
+import { gradientNormScale } from '../gpu/ops/clip.ts';
 import { sliceRowsOp } from '../gpu/ops/copy.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { COIN_CLASSES, createRandom, generateCoinImage, type CoinImage } from '../dataset/demo-coins.ts';
@@ -198,9 +198,9 @@ export class DemoPretraining {
     // A weight the losses do not reach (none today) still takes its decay step, on a zero gradient.
     const missing: Tensor[] = [];
     const gradients = this.parameters.map((tensor) => tape.grad(tensor) ?? missing[missing.push(engine.zeros(tensor.shape, 'f32', 'zero gradient')) - 1]);
-    const clipped = clipGradNorm(engine, gradients, this.settings.gradientClip);
+    const clipped = gradientNormScale(engine, gradients, this.settings.gradientClip);
     const { weightDecay } = this;
-    adamwStep(engine, this.parameters, gradients, this.optimizer, { learningRate, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay });
+    adamwStep(engine, this.parameters, gradients, this.optimizer, { learningRate, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay }, clipped.scale);
     const readout = engine.empty([4], 'f32', 'pretraining metrics');
     [loss, captionLoss, auxiliaryLoss, clipped.norm].forEach((tensor, index) => engine.copy(tensor, readout, 4, 0, 4 * index));
     const [total, caption, auxiliary, norm] = await engine.readFloat(readout);

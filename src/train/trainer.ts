@@ -8,7 +8,7 @@
 import { Tape } from '../gpu/autograd.ts';
 import type { Engine } from '../gpu/engine.ts';
 import { adamwStep, createAdamWState, type AdamWState } from '../gpu/ops/adamw.ts';
-import { clipGradNorm } from '../gpu/ops/clip.ts';
+import { gradientNormScale } from '../gpu/ops/clip.ts';
 import { accumulate } from '../gpu/ops/elementwise.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { deriveDimensions } from '../model/config.ts';
@@ -287,7 +287,7 @@ export class TrainingRun {
         tape.dispose();
         for (const tensor of [inputs, loss, ...sequences.map(({ image }) => image)]) tensor.dispose();
       }
-      if (this.config.gradientClip > 0) clipped = clipGradNorm(engine, this.gradients, this.config.gradientClip);
+      if (this.config.gradientClip > 0) clipped = gradientNormScale(engine, this.gradients, this.config.gradientClip);
     } catch (error) {
       stepLoss?.dispose();
       this.order = DataOrder.resume(position, this.options.samples.length);
@@ -299,7 +299,7 @@ export class TrainingRun {
     engine.copy(stepLoss, readout, 4);
     if (clipped) engine.copy(clipped.norm, readout, 4, 0, 4);
     const { beta1, beta2, eps } = this.config;
-    adamwStep(engine, tensors, this.gradients, this.optimizer, { learningRate, beta1, beta2, eps, weightDecay: this.weightDecay });
+    adamwStep(engine, tensors, this.gradients, this.optimizer, { learningRate, beta1, beta2, eps, weightDecay: this.weightDecay }, clipped?.scale);
     const [loss, norm] = await engine.readFloat(readout);
     for (const tensor of [readout, stepLoss, clipped?.norm, clipped?.scale]) tensor?.dispose();
     return this.record({ step: this.step, loss, learningRate, ...(clipped ? { gradientNorm: norm } : {}) }, tokens, started);

@@ -5,7 +5,9 @@
 //   p ← p − (lr / (1 − β1^t)) · m / (√v / √(1 − β2^t) + eps)
 // Moments are f32. The step count and the learning rate reach the shader as uniforms (the bias
 // corrections are computed on the host in float64, like torch's Python scalars), so one
-// pipeline serves every step and every schedule.
+// pipeline serves every step and every schedule. Gradient clipping's scale (clip.ts
+// gradientNormScale, a [1] tensor on the GPU) is applied here as g is read, so clipping costs no
+// pass of its own over the gradients: g ← scale·g, exactly as clip_grad_norm_ would have stored it.
 import { INDEX_WGSL, elementGrid } from '../dispatch.ts';
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
@@ -36,7 +38,7 @@ export interface AdamWState {
 /**
  * One invocation per element (elementGrid).
  * Bindings: 0 param (read_write), 1 grad (read), 2 firstMoment (read_write),
- * 3 secondMoment (read_write), 4 params (uniform).
+ * 3 secondMoment (read_write), 4 gradientScale [1] (read), 5 params (uniform).
  */
 export const ADAMW_WGSL = /* wgsl */ `
 struct Params {
@@ -55,13 +57,14 @@ struct Params {
 @group(0) @binding(1) var<storage, read> grad: array<f32>;
 @group(0) @binding(2) var<storage, read_write> firstMoment: array<f32>;
 @group(0) @binding(3) var<storage, read_write> secondMoment: array<f32>;
-@group(0) @binding(4) var<uniform> params: Params;
+@group(0) @binding(4) var<storage, read> gradientScale: array<f32>;
+@group(0) @binding(5) var<uniform> params: Params;
 ${INDEX_WGSL}
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) local: u32) {
   let i = elementIndex(group, groups, local);
   if (i >= params.count) { return; }
-  let g = grad[i];
+  let g = grad[i] * gradientScale[0];
   let m = params.beta1 * firstMoment[i] + params.oneMinusBeta1 * g;
   let v = params.beta2 * secondMoment[i] + params.oneMinusBeta2 * g * g;
   firstMoment[i] = m;
@@ -85,14 +88,33 @@ export function createAdamWState(engine: Engine, parameters: readonly Tensor[]):
   };
 }
 
-/** One optimizer step (state.step increases by 1); parameters and moments are updated in place. */
+const unitScales = new WeakMap<Engine, Tensor>();
+
+/** A [1] tensor holding 1: the gradient scale of an unclipped step. */
+function unitScale(engine: Engine): Tensor {
+  let one = unitScales.get(engine);
+  if (!one) {
+    one = engine.uploadWeight(Float32Array.of(1), [1], 'f32', 'adamw unit gradient scale');
+    unitScales.set(engine, one);
+  }
+  return one;
+}
+
+/**
+ * One optimizer step (state.step increases by 1); parameters and moments are updated in place.
+ * gradientScale [1] (gradient clipping's, from clip.ts gradientNormScale) multiplies every
+ * gradient as it is read; the gradients themselves are left as they are.
+ */
 export function adamwStep(
   engine: Engine,
   parameters: readonly Tensor[],
   grads: readonly Tensor[],
   state: AdamWState,
   config: AdamWConfig,
+  gradientScale?: Tensor,
 ): void {
+  if (gradientScale && (gradientScale.dtype !== 'f32' || gradientScale.size !== 1)) throw new Error(`adamwStep: the gradient scale must be f32 [1], got ${gradientScale}`);
+  const scale = gradientScale ?? unitScale(engine);
   if (parameters.length !== grads.length || parameters.length !== state.firstMoments.length) {
     throw new Error(`adamwStep: ${parameters.length} parameters, ${grads.length} gradients and ${state.firstMoments.length} moment pairs must match`);
   }
@@ -113,7 +135,7 @@ export function adamwStep(
     }
     new Uint32Array(params, 0, 1)[0] = parameter.size;
     floats[7] = 1 - learningRate * (typeof weightDecay === 'number' ? weightDecay : weightDecay[index]);
-    engine.dispatch(pipeline, [parameter, grad, state.firstMoments[index], state.secondMoments[index]], elementGrid(engine, parameter.size), {
+    engine.dispatch(pipeline, [parameter, grad, state.firstMoments[index], state.secondMoments[index], scale], elementGrid(engine, parameter.size), {
       params,
       label: 'adamw',
     });

@@ -1,7 +1,8 @@
 // Gradient-norm clipping over a list of gradient tensors, as torch.nn.utils.clip_grad_norm_:
 // total = ‖(g_1, …, g_n)‖₂, every gradient scaled by min(1, maxNorm / (total + 1e-6)). The norm
 // and the scale stay on the GPU (no host round trip), so a training step can be recorded once
-// and replayed.
+// and replayed. A training step computes only the scale (gradientNormScale) and lets AdamW apply
+// it as it reads each gradient (adamw.ts); clipGradNorm also scales the gradients in place.
 import { INDEX_WGSL, elementGrid } from '../dispatch.ts';
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
@@ -45,12 +46,12 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: ve
 `;
 
 /**
- * Clips the gradients in place to a global L2 norm of at most maxNorm. Returns the norm before
- * clipping and the scale applied, as [1] tensors (dispose them, or read the norm for metrics).
+ * The global L2 norm of the gradients and clipping's scale min(1, maxNorm / (norm + 1e-6)), as
+ * [1] tensors (dispose them, or read the norm for metrics); the gradients are not touched.
  */
-export function clipGradNorm(engine: Engine, grads: readonly Tensor[], maxNorm: number): { norm: Tensor; scale: Tensor } {
-  if (!(maxNorm > 0)) throw new Error(`clipGradNorm: maxNorm must be positive, got ${maxNorm}`);
-  for (const grad of grads) if (grad.dtype !== 'f32') throw new Error(`clipGradNorm: gradients must be f32, got ${grad}`);
+export function gradientNormScale(engine: Engine, grads: readonly Tensor[], maxNorm: number): { norm: Tensor; scale: Tensor } {
+  if (!(maxNorm > 0)) throw new Error(`Gradient clipping: maxNorm must be positive, got ${maxNorm}`);
+  for (const grad of grads) if (grad.dtype !== 'f32') throw new Error(`Gradient clipping: gradients must be f32, got ${grad}`);
   const total = reduceAll(engine, grads, true);
   const norm = engine.empty([1], 'f32', 'clip.norm');
   const scale = engine.empty([1], 'f32', 'clip.scale');
@@ -58,9 +59,18 @@ export function clipGradNorm(engine: Engine, grads: readonly Tensor[], maxNorm: 
     params: new Float32Array([maxNorm]),
     label: 'clip.scale',
   });
-  for (const grad of grads) scaleInPlace(engine, grad, scale);
   total.dispose();
   return { norm, scale };
+}
+
+/**
+ * Clips the gradients in place to a global L2 norm of at most maxNorm. Returns the norm before
+ * clipping and the scale applied, as [1] tensors.
+ */
+export function clipGradNorm(engine: Engine, grads: readonly Tensor[], maxNorm: number): { norm: Tensor; scale: Tensor } {
+  const clipped = gradientNormScale(engine, grads, maxNorm);
+  for (const grad of grads) scaleInPlace(engine, grad, clipped.scale);
+  return clipped;
 }
 
 /** x *= scale[0] in place, scale a [1] f32 tensor on the GPU. */

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { SafetensorsFile } from '../../../src/model/safetensors.ts';
 import { adamwReference, adamwStep, createAdamWState, type AdamWConfig } from '../../../src/gpu/ops/adamw.ts';
+import { clipGradNorm, clipGradNormReference, gradientNormScale } from '../../../src/gpu/ops/clip.ts';
 import { testEngine } from '../../helpers/gpu-context.ts';
 import { randomFloats } from '../../helpers/random.ts';
 
@@ -93,5 +94,37 @@ describe('AdamW', () => {
     expect(Array.from(await engine.readFloat(kept))).toEqual([2, -4]);
     expect(() => adamwStep(engine, [decayed, kept], grads, state, { learningRate: 0.5, beta1: 0.9, beta2: 0.95, eps: 1e-6, weightDecay: [0.1] })).toThrow(/1 weight decay rates for 2 parameters/);
     for (const tensor of [decayed, kept, ...grads, ...state.firstMoments, ...state.secondMoments]) tensor.dispose();
+  });
+
+  it('applies clipping\'s scale as it reads the gradients: the float64 reference on clipped gradients, and clipGradNorm then AdamW bit for bit', async () => {
+    const engine = await testEngine();
+    const config = { learningRate: 0.01, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 };
+    const sizes = [5, 300];
+    const initial = sizes.map((size, i) => randomFloats(size, 40 + i));
+    const gradValues = sizes.map((size, i) => randomFloats(size, 50 + i, -3, 3));
+    const expected = clipGradNormReference(gradValues, 1);
+    expect(expected.norm).toBeGreaterThan(1);
+    const fused = initial.map((values) => engine.upload(values, [values.length]));
+    const separate = initial.map((values) => engine.upload(values, [values.length]));
+    const grads = gradValues.map((values) => engine.upload(values, [values.length]));
+    const fusedState = createAdamWState(engine, fused);
+    const separateState = createAdamWState(engine, separate);
+    const { norm, scale } = gradientNormScale(engine, grads, 1);
+    adamwStep(engine, fused, grads, fusedState, config, scale);
+    // The gradients are left unscaled.
+    for (let t = 0; t < sizes.length; t++) expect(Array.from(await engine.readFloat(grads[t]))).toEqual(Array.from(gradValues[t]));
+    const clipped = clipGradNorm(engine, grads, 1);
+    adamwStep(engine, separate, grads, separateState, config);
+    for (let t = 0; t < sizes.length; t++) {
+      const actual = await engine.readFloat(fused[t]);
+      // The same f32 product g·scale either way: identical parameters.
+      expect(Array.from(actual)).toEqual(Array.from(await engine.readFloat(separate[t])));
+      const reference = { p: Float64Array.from(initial[t]), m: new Float64Array(sizes[t]), v: new Float64Array(sizes[t]) };
+      adamwReference(reference.p, expected.clipped[t], reference.m, reference.v, 1, config);
+      // f32 vs float64, one step of ≤ 0.01: ~1e-8 absolute.
+      for (let i = 0; i < actual.length; i++) expect(Math.abs(actual[i] - reference.p[i])).toBeLessThan(1e-6);
+    }
+    expect(() => adamwStep(engine, fused, grads, fusedState, config, grads[0])).toThrow(/gradient scale must be f32 \[1\]/);
+    for (const tensor of [...fused, ...separate, ...grads, ...fusedState.firstMoments, ...fusedState.secondMoments, ...separateState.firstMoments, ...separateState.secondMoments, norm, scale, clipped.norm, clipped.scale]) tensor.dispose();
   });
 });
