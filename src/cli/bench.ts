@@ -11,6 +11,7 @@ import { acquireBenchDevice } from '../gpu/bench/bench-device.ts';
 import { formatSpeedups, formatTable, type BenchRow } from '../gpu/bench/bench-row.ts';
 import { benchMatmul } from '../gpu/bench/matmul-bench.ts';
 import { startTfjsBaseline, type TfjsBaseline } from '../gpu/bench/tfjs-baseline.ts';
+import { WebGpuUnavailableError } from '../gpu/device.ts';
 import { Engine } from '../gpu/engine.ts';
 import { benchModel } from '../model/bench/model-bench.ts';
 import { benchTrain } from '../train/bench/train-bench.ts';
@@ -52,4 +53,8 @@ async function main(args: string[]): Promise<number> {
   return 0;
 }
 
-process.exitCode = await main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2)).catch((error: unknown) => {
+  // No adapter (or another setup problem) is one line; a bug keeps its stack.
+  console.error(error instanceof WebGpuUnavailableError ? `bench: ${error.message}` : error);
+  return 1;
+});

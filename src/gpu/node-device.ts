@@ -1,7 +1,7 @@
 // Node host: WebGPU through the `webgpu` package (Dawn). On machines without a GPU, Dawn reaches
 // the CPU through Vulkan's SwiftShader, whose ICD file ships with Debian's chromium package.
 import { existsSync } from 'node:fs';
-import { acquireDeviceFrom, type AcquireOptions, type GpuContext } from './device.ts';
+import { acquireDeviceFrom, WebGpuUnavailableError, type AcquireOptions, type GpuContext } from './device.ts';
 
 const SWIFTSHADER_ICD_CANDIDATES = [
   '/usr/lib/chromium/vk_swiftshader_icd.json',
@@ -44,5 +44,18 @@ export async function acquireNodeDevice(options: NodeAcquireOptions = {}): Promi
   const toggles = options.dawnToggles?.length ? [`enable-dawn-features=${options.dawnToggles.join(',')}`] : [];
   const gpu = create(toggles);
   liveInstances.push(gpu);
-  return acquireDeviceFrom(gpu, options);
+  return acquireDeviceFrom(gpu, options).catch((error: unknown) => {
+    throw useSwiftShader ? error : withCpuHint(error);
+  });
+}
+
+/**
+ * A missing adapter in Node, where the browser's advice (chrome://gpu) does not apply, told with
+ * the way to the CPU: most machines without a GPU driver Dawn can use still run SwiftShader.
+ */
+export function withCpuHint(error: unknown): unknown {
+  if (!(error instanceof WebGpuUnavailableError)) return error;
+  return new WebGpuUnavailableError(
+    `No WebGPU adapter was found: this machine has no GPU driver that Dawn can use. Run with MOONTUNE_SWIFTSHADER=1 to use the CPU (SwiftShader, from Debian's chromium package)${findSwiftShaderIcd() ? '' : '; it is not installed here (apt-get install -y chromium)'}.`,
+  );
 }

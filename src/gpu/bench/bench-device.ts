@@ -1,7 +1,7 @@
 // The device the benchmark runs on, shared by moontune's engine and the TensorFlow.js baseline:
 // one Dawn GPU object, one adapter, one GPUDevice, so both are timed on exactly the same thing.
 import { acquireDeviceFrom, type GpuContext } from '../device.ts';
-import { findSwiftShaderIcd } from '../node-device.ts';
+import { findSwiftShaderIcd, withCpuHint } from '../node-device.ts';
 
 export interface BenchDevice {
   gpu: GPU;
@@ -27,6 +27,8 @@ export async function acquireBenchDevice(swiftShader: boolean): Promise<BenchDev
   liveInstances.push(gpu);
   // TensorFlow.js looks for navigator.gpu; Node has no navigator of its own before v21.
   Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
-  const context = await acquireDeviceFrom(gpu, { wantF16: true });
+  const context = await acquireDeviceFrom(gpu, { wantF16: true }).catch((error: unknown) => {
+    throw swiftShader ? error : withCpuHint(error);
+  });
   return { gpu, context };
 }
