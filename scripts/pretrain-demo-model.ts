@@ -5,7 +5,10 @@
 // pretraining.json with the settings and the loss curve. The files are written every 50 steps, so
 // an interrupted run leaves the weights it had reached. Same seed and steps, same files.
 //
-//   npm run demo:pretrain -- [--steps N] [--batch N] [--lr X] [--out DIR]
+//   npm run demo:pretrain -- [--steps N] [--batch N] [--lr X] [--vision-width N] [--out DIR]
+//
+// --vision-width (a multiple of 16, default 64) widens the vision tower, for trials: the shipped
+// model is the default's.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,7 +27,7 @@ const MAX_MERGES = 224;
 const SAVE_EVERY = 50;
 
 const { values: args } = parseArgs({
-  options: { steps: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' }, out: { type: 'string' } },
+  options: { steps: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' }, 'vision-width': { type: 'string' }, out: { type: 'string' } },
 });
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const output = args.out ?? join(root, 'public', 'demo-model');
@@ -52,7 +55,8 @@ for (let i = 0; i < 2000; i++) texts.push(coinCaption(generateCoinImage(captionR
 const tokenizerJson = demoTokenizerJson(learnMerges(texts, MAX_MERGES)) as { model: { vocab: object } };
 
 const engine = new Engine(await acquireNodeDevice({ swiftShader: process.env.MOONTUNE_SWIFTSHADER !== '0' }));
-const { model, initial, config } = await initialDemoModel(engine, tokenizerJson, DEMO_MODEL_SEED);
+const visionWidth = args['vision-width'] === undefined ? undefined : Number(args['vision-width']);
+const { model, initial, config } = await initialDemoModel(engine, tokenizerJson, DEMO_MODEL_SEED, visionWidth);
 const pretraining = new DemoPretraining(model, initial, settings);
 const parameters = initial.reduce((sum, tensor) => sum + tensor.values.length, 0);
 console.log(`demo model: ${parameters} parameters, vocabulary ${Object.keys(tokenizerJson.model.vocab).length} of ${config.text.vocab_size}; ${settings.steps} steps of ${settings.batchSize} images`);
@@ -63,7 +67,7 @@ async function save(): Promise<void> {
   const description = `moontune demo model: pre-trained ${pretraining.step} steps of ${settings.batchSize} synthetic coin images (npm run demo:pretrain)`;
   mkdirSync(output, { recursive: true });
   for (const [file, bytes] of demoModelContents(tokenizerJson, config, await pretraining.weights(), description)) writeFileSync(join(output, file), bytes);
-  const log = { seed: DEMO_MODEL_SEED, settings, parameters, steps: pretraining.step, seconds: Math.round((performance.now() - started) / 1000), curve };
+  const log = { seed: DEMO_MODEL_SEED, settings, ...(visionWidth === undefined ? {} : { visionWidth }), parameters, steps: pretraining.step, seconds: Math.round((performance.now() - started) / 1000), curve };
   writeFileSync(join(output, 'pretraining.json'), JSON.stringify(log, (key, value) => (typeof value === 'number' && !Number.isInteger(value) ? Number(value.toPrecision(5)) : value)) + '\n');
 }
 

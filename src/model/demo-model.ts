@@ -166,12 +166,15 @@ export function demoVocabularySize(mergeCount: number): number {
  * (public/demo-model/README.md has the figures): 64 px crops of 16 px patches, so a 4×4 grid and
  * 4 vision layers (spec §2.2 note) and 16 image tokens; one tile (max_crops 1), since the demo
  * images are at most 96 px; a 2-layer 64-wide decoder; the vocabulary rounded up to 64.
+ * `visionWidth` (a multiple of 16; default 64, the shipped model's) widens the vision tower for
+ * pre-training trials: heads of 16 and an MLP twice as wide, as at 64.
  */
-export function demoConfig(vocabularySize: number): MoondreamConfig {
+export function demoConfig(vocabularySize: number, visionWidth = 64): MoondreamConfig {
+  if (!Number.isInteger(visionWidth) || visionWidth < 16 || visionWidth % 16 !== 0) throw new Error(`The demo model's vision width must be a multiple of 16, got ${visionWidth}.`);
   const textDim = 64;
   return {
     text: { dim: textDim, ff_dim: 256, n_layers: 2, vocab_size: Math.ceil(vocabularySize / 64) * 64, max_context: 96, n_heads: 4, n_kv_heads: 4, prefix_attn: 17, group_size: null },
-    vision: { enc_dim: 64, enc_patch_size: 16, enc_n_layers: 4, enc_ff_dim: 128, enc_n_heads: 4, proj_out_dim: textDim, crop_size: 64, in_channels: 3, max_crops: 1, overlap_margin: 1, proj_inner_dim: 128 },
+    vision: { enc_dim: visionWidth, enc_patch_size: 16, enc_n_layers: 4, enc_ff_dim: 2 * visionWidth, enc_n_heads: visionWidth / 16, proj_out_dim: textDim, crop_size: 64, in_channels: 3, max_crops: 1, overlap_margin: 1, proj_inner_dim: 128 },
     region: { dim: textDim, coord_feat_dim: 16, coord_out_dim: 32, size_feat_dim: 16, size_out_dim: 64, inner_dim: 64, group_size: null },
     tokenizer: DEMO_TOKENIZER_IDS,
   };

@@ -236,8 +236,8 @@ export function demoModelContents(tokenizerJson: unknown, config: MoondreamConfi
 }
 
 /** A demo model with its seeded initial weights, loaded in f32 for pre-training. */
-export async function initialDemoModel(engine: Engine, tokenizerJson: { model: { vocab: object } }, seed: number): Promise<{ model: Moondream; initial: NamedTensor[]; config: MoondreamConfig }> {
-  const config = demoConfig(Object.keys(tokenizerJson.model.vocab).length);
+export async function initialDemoModel(engine: Engine, tokenizerJson: { model: { vocab: object } }, seed: number, visionWidth?: number): Promise<{ model: Moondream; initial: NamedTensor[]; config: MoondreamConfig }> {
+  const config = demoConfig(Object.keys(tokenizerJson.model.vocab).length, visionWidth);
   const random = Xoshiro128.fromSeed(seed);
   const initial = demoWeights(config, () => random.nextFloat());
   const files = memoryModelFiles('demo model (initial)', demoModelContents(tokenizerJson, config, initial, 'moontune demo model: initial weights'));

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadDataset } from '../../../src/dataset/load.ts';
 import { parseConfig } from '../../../src/model/config.ts';
-import { demoTokenizerJson, demoVocabularySize, learnMerges } from '../../../src/model/demo-model.ts';
+import { demoConfig, demoTokenizerJson, demoVocabularySize, learnMerges } from '../../../src/model/demo-model.ts';
 import { writeSafetensors } from '../../../src/model/safetensors-writer.ts';
 import { queryPromptIds, revisionFromConfig } from '../../../src/model/revisions.ts';
 import { parseHeader, readHeaderLength } from '../../../src/model/safetensors.ts';
@@ -84,6 +84,21 @@ describe('public/demo-model', () => {
     expect(tensors.every((tensor) => tensor.dtype === 'F32')).toBe(true);
     expect(header.byName.has('model.text.wte')).toBe(true);
     expect(header.byName.get('model.text.wte')!.shape).toEqual([config.text.vocab_size, config.text.dim]);
+  });
+});
+
+describe('demoConfig', () => {
+  it('is the shipped config by default, and widens only the vision tower with a vision width', () => {
+    const shipped = parseConfig(JSON.parse(demoFile('config.json').toString('utf8')));
+    const vocabulary = Object.keys((JSON.parse(demoFile('tokenizer.json').toString('utf8')).model as { vocab: object }).vocab).length;
+    const config = demoConfig(vocabulary);
+    expect(config.vision).toEqual(shipped.vision);
+    expect(config.text).toEqual(shipped.text);
+    const wide = demoConfig(vocabulary, 96);
+    // Heads of 16 and an MLP twice as wide, as the shipped 64 (4 heads, MLP 128).
+    expect(wide.vision).toEqual({ ...config.vision, enc_dim: 96, enc_ff_dim: 192, enc_n_heads: 6 });
+    expect(wide.text).toEqual(config.text);
+    expect(() => demoConfig(vocabulary, 100)).toThrow(/multiple of 16, got 100/);
   });
 });
 
