@@ -8,6 +8,7 @@
 // pipeline serves every step and every schedule. Gradient clipping's scale (clip.ts
 // gradientNormScale, a [1] tensor on the GPU) is applied here as g is read, so clipping costs no
 // pass of its own over the gradients: g ← scale·g, exactly as clip_grad_norm_ would have stored it.
+import { constantTensor } from '../constants.ts';
 import { INDEX_WGSL, elementGrid } from '../dispatch.ts';
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
@@ -88,18 +89,6 @@ export function createAdamWState(engine: Engine, parameters: readonly Tensor[]):
   };
 }
 
-const unitScales = new WeakMap<Engine, Tensor>();
-
-/** A [1] tensor holding 1: the gradient scale of an unclipped step. */
-function unitScale(engine: Engine): Tensor {
-  let one = unitScales.get(engine);
-  if (!one) {
-    one = engine.uploadWeight(Float32Array.of(1), [1], 'f32', 'adamw unit gradient scale');
-    unitScales.set(engine, one);
-  }
-  return one;
-}
-
 /**
  * One optimizer step (state.step increases by 1); parameters and moments are updated in place.
  * gradientScale [1] (gradient clipping's, from clip.ts gradientNormScale) multiplies every
@@ -114,7 +103,8 @@ export function adamwStep(
   gradientScale?: Tensor,
 ): void {
   if (gradientScale && (gradientScale.dtype !== 'f32' || gradientScale.size !== 1)) throw new Error(`adamwStep: the gradient scale must be f32 [1], got ${gradientScale}`);
-  const scale = gradientScale ?? unitScale(engine);
+  // An unclipped step reads a scale of 1.
+  const scale = gradientScale ?? constantTensor(engine, 'adamw unit gradient scale', [1]);
   if (parameters.length !== grads.length || parameters.length !== state.firstMoments.length) {
     throw new Error(`adamwStep: ${parameters.length} parameters, ${grads.length} gradients and ${state.firstMoments.length} moment pairs must match`);
   }

@@ -4,6 +4,7 @@
 // against a Linear weight (decoding) go to the matrix-vector kernel, matvec.wgsl.ts.
 //
 // B may be packed f16 (frozen weights); A and C are f32 and all accumulation is f32.
+import { constantTensor } from '../constants.ts';
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
 import {
@@ -145,18 +146,9 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, options: MatmulOpti
   return c;
 }
 
-const placeholders = new WeakMap<Engine, Map<string, Tensor>>();
-
 /** A 4-byte buffer for a binding the kernel declares but this call never touches (one per role: one may be written). */
 function placeholder(engine: Engine, role: 'bias' | 'preActivation'): Tensor {
-  let byRole = placeholders.get(engine);
-  if (!byRole) placeholders.set(engine, (byRole = new Map()));
-  let tensor = byRole.get(role);
-  if (!tensor) {
-    tensor = engine.uploadWeight(new Float32Array(1), [1], 'f32', `matmul placeholder ${role}`);
-    byRole.set(role, tensor);
-  }
-  return tensor;
+  return constantTensor(engine, `matmul placeholder ${role}`, [0]);
 }
 
 /** Records one matmul dispatch (no allocation). Exposed for ops that address sub-blocks. */
