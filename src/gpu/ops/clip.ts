@@ -2,7 +2,7 @@
 // total = ‖(g_1, …, g_n)‖₂, every gradient scaled by min(1, maxNorm / (total + 1e-6)). The norm
 // and the scale stay on the GPU (no host round trip), so a training step can be recorded once
 // and replayed. A training step computes only the scale (gradientNormScale) and lets AdamW apply
-// it as it reads each gradient (adamw.ts); clipGradNorm also scales the gradients in place.
+// it as it reads each gradient (adamw.ts); scaleInPlace scales a tensor by it where one is needed.
 import { INDEX_WGSL, elementGrid } from '../dispatch.ts';
 import type { Engine } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
@@ -61,16 +61,6 @@ export function gradientNormScale(engine: Engine, grads: readonly Tensor[], maxN
   });
   total.dispose();
   return { norm, scale };
-}
-
-/**
- * Clips the gradients in place to a global L2 norm of at most maxNorm. Returns the norm before
- * clipping and the scale applied, as [1] tensors.
- */
-export function clipGradNorm(engine: Engine, grads: readonly Tensor[], maxNorm: number): { norm: Tensor; scale: Tensor } {
-  const clipped = gradientNormScale(engine, grads, maxNorm);
-  for (const grad of grads) scaleInPlace(engine, grad, clipped.scale);
-  return clipped;
 }
 
 /** x *= scale[0] in place, scale a [1] f32 tensor on the GPU. */

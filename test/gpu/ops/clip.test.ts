@@ -1,12 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { clipGradNorm, clipGradNormReference } from '../../../src/gpu/ops/clip.ts';
+import { clipGradNormReference, gradientNormScale, scaleInPlace } from '../../../src/gpu/ops/clip.ts';
 import { testEngine } from '../../helpers/gpu-context.ts';
 import { randomFloats } from '../../helpers/random.ts';
 
 async function clip(gradValues: Float32Array[], maxNorm: number) {
   const engine = await testEngine();
   const grads = gradValues.map((values) => engine.upload(values, [values.length]));
-  const { norm, scale } = clipGradNorm(engine, grads, maxNorm);
+  // clip_grad_norm_: the norm and scale, then every gradient scaled in place.
+  const { norm, scale } = gradientNormScale(engine, grads, maxNorm);
+  for (const grad of grads) scaleInPlace(engine, grad, scale);
   const result = {
     norm: (await engine.readFloat(norm))[0],
     clipped: await Promise.all(grads.map((grad) => engine.readFloat(grad))),
@@ -15,7 +17,7 @@ async function clip(gradValues: Float32Array[], maxNorm: number) {
   return result;
 }
 
-describe('clipGradNorm', () => {
+describe('gradientNormScale, applied with scaleInPlace', () => {
   it('scales every gradient by maxNorm / norm when the global norm is larger', async () => {
     const gradValues = [randomFloats(7, 1), randomFloats(130, 2, -3, 3), randomFloats(1, 3)];
     const expected = clipGradNormReference(gradValues, 1);

@@ -3,7 +3,7 @@
 // (fake-indexeddb) and resumed in a new TrainingRun ends with the same adapter weights, bit for
 // bit, as an uninterrupted run (same dispatches in the same order on the same device, so no
 // tolerance is needed); greedy evaluation reproduces the fixture's golden greedy tokens.
-// Kept small: on SwiftShader one tiny-model sample takes seconds and clipGradNorm ~10 s.
+// Kept small: on SwiftShader one tiny-model sample takes seconds and gradient clipping ~10 s.
 import type { LoraAdapters } from '../../../src/gpu/lora.ts';
 import 'fake-indexeddb/auto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
