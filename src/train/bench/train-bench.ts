@@ -3,12 +3,13 @@
 // forward, as the loop first ran) and at the batched default, and test images/s of evaluation,
 // with dispatches, submits and read-backs per sample. The training rows run for the golden
 // fixture's tiny model as well, on the same samples (its vocabulary of 512 holds the demo
-// tokenizer's ids, so the demo tokenizer stands in for the one it does not ship). Image features are computed before the
-// timing starts (they are cached once per image in a real run). With `profile`, one step of
+// tokenizer's ids, so the demo tokenizer stands in for the one it does not ship). Image
+// features are computed before the timing starts (they are cached once per image in a real run). With `profile`, one step of
 // each kind is re-run under the engine's profiler and its top kernels printed.
 import { join } from 'node:path';
 import { loadDataset } from '../../dataset/load.ts';
 import { sourceFromPath } from '../../dataset/node-source.ts';
+import type { CountingDataset, DatasetSource } from '../../dataset/types.ts';
 import type { BenchRow } from '../../gpu/bench/bench-row.ts';
 import type { Engine } from '../../gpu/engine.ts';
 import { formatProfile } from '../../gpu/profiler.ts';
@@ -57,14 +58,18 @@ interface Loaded {
   readonly features: ImageFeatureCache;
 }
 
-/** The demo dataset with the demo model, or with the tiny fixture model (weights and config of the fixture, the demo tokenizer). */
-async function loadBench(engine: Engine, root: string, label: BenchModel): Promise<Loaded> {
+/** The demo dataset, read once for both models. */
+async function loadDemoDataset(root: string): Promise<{ source: DatasetSource; dataset: CountingDataset }> {
+  const source = await sourceFromPath(join(root, ...DEMO_DATASET));
+  return { source, dataset: await loadDataset(source, { imageCheck: 'header' }) };
+}
+
+/** The demo model, or the tiny fixture model (weights and config of the fixture, the demo tokenizer), on the demo dataset. */
+async function loadBench(engine: Engine, root: string, label: BenchModel, { source, dataset }: Awaited<ReturnType<typeof loadDemoDataset>>): Promise<Loaded> {
   const demoFiles = folderModelFiles(join(root, ...DEMO_MODEL));
   const tinyFiles = folderModelFiles(join(root, ...TINY_MODEL));
   const files: ModelFiles = label === 'demo-model' ? demoFiles : { ...tinyFiles, open: (file) => (file === 'tokenizer.json' ? demoFiles : tinyFiles).open(file) };
   const model = await loadMoondream(engine, files, { precision: 'f32' });
-  const source = await sourceFromPath(join(root, ...DEMO_DATASET));
-  const dataset = await loadDataset(source, { imageCheck: 'header' });
   const features = new ImageFeatureCache(engine, datasetImageEmbeddings(engine, model.vision, source, dataset));
   return { label, model, train: splitSamples(dataset, 'train'), test: splitSamples(dataset, 'test'), classNames: dataset.classes.map((c) => c.name), features };
 }
@@ -196,8 +201,9 @@ async function benchEvaluation(engine: Engine, demo: Loaded, images: number, opt
 export async function benchTrain(engine: Engine, options: TrainBenchOptions): Promise<BenchRow[]> {
   const log = options.log ?? ((line: string) => console.log(line));
   const rows: BenchRow[] = [];
+  const demoDataset = await loadDemoDataset(options.root);
   for (const label of ['demo-model', 'tiny-model'] as const) {
-    const loaded = await loadBench(engine, options.root, label);
+    const loaded = await loadBench(engine, options.root, label, demoDataset);
     try {
       rows.push(...(await benchTraining(engine, loaded, options.quick ? 1 : 2, { ...options, profile: options.profile && label === 'demo-model', log })));
       if (label === 'demo-model') rows.push(...(await benchEvaluation(engine, loaded, options.quick ? 4 : EVALUATION_BATCH, { ...options, log })));
