@@ -27,8 +27,17 @@ export interface NodeAcquireOptions extends AcquireOptions {
 const liveInstances: GPU[] = [];
 
 export async function acquireNodeDevice(options: NodeAcquireOptions = {}): Promise<GpuContext> {
-  const useSwiftShader = options.swiftShader ?? process.env.MOONTUNE_SWIFTSHADER === '1';
-  if (useSwiftShader && !process.env.VK_ICD_FILENAMES) {
+  const { gpu, swiftShader } = await createDawnGpu(options);
+  return acquireDawnDevice(gpu, options, swiftShader);
+}
+
+/**
+ * A Dawn `GPU` object (kept alive for the process), on SwiftShader when asked (options, else env
+ * MOONTUNE_SWIFTSHADER=1), with WebGPU's globals (GPUBufferUsage & co.) installed as in a browser.
+ */
+export async function createDawnGpu(options: NodeAcquireOptions = {}): Promise<{ gpu: GPU; swiftShader: boolean }> {
+  const swiftShader = options.swiftShader ?? process.env.MOONTUNE_SWIFTSHADER === '1';
+  if (swiftShader && !process.env.VK_ICD_FILENAMES) {
     const icd = findSwiftShaderIcd();
     if (!icd) {
       throw new Error(
@@ -39,13 +48,17 @@ export async function acquireNodeDevice(options: NodeAcquireOptions = {}): Promi
     process.env.VK_ICD_FILENAMES = icd;
   }
   const { create, globals } = await import('webgpu');
-  // The engine uses GPUBufferUsage & co. as globals, as in a browser.
   Object.assign(globalThis, globals);
   const toggles = options.dawnToggles?.length ? [`enable-dawn-features=${options.dawnToggles.join(',')}`] : [];
   const gpu = create(toggles);
   liveInstances.push(gpu);
+  return { gpu, swiftShader };
+}
+
+/** A device from a Dawn `GPU` object; without SwiftShader, a missing adapter says how to use the CPU. */
+export function acquireDawnDevice(gpu: GPU, options: AcquireOptions, swiftShader: boolean): Promise<GpuContext> {
   return acquireDeviceFrom(gpu, options).catch((error: unknown) => {
-    throw useSwiftShader ? error : withCpuHint(error);
+    throw swiftShader ? error : withCpuHint(error);
   });
 }
 
