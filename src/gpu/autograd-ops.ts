@@ -10,7 +10,7 @@ import { copyColumns } from './ops/copy.ts';
 import { copy, sumToRow } from './ops/elementwise.ts';
 import { geluBackward } from './ops/gelu.ts';
 import { matmul } from './ops/matmul.ts';
-import { linear as linearForward, linearBackward, type LinearWeight } from './ops/matmul-linear.ts';
+import { linear as linearForward, linearBackward, linearOutputShape, type LinearWeight } from './ops/matmul-linear.ts';
 import { rotary, rotaryBackward } from './ops/rotary.ts';
 import type { Tensor } from './tensor.ts';
 
@@ -30,7 +30,7 @@ export const linearOp: DifferentiableOp<LinearArgs> = {
   name: 'linear',
   saves: { inputs: [0] },
   forward(engine, [x, residual, bias, loraA, loraB, ...chunks], { loraScale, gelu }) {
-    const preActivation = gelu?.keepPreActivation ? engine.empty([...x!.shape.slice(0, -1), sumRows(chunks as Tensor[])], 'f32', 'linear.preActivation') : undefined;
+    const preActivation = gelu?.keepPreActivation ? engine.empty(linearOutputShape(x!, chunks as Tensor[]), 'f32', 'linear.preActivation') : undefined;
     const epilogue = gelu ? { preActivation } : undefined;
     const lora = loraA && loraB;
     const y = linearForward(engine, x!, chunks as Tensor[], bias, residual, lora ? undefined : epilogue);
@@ -75,10 +75,6 @@ export const linearOp: DifferentiableOp<LinearArgs> = {
     return grads;
   },
 };
-
-function sumRows(chunks: readonly Tensor[]): number {
-  return chunks.reduce((rows, chunk) => rows + chunk.shape[0], 0);
-}
 
 /** Linear through linearOp: y = x·Wᵀ + b (+ residual) (+ LoRA), or gelu of it with `gelu`. */
 export function linear(

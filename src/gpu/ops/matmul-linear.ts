@@ -37,6 +37,11 @@ function linearShapes(op: string, x: Tensor, weight: LinearWeight) {
   return { chunks, rows, inFeatures, outFeatures, rowOffsets };
 }
 
+/** The shape of linear()'s output: x's leading dimensions, then the weight's rows (all chunks'). */
+export function linearOutputShape(x: Tensor, weight: LinearWeight): number[] {
+  return [...x.shape.slice(0, -1), linearShapes('linear', x, weight).outFeatures];
+}
+
 /**
  * y [..., out] = x [..., in]·Wᵀ (+ bias [out]) (+ residual [..., out]), or gelu of that with
  * `gelu` (its preActivation, when given, receives the value before GELU). W may be f32 or packed
