@@ -3,13 +3,19 @@
 // (as the real Moondream sees objects but does not know the counting format).
 //
 // Each step draws a fresh batch of coin images from the demo generator (its own seed, so never
-// the demo set's test images) and trains every vision, projection and text weight on two losses:
+// the demo set's test images) and trains every vision, projection and text weight on up to three losses:
 //   caption:   the caption template + "2 dime, 1 penny" (counts as digits, classes in the dataset's
 //              order), next-token cross-entropy on the caption and EOS;
+//   question:  (with countQuestions) the query template + a question about one class, e.g.
+//              `How many dime are there?` → `2` (a class drawn at random, zero counts included):
+//              the skill of reading one named class's count off the image, as a real VLM has it
+//              before it meets the counting format;
 //   auxiliary: a throw-away linear head on the ViT outputs that names, per patch, the class of
 //              the coin whose centre lies in it (or none): dense supervision that teaches the
 //              encoder where the coins are far sooner than the caption alone.
-// loss = caption + auxiliaryWeight · auxiliary. AdamW, warm-up then cosine, one read-back per step.
+// loss = caption (+ question) + auxiliaryWeight · auxiliary. AdamW, warm-up then cosine, one read-back per step.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { apply, release, Tape } from '../gpu/autograd.ts';
 import type { Engine } from '../gpu/engine.ts';
 import { adamwStep, createAdamWState, type AdamWState } from '../gpu/ops/adamw.ts';
@@ -23,7 +29,8 @@ import { DEMO_INIT, demoConfig, demoWeights, standardNormal } from '../model/dem
 import type { MoondreamConfig } from '../model/config.ts';
 import { memoryModelFiles } from '../model/model-source.ts';
 import { loadMoondream, type Moondream } from '../model/moondream.ts';
-import { answerTargetIds } from '../model/revisions.ts';
+import { answerTargetIds, queryPromptIds } from '../model/revisions.ts';
+import { SafetensorsFile } from '../model/safetensors.ts';
 import { writeSafetensors, type NamedTensor } from '../model/safetensors-writer.ts';
 import { namedTextParameters } from '../model/text-weights.ts';
 import { imagePatches, visionEncoder } from '../model/vision-encoder.ts';
@@ -44,6 +51,8 @@ export interface PretrainingSettings {
   auxiliaryWeight: number;
   gradientClip: number;
   weightDecay: number;
+  /** Also ask one count question per image (the question loss beside the caption loss). */
+  countQuestions: boolean;
   /** Seeds the image stream and the auxiliary head. */
   seed: number;
 }
@@ -56,6 +65,7 @@ export const DEFAULT_PRETRAINING: PretrainingSettings = {
   auxiliaryWeight: 1,
   gradientClip: 1,
   weightDecay: 0.01,
+  countQuestions: false,
   seed: 20251202,
 };
 
@@ -63,6 +73,8 @@ export interface PretrainingStep {
   step: number;
   loss: number;
   captionLoss: number;
+  /** 0 without countQuestions. */
+  questionLoss: number;
   auxiliaryLoss: number;
   learningRate: number;
   gradientNorm: number;
@@ -98,6 +110,18 @@ export function patchCentreClasses(image: Pick<CoinImage, 'coins' | 'width' | 'h
 
 /** Stream number for the auxiliary head's initial weights (apart from the image stream). */
 const AUXILIARY_INIT_STREAM = 0xa0c5;
+/** Stream number for the count questions' classes and phrasings. */
+const QUESTION_STREAM = 0x9e57;
+
+/**
+ * A question about one class of the image and its answer: the class named bare or in quotes
+ * (`How many dime are there?`, `How many "dime" are there?`), the count as digits.
+ */
+export function countQuestion(image: Pick<CoinImage, 'coins'>, classIndex: number, quoted: boolean): { question: string; answer: string } {
+  const name = CAPTION_CLASS_NAMES[classIndex];
+  const count = image.coins.filter((coin) => COIN_CLASSES[coin.classIndex].name === name).length;
+  return { question: `How many ${quoted ? `"${name}"` : name} are there?`, answer: String(count) };
+}
 
 export class DemoPretraining {
   private readonly names: string[];
@@ -106,6 +130,7 @@ export class DemoPretraining {
   private readonly optimizer: AdamWState;
   private readonly auxiliaryHead: LinearWeights;
   private readonly nextImageSeed: () => number;
+  private readonly questionRandom: Xoshiro128;
   private stepsDone = 0;
 
   /**
@@ -134,6 +159,7 @@ export class DemoPretraining {
     this.weightDecay = this.parameters.map((tensor) => (tensor.shape.length >= 2 ? settings.weightDecay : 0));
     this.optimizer = createAdamWState(engine, this.parameters);
     this.nextImageSeed = createRandom(settings.seed);
+    this.questionRandom = Xoshiro128.fromSeed(settings.seed, QUESTION_STREAM);
   }
 
   get step(): number {
@@ -181,18 +207,39 @@ export class DemoPretraining {
     release(tape, auxiliaryLogits, auxiliaryTargetTensor, auxiliaryRowWeights);
 
     const captionPrompt = config.tokenizer.templates.caption.normal;
-    const sequences = images.map((image, index) => {
+    const embeddings = images.map((_, index) => {
       const rows = apply(engine, tape, sliceRowsOp, [features], { start: index * crops * imageTokens, count: crops * imageTokens });
-      const embeddings = projectImageFeatures(engine, tape, vision, rows, encoded[index].tiling);
+      const projected = projectImageFeatures(engine, tape, vision, rows, encoded[index].tiling);
       release(tape, rows);
-      return { ...promptedSequence(revision, imageTokens, captionPrompt, answerTargetIds(revision, tokenizer, coinCaption(image))), image: embeddings };
+      return projected;
     });
     release(tape, features);
-    const { length, targets } = paddedTargets(sequences);
-    const inputs = decoder.embedBatch(tape, sequences, length);
-    const captionLoss = decoder.loss(tape, inputs, targets, { sequences: sequences.length });
-    release(tape, inputs, ...sequences.map(({ image }) => image));
-    const loss = add(engine, tape, captionLoss, auxiliaryLoss);
+    // Next-token loss of one prompted answer per image, all images in one padded batch.
+    const textLoss = (prompts: { prompt: readonly number[]; answer: string }[]): Tensor => {
+      const sequences = prompts.map(({ prompt, answer }, index) => ({ ...promptedSequence(revision, imageTokens, prompt, answerTargetIds(revision, tokenizer, answer)), image: embeddings[index] }));
+      const { length, targets } = paddedTargets(sequences);
+      const inputs = decoder.embedBatch(tape, sequences, length);
+      const result = decoder.loss(tape, inputs, targets, { sequences: sequences.length });
+      release(tape, inputs);
+      return result;
+    };
+    const captionLoss = textLoss(images.map((image) => ({ prompt: captionPrompt, answer: coinCaption(image) })));
+    let loss = add(engine, tape, captionLoss, auxiliaryLoss);
+    let questionLoss: Tensor | undefined;
+    if (this.settings.countQuestions) {
+      const classes = CAPTION_CLASS_NAMES.length;
+      questionLoss = textLoss(
+        images.map((image) => {
+          const classIndex = Math.min(classes - 1, Math.floor(this.questionRandom.nextFloat() * classes));
+          const { question, answer } = countQuestion(image, classIndex, this.questionRandom.nextFloat() < 0.5);
+          return { prompt: queryPromptIds(revision, tokenizer, question), answer };
+        }),
+      );
+      const withQuestions = add(engine, tape, loss, questionLoss);
+      release(tape, loss);
+      loss = withQuestions;
+    }
+    release(tape, ...embeddings);
     tape.backward(loss);
 
     // A weight the losses do not reach (none today) still takes its decay step, on a zero gradient.
@@ -201,14 +248,15 @@ export class DemoPretraining {
     const clipped = gradientNormScale(engine, gradients, this.settings.gradientClip);
     const { weightDecay } = this;
     adamwStep(engine, this.parameters, gradients, this.optimizer, { learningRate, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay }, clipped.scale);
-    const readout = engine.empty([4], 'f32', 'pretraining metrics');
-    [loss, captionLoss, auxiliaryLoss, clipped.norm].forEach((tensor, index) => engine.copy(tensor, readout, 4, 0, 4 * index));
-    const [total, caption, auxiliary, norm] = await engine.readFloat(readout);
+    const metrics = [loss, captionLoss, auxiliaryLoss, clipped.norm, ...(questionLoss ? [questionLoss] : [])];
+    const readout = engine.empty([metrics.length], 'f32', 'pretraining metrics');
+    metrics.forEach((tensor, index) => engine.copy(tensor, readout, 4, 0, 4 * index));
+    const [total, caption, auxiliary, norm, question = 0] = await engine.readFloat(readout);
     for (const gradient of missing) gradient.dispose();
     tape.dispose();
-    for (const tensor of [readout, loss, captionLoss, auxiliaryLoss, clipped.norm, clipped.scale]) tensor.dispose();
+    for (const tensor of [readout, ...metrics, clipped.scale]) tensor.dispose();
     this.stepsDone++;
-    return { step: this.stepsDone, loss: total, captionLoss: caption, auxiliaryLoss: auxiliary / this.settings.auxiliaryWeight, learningRate, gradientNorm: norm, seconds: (performance.now() - started) / 1000 };
+    return { step: this.stepsDone, loss: total, captionLoss: caption, questionLoss: question, auxiliaryLoss: auxiliary / this.settings.auxiliaryWeight, learningRate, gradientNorm: norm, seconds: (performance.now() - started) / 1000 };
   }
 
   /** The model's whole weight list with the trained values (the auxiliary head is left out). */
@@ -241,5 +289,22 @@ export async function initialDemoModel(engine: Engine, tokenizerJson: { model: {
   const random = Xoshiro128.fromSeed(seed);
   const initial = demoWeights(config, () => random.nextFloat());
   const files = memoryModelFiles('demo model (initial)', demoModelContents(tokenizerJson, config, initial, 'moontune demo model: initial weights'));
+  return { model: await loadMoondream(engine, files, { precision: 'f32' }), initial, config };
+}
+
+/**
+ * A demo model from a folder written by the pre-training script (config.json, model.safetensors of
+ * f32 tensors), with `tokenizerJson`, loaded in f32 to train further (Node: it reads the files).
+ */
+export async function demoModelFromFolder(engine: Engine, tokenizerJson: unknown, folder: string): Promise<{ model: Moondream; initial: NamedTensor[]; config: MoondreamConfig }> {
+  // Token ids index the embedding and head rows: weights trained with another vocabulary would load but mean other tokens.
+  const own = (JSON.parse(readFileSync(join(folder, 'tokenizer.json'), 'utf8')) as { model?: unknown }).model;
+  if (JSON.stringify(own) !== JSON.stringify((tokenizerJson as { model?: unknown }).model)) {
+    throw new Error(`${folder}/tokenizer.json is not this run's tokenizer: its weights were trained for other token ids. Start from a folder this script wrote with the same texts.`);
+  }
+  const { init: _init, parameters: _parameters, ...config } = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')) as MoondreamConfig & { init?: unknown; parameters?: unknown };
+  const file = new SafetensorsFile(new Uint8Array(readFileSync(join(folder, 'model.safetensors'))));
+  const initial = file.header.tensors.map(({ name, shape }) => ({ name, shape, values: file.float32(name) }));
+  const files = memoryModelFiles(`demo model (${folder})`, demoModelContents(tokenizerJson, config, initial, `moontune demo model: from ${folder}`));
   return { model: await loadMoondream(engine, files, { precision: 'f32' }), initial, config };
 }

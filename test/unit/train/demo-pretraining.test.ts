@@ -2,7 +2,7 @@
 // against hand-made layouts.
 import { describe, expect, it } from 'vitest';
 import { COIN_CLASSES, createRandom, generateCoinImage } from '../../../src/dataset/demo-coins.ts';
-import { CAPTION_CLASS_NAMES, coinCaption, patchCentreClasses } from '../../../src/train/demo-pretraining.ts';
+import { CAPTION_CLASS_NAMES, coinCaption, countQuestion, patchCentreClasses } from '../../../src/train/demo-pretraining.ts';
 
 const index = (name: string) => COIN_CLASSES.findIndex((coin) => coin.name === name);
 const coin = (name: string, centreX: number, centreY: number) => ({ classIndex: index(name), centreX, centreY, radius: COIN_CLASSES[index(name)].radius });
@@ -16,6 +16,13 @@ describe('demo pre-training targets', () => {
     expect(coinCaption({ coins: [coin('penny', 20, 20), coin('dime', 40, 40), coin('dime', 60, 20)] })).toBe('2 dime, 1 penny');
     expect(coinCaption({ coins: [coin('quarter', 20, 20)] })).toBe('1 quarter');
     expect(coinCaption({ coins: [] })).toBe('no coins');
+  });
+
+  it('asks for one class by name, bare or quoted, and answers its count in digits (0 for an absent class)', () => {
+    const image = { coins: [coin('penny', 20, 20), coin('dime', 40, 40), coin('dime', 60, 20)] };
+    expect(countQuestion(image, CAPTION_CLASS_NAMES.indexOf('dime'), false)).toEqual({ question: 'How many dime are there?', answer: '2' });
+    expect(countQuestion(image, CAPTION_CLASS_NAMES.indexOf('penny'), true)).toEqual({ question: 'How many "penny" are there?', answer: '1' });
+    expect(countQuestion(image, CAPTION_CLASS_NAMES.indexOf('quarter'), false).answer).toBe('0');
   });
 
   it('marks the patch of each coin centre with 1 + its class, the first coin winning a shared patch', () => {
