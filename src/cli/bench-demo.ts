@@ -1,7 +1,9 @@
-// `npm run bench:demo [-- --test N] [--train N] [--epochs N] [--lr X] [--batch N] [--full] [--model DIR] [--answers FILE.csv] [--constrain]`: the demo flow of the page,
+// `npm run bench:demo [-- --test N] [--train N] [--epochs N] [--lr X] [--batch N] [--full | --lora [--token-layers]] [--model DIR] [--answers FILE.csv] [--constrain]`: the demo flow of the page,
 // timed (src/train/bench/demo-bench.ts), on this machine's WebGPU adapter (MOONTUNE_SWIFTSHADER=1:
 // on the CPU). Ends with three lines: `baseline exact match: X%`, `after exact match: Y%`,
 // `total seconds: Z`. The options shrink the run for quick trials; without them it is the default.
+// --lora trains the default recipe's LoRA (rank 16, alpha 32) instead of every text weight;
+// --token-layers trains the token embedding and the LM head beside it (trainTokenLayers).
 // --answers writes the answers after training as CSV, to see which images the model gets wrong.
 // --constrain also measures, before and after, with answers constrained to the counting format
 // (exact match, valid JSON, milliseconds per answer token against free answers one at a time);
@@ -14,7 +16,7 @@ import { acquireNodeDevice } from '../gpu/node-device.ts';
 import { benchDemo } from '../train/bench/demo-bench.ts';
 import type { TrainingSettings } from '../train/config.ts';
 
-const { values } = parseArgs({ options: { test: { type: 'string' }, train: { type: 'string' }, epochs: { type: 'string' }, lr: { type: 'string' }, model: { type: 'string' }, full: { type: 'boolean' }, batch: { type: 'string' }, answers: { type: 'string' }, constrain: { type: 'boolean' } } });
+const { values } = parseArgs({ options: { test: { type: 'string' }, train: { type: 'string' }, epochs: { type: 'string' }, lr: { type: 'string' }, model: { type: 'string' }, full: { type: 'boolean' }, lora: { type: 'boolean' }, 'token-layers': { type: 'boolean' }, batch: { type: 'string' }, answers: { type: 'string' }, constrain: { type: 'boolean' } } });
 const whole = (name: string, text: string | undefined) => {
   if (text === undefined) return undefined;
   const value = Number(text);
@@ -27,7 +29,11 @@ const settings: Partial<TrainingSettings> = {
   ...(values.lr ? { learningRate: Number(values.lr) } : {}),
   ...(values.batch ? { batchSize: whole('batch', values.batch) } : {}),
   ...(values.full ? { fullFineTune: true } : {}),
+  ...(values.lora ? { fullFineTune: false } : {}),
+  ...(values['token-layers'] ? { trainTokenLayers: true } : {}),
 };
+if (values.full && values.lora) throw new Error('--full and --lora exclude each other: pick one.');
+if (values['token-layers'] && !values.lora) throw new Error('--token-layers goes with --lora (full fine-tuning trains those layers already).');
 const context = await acquireNodeDevice({ swiftShader: process.env.MOONTUNE_SWIFTSHADER === '1' });
 const info = context.adapterInfo;
 console.log(`adapter: ${[info.vendor, info.architecture, info.description || info.device].filter(Boolean).join(' / ') || 'unknown'} (Node)`);

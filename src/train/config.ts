@@ -24,6 +24,13 @@ export interface TrainingConfig {
    * needs it.
    */
   trainVision: boolean;
+  /**
+   * With LoRA, also train the token embedding (`wte`) and the LM head (weight and bias) in place,
+   * in f32. Default false. A small model pre-trained on other text than the answers has never
+   * read or written some of their tokens (`{`, `":`); adapters alone cannot move those rows
+   * (public/demo-model/README.md measures it). For Moondream2 these are 2 × 105M values.
+   */
+  trainTokenLayers: boolean;
 
   /**
    * Peak learning rate. Default 1e-4, a usual LoRA rate; spec §11.1 uses 3e-6 for full
@@ -81,6 +88,7 @@ export const DEFAULT_TRAINING_CONFIG: Readonly<TrainingConfig> = Object.freeze({
   loraAlpha: 16,
   loraTargets: [...LORA_TARGETS],
   trainVision: false,
+  trainTokenLayers: false,
   learningRate: 1e-4,
   beta1: 0.9,
   beta2: 0.95,
@@ -100,15 +108,27 @@ export const DEFAULT_TRAINING_CONFIG: Readonly<TrainingConfig> = Object.freeze({
 export type TrainingSettings = Pick<
   TrainingConfig,
   'fullFineTune' | 'loraRank' | 'loraAlpha' | 'learningRate' | 'epochs' | 'batchSize' | 'gradientAccumulation' | 'evalMaxTokens'
-> & {
+> &
+  Partial<Pick<TrainingConfig, 'trainTokenLayers'>> & {
   /** Train on the first N train images only (quick trials); undefined = all. */
   trainLimit?: number;
 };
 
 /** The settings of a configuration (what a resumed run shows in the form). */
 export function settingsOf(config: TrainingConfig, trainLimit?: number): TrainingSettings {
-  const { fullFineTune, loraRank, loraAlpha, learningRate, epochs, batchSize, gradientAccumulation, evalMaxTokens } = config;
-  return { fullFineTune, loraRank, loraAlpha, learningRate, epochs, batchSize, gradientAccumulation, evalMaxTokens, ...(trainLimit === undefined ? {} : { trainLimit }) };
+  const { fullFineTune, loraRank, loraAlpha, learningRate, epochs, batchSize, gradientAccumulation, evalMaxTokens, trainTokenLayers } = config;
+  return {
+    fullFineTune,
+    loraRank,
+    loraAlpha,
+    learningRate,
+    epochs,
+    batchSize,
+    gradientAccumulation,
+    evalMaxTokens,
+    ...(trainTokenLayers ? { trainTokenLayers } : {}),
+    ...(trainLimit === undefined ? {} : { trainLimit }),
+  };
 }
 
 /** The default settings (a fresh object). */
@@ -156,6 +176,8 @@ export function trainingConfigProblems(config: TrainingConfig): string[] {
       if (!(LORA_TARGETS as readonly string[]).includes(target)) problems.push(`loraTargets has "${target}", which is not a text-decoder layer; use ${LORA_TARGETS.join(', ')}.`);
     }
     if (new Set(config.loraTargets).size !== config.loraTargets.length) problems.push('loraTargets names a layer twice; list each once.');
+  } else if (config.trainTokenLayers) {
+    problems.push('trainTokenLayers goes with LoRA: full fine-tuning already trains the embedding and the LM head; turn one of them off.');
   }
   if (!Number.isFinite(config.learningRate) || config.learningRate <= 0 || config.learningRate > 1) {
     problems.push(`learningRate must be in (0, 1], got ${config.learningRate}; 1e-4 suits LoRA, 3e-6 full fine-tuning (spec §11.1).`);

@@ -326,6 +326,9 @@ export class TrainingSession {
   async exportAdapter(): Promise<Uint8Array> {
     if (!this.run) throw new TrainingInputError('Nothing has been trained yet: train (or resume) a run first.');
     if (this.training) throw new TrainingInputError('Training is running: pause it (or let it finish) before downloading the adapter.');
+    if (this.run.config.trainTokenLayers) {
+      throw new TrainingInputError('This run also trained the token embedding and the LM head, which an adapter file does not hold: download the trained model instead.');
+    }
     return this.run.exportAdapterFile();
   }
 
@@ -419,12 +422,12 @@ export class TrainingSession {
     await this.training?.catch(() => {});
     run.dispose();
     this.run = undefined;
-    if (run.config.fullFineTune || run.config.trainVision) this.restoreBaseWeights(run.config.trainVision);
+    if (run.config.fullFineTune || run.config.trainVision || run.config.trainTokenLayers) this.restoreBaseWeights(run.config.trainVision);
   }
 
   /** Reads the model's own weights before the first run that changes them in place. */
   private async keepBaseWeights(config: TrainingConfig): Promise<void> {
-    if (!(config.fullFineTune || config.trainVision) || this.baseWeights) return;
+    if (!(config.fullFineTune || config.trainVision || config.trainTokenLayers) || this.baseWeights) return;
     const model = this.model!;
     const named = [...namedTextParameters(model.decoder.weights), ...namedVisionParameters(model.vision.weights)].filter(([, tensor]) => tensor.dtype === 'f32');
     const names = named.map(([name]) => name);

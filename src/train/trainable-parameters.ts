@@ -1,5 +1,5 @@
 // What a run trains (ARCHITECTURE.md decision 3): LoRA adapters on the chosen layers of every
-// text block, or — for full fine-tuning — every text-model parameter (spec §11.1); with
+// text block (with trainTokenLayers, also the token embedding and the LM head), or — for full fine-tuning — every text-model parameter (spec §11.1); with
 // trainVision, every vision and projection weight as well. Either way the optimizer sees one list
 // of f32 tensors with stable names, which is also how they are stored in checkpoints.
 import type { Engine } from '../gpu/engine.ts';
@@ -23,6 +23,9 @@ export interface TrainableParameters {
   /** Frees the adapters (full fine-tuning frees nothing: the weights are the model's). */
   dispose(): void;
 }
+
+/** What trainTokenLayers trains beside the adapters, in canonical names. */
+export const TOKEN_LAYER_WEIGHTS: readonly string[] = ['model.text.wte', 'model.text.lm_head.weight', 'model.text.lm_head.bias'];
 
 const TARGET_WEIGHTS: Record<LoraTarget, (block: TextBlockWeights) => LinearWeights> = {
   'attn.qkv': (block) => block.attn.qkv,
@@ -65,10 +68,13 @@ function textParameters(engine: Engine, decoder: TextDecoder, config: TrainingCo
       layers.set(`model.text.blocks.${index}.${target}`, [outFeatures, inFeatures]);
     }
   });
+  const tokenLayers = config.trainTokenLayers ? namedTextParameters(decoder.weights).filter(([name]) => TOKEN_LAYER_WEIGHTS.includes(name)) : [];
+  requireF32(tokenLayers, 'Training the token embedding and the LM head');
   const adapters = LoraAdapters.create(engine, { rank: config.loraRank, alpha: config.loraAlpha, targets: config.loraTargets }, layers, random);
   return {
-    names: adapters.names.flatMap((layer) => [`${layer}.lora_A`, `${layer}.lora_B`]),
-    tensors: adapters.parameters(),
+    // The adapters first: trainedWeights() reads back what follows them.
+    names: [...adapters.names.flatMap((layer) => [`${layer}.lora_A`, `${layer}.lora_B`]), ...tokenLayers.map(([name]) => name)],
+    tensors: [...adapters.parameters(), ...tokenLayers.map(([, tensor]) => tensor)],
     adapters,
     dispose: () => adapters.dispose(),
   };

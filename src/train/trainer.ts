@@ -193,7 +193,8 @@ export class TrainingRun {
 
   /**
    * The model's own weights this run trains in place (every text weight for full fine-tuning, the
-   * vision weights with trainVision), read back under their canonical names; none for LoRA alone.
+   * vision weights with trainVision, the embedding and LM head with trainTokenLayers), read back
+   * under their canonical names; none for LoRA alone.
    */
   async trainedWeights(): Promise<CheckpointTensor[]> {
     const { names, tensors, adapters } = this.parameters;

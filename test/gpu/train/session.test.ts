@@ -151,7 +151,7 @@ describe('TrainingSession on the demo model', () => {
     runLog.close();
   });
 
-  it('exports the trained model: after a full fine-tune and after a LoRA run, the file loaded as a model of its own answers as the session does', { timeout: 300_000 }, async () => {
+  it('exports the trained model: after a full fine-tune, a LoRA run and a LoRA run with the token layers, the file loaded as a model of its own answers as the session does', { timeout: 300_000 }, async () => {
     const engine = await testEngine();
     const store = await IndexedDbCheckpointStore.open('session-gpu-test-export');
     const tree = roboflowTree({
@@ -172,7 +172,8 @@ describe('TrainingSession on the demo model', () => {
     const baseline = await answers(session);
     const base = { ...defaultTrainingSettings(), epochs: 1, batchSize: 1, gradientAccumulation: 1 };
 
-    for (const settings of [{ ...base, fullFineTune: true, learningRate: 1e-2 }, { ...base, loraRank: 4, loraAlpha: 8, learningRate: 5e-2 }]) {
+    const lora = { ...base, loraRank: 4, loraAlpha: 8, learningRate: 5e-2 };
+    for (const settings of [{ ...base, fullFineTune: true, learningRate: 1e-2 }, lora, { ...lora, trainTokenLayers: true }]) {
       expect(await session.startTraining(settings)).toBe('finished');
       const trained = await answers(session);
       expect(trained, 'training must change the answers for the comparison to mean something').not.toEqual(baseline);
@@ -182,8 +183,10 @@ describe('TrainingSession on the demo model', () => {
       const contents = demoModelContents();
       contents.set('model.safetensors', file);
       const reloaded = await sessionOn(contents);
-      expect(await answers(reloaded), settings.fullFineTune ? 'full fine-tune' : 'LoRA').toEqual(trained);
+      expect(await answers(reloaded), settings.fullFineTune ? 'full fine-tune' : settings.trainTokenLayers ? 'LoRA with token layers' : 'LoRA').toEqual(trained);
       await reloaded.dispose();
+      // An adapter file alone would answer otherwise: the embedding and the head it lacks were trained.
+      if (settings.trainTokenLayers) await expect(session.exportAdapter()).rejects.toThrow(/download the trained model instead/);
     }
     await session.dispose();
     store.close();

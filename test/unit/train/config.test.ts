@@ -51,8 +51,13 @@ describe('validateTrainingConfig', () => {
     [{ seed: -3 }, /seed/],
     [{ evalMaxTokens: 0 }, /evalMaxTokens/],
     [{ checkpointInterval: -1 }, /checkpointInterval must be a whole number of at least 0/],
+    [{ fullFineTune: true, trainTokenLayers: true }, /trainTokenLayers goes with LoRA/],
   ])('refuses %o', (override, message) => {
     expect(() => validateTrainingConfig(trainingConfig(override))).toThrow(message);
+  });
+
+  it('takes trainTokenLayers with LoRA', () => {
+    expect(trainingConfigProblems(trainingConfig({ trainTokenLayers: true }))).toEqual([]);
   });
 
   it('lists every problem at once', () => {
