@@ -33,7 +33,7 @@ import { trainedModelStream } from './merged-model.ts';
 import type { EvaluationResult, ModelLoadProgress, ModelSummary, ResumeOffer, RunSummary, TrainingOutcome } from './session-types.ts';
 import { TrainingRun, type TrainingProgress, type TrainingSample } from './trainer.ts';
 import { MemoryRunLog, runMeasurement, type RunLog, type RunMeasurement, type RunRecord } from './run-log.ts';
-import { readTensors, writeTensors } from './trainable-parameters.ts';
+import { readTensors, trainsModelWeights, writeTensors } from './trainable-parameters.ts';
 import { namedTextParameters } from '../model/text-weights.ts';
 import { namedVisionParameters } from '../model/vision-weights.ts';
 import type { Tensor } from '../gpu/tensor.ts';
@@ -422,12 +422,12 @@ export class TrainingSession {
     await this.training?.catch(() => {});
     run.dispose();
     this.run = undefined;
-    if (run.config.fullFineTune || run.config.trainVision || run.config.trainTokenLayers) this.restoreBaseWeights(run.config.trainVision);
+    if (trainsModelWeights(run.config)) this.restoreBaseWeights(run.config.trainVision);
   }
 
   /** Reads the model's own weights before the first run that changes them in place. */
   private async keepBaseWeights(config: TrainingConfig): Promise<void> {
-    if (!(config.fullFineTune || config.trainVision || config.trainTokenLayers) || this.baseWeights) return;
+    if (!trainsModelWeights(config) || this.baseWeights) return;
     const model = this.model!;
     const named = [...namedTextParameters(model.decoder.weights), ...namedVisionParameters(model.vision.weights)].filter(([, tensor]) => tensor.dtype === 'f32');
     const names = named.map(([name]) => name);

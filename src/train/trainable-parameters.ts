@@ -80,6 +80,11 @@ function textParameters(engine: Engine, decoder: TextDecoder, config: TrainingCo
   };
 }
 
+/** Whether a run of `config` writes the model's own weights (which a later run must start without), not only adapters. */
+export function trainsModelWeights(config: Pick<TrainingConfig, 'fullFineTune' | 'trainVision' | 'trainTokenLayers'>): boolean {
+  return config.fullFineTune || config.trainVision || config.trainTokenLayers;
+}
+
 /** Reads tensors back to the host under the given names. */
 export async function readTensors(engine: Engine, names: readonly string[], tensors: readonly Tensor[]): Promise<CheckpointTensor[]> {
   const out: CheckpointTensor[] = [];
