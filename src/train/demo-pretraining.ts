@@ -227,10 +227,9 @@ export class DemoPretraining {
     let loss = add(engine, tape, captionLoss, auxiliaryLoss);
     let questionLoss: Tensor | undefined;
     if (this.settings.countQuestions) {
-      const classes = CAPTION_CLASS_NAMES.length;
       questionLoss = textLoss(
         images.map((image) => {
-          const classIndex = Math.min(classes - 1, Math.floor(this.questionRandom.nextFloat() * classes));
+          const classIndex = this.questionRandom.nextBelow(CAPTION_CLASS_NAMES.length);
           const { question, answer } = countQuestion(image, classIndex, this.questionRandom.nextFloat() < 0.5);
           return { prompt: queryPromptIds(revision, tokenizer, question), answer };
         }),
@@ -297,14 +296,14 @@ export async function initialDemoModel(engine: Engine, tokenizerJson: { model: {
  * f32 tensors), with `tokenizerJson`, loaded in f32 to train further (Node: it reads the files).
  */
 export async function demoModelFromFolder(engine: Engine, tokenizerJson: unknown, folder: string): Promise<{ model: Moondream; initial: NamedTensor[]; config: MoondreamConfig }> {
+  const contents = new Map(['tokenizer.json', 'config.json', 'model.safetensors'].map((name) => [name, new Uint8Array(readFileSync(join(folder, name)))]));
+  const json = (name: string) => JSON.parse(new TextDecoder().decode(contents.get(name)));
   // Token ids index the embedding and head rows: weights trained with another vocabulary would load but mean other tokens.
-  const own = (JSON.parse(readFileSync(join(folder, 'tokenizer.json'), 'utf8')) as { model?: unknown }).model;
-  if (JSON.stringify(own) !== JSON.stringify((tokenizerJson as { model?: unknown }).model)) {
+  if (JSON.stringify(json('tokenizer.json').model) !== JSON.stringify((tokenizerJson as { model?: unknown }).model)) {
     throw new Error(`${folder}/tokenizer.json is not this run's tokenizer: its weights were trained for other token ids. Start from a folder this script wrote with the same texts.`);
   }
-  const { init: _init, parameters: _parameters, ...config } = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')) as MoondreamConfig & { init?: unknown; parameters?: unknown };
-  const file = new SafetensorsFile(new Uint8Array(readFileSync(join(folder, 'model.safetensors'))));
+  const { init: _init, parameters: _parameters, ...config } = json('config.json') as MoondreamConfig & { init?: unknown; parameters?: unknown };
+  const file = new SafetensorsFile(contents.get('model.safetensors')!);
   const initial = file.header.tensors.map(({ name, shape }) => ({ name, shape, values: file.float32(name) }));
-  const files = memoryModelFiles(`demo model (${folder})`, demoModelContents(tokenizerJson, config, initial, `moontune demo model: from ${folder}`));
-  return { model: await loadMoondream(engine, files, { precision: 'f32' }), initial, config };
+  return { model: await loadMoondream(engine, memoryModelFiles(folder, contents), { precision: 'f32' }), initial, config };
 }
