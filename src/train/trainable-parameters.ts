@@ -1,6 +1,7 @@
 // What a run trains (ARCHITECTURE.md decision 3): LoRA adapters on the chosen layers of every
-// text block (with trainTokenLayers, also the token embedding and the LM head), or — for full fine-tuning — every text-model parameter (spec §11.1); with
-// trainVision, every vision and projection weight as well. Either way the optimizer sees one list
+// text block (with trainTokenLayers, also the token embedding and the LM head), or — for full
+// fine-tuning — every text-model parameter (spec §11.1); with trainVision, every vision and
+// projection weight as well. Either way the optimizer sees one list
 // of f32 tensors with stable names, which is also how they are stored in checkpoints.
 import type { Engine } from '../gpu/engine.ts';
 import { LoraAdapters, type LoraTarget } from '../gpu/lora.ts';
@@ -25,7 +26,7 @@ export interface TrainableParameters {
 }
 
 /** What trainTokenLayers trains beside the adapters, in canonical names. */
-export const TOKEN_LAYER_WEIGHTS: readonly string[] = ['model.text.wte', 'model.text.lm_head.weight', 'model.text.lm_head.bias'];
+const TOKEN_LAYER_WEIGHTS: readonly string[] = ['model.text.wte', 'model.text.lm_head.weight', 'model.text.lm_head.bias'];
 
 const TARGET_WEIGHTS: Record<LoraTarget, (block: TextBlockWeights) => LinearWeights> = {
   'attn.qkv': (block) => block.attn.qkv,
